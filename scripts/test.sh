@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# The whole test suite: lint, then every test (slow ones included), on all cores.
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+ruff check src tests benchmarks
+ruff format --check src tests benchmarks
+exec python -m pytest -n "${RNNKIT_TEST_WORKERS:-auto}" "$@"

@@ -1,0 +1,100 @@
+"""``rnnkit <group> <verb> ...``: a table from command to plain function.
+
+Each verb is a plain Python function elsewhere in the package; its signature and docstring
+*are* the ``--help`` (jsonargparse reads them), and a YAML file given with ``--config``
+mirrors the signature. Only this module prints: the function's return value is shown with
+:func:`show`. Groups are imported on demand, so ``rnnkit data list`` never imports a model.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+__all__ = ["COMMANDS", "main", "show"]
+
+# group -> (one-line description, {verb: "module:function"})
+COMMANDS: dict[str, tuple[str, dict[str, str]]] = {
+    "data": (
+        "list, locate and fetch datasets",
+        {
+            "list": "rnnkit.data.registry:list_datasets",
+            "path": "rnnkit.data.registry:dataset_path",
+            "fetch": "rnnkit.data.registry:fetch",
+        },
+    ),
+}
+
+
+def _load(target: str) -> Callable[..., Any]:
+    module, _, name = target.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def show(result: Any) -> None:
+    """Print a command's return value for a person to read."""
+    if result is None:
+        return
+    if isinstance(result, str):
+        print(result)
+    elif isinstance(result, Mapping):
+        width = max((len(str(k)) for k in result), default=0)
+        for key, value in result.items():
+            print(f"{str(key).ljust(width)}  {_fmt(value)}")
+    elif isinstance(result, Sequence):
+        for item in result:
+            show(item)
+    else:
+        print(result)
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
+
+
+def _usage() -> str:
+    lines = ["usage: rnnkit <group> <verb> [options]   (rnnkit <group> --help for the verbs)", ""]
+    for group, (about, verbs) in COMMANDS.items():
+        lines.append(f"  {group:<10} {about}  [{'|'.join(verbs)}]")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``rnnkit`` console script."""
+    from jsonargparse import CLI
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(_usage())
+        return 0
+    if argv[0] in ("-V", "--version"):
+        from rnnkit import __version__
+
+        print(f"rnnkit {__version__}")
+        return 0
+    group = argv[0]
+    if group not in COMMANDS:
+        print(f"rnnkit: unknown group {group!r}; expected one of {sorted(COMMANDS)}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    verbs = {verb: _load(target) for verb, target in COMMANDS[group][1].items()}
+    try:
+        result = CLI(verbs, args=argv[1:], prog=f"rnnkit {group}", as_positional=True)
+    except (ValueError, FileNotFoundError, FileExistsError, KeyError) as err:
+        # Library errors already name the argument and what was expected.
+        print(f"rnnkit {group}: error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted; the last checkpoint written is intact", file=sys.stderr)
+        return 130
+    show(result)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
