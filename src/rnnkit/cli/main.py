@@ -79,7 +79,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     group = argv[0]
     if group not in COMMANDS:
-        print(f"rnnkit: unknown group {group!r}; expected one of {sorted(COMMANDS)}", file=sys.stderr)
+        expected = ", ".join(COMMANDS)
+        print(f"rnnkit: unknown group {group!r}; expected one of: {expected}", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     verbs = {verb: _load(target) for verb, target in COMMANDS[group][1].items()}
