@@ -26,6 +26,38 @@ COMMANDS: dict[str, tuple[str, dict[str, str]]] = {
             "fetch": "rnnkit.data.registry:fetch",
         },
     ),
+    "lm": (
+        "language modelling and text generation",
+        {
+            "train": "rnnkit.tasks.lm:train",
+            "generate": "rnnkit.tasks.lm:generate",
+            "eval": "rnnkit.tasks.lm:evaluate",
+        },
+    ),
+    "forecast": (
+        "time-series forecasting",
+        {
+            "train": "rnnkit.tasks.forecast:train",
+            "predict": "rnnkit.tasks.forecast:predict",
+            "backtest": "rnnkit.tasks.forecast:backtest",
+        },
+    ),
+    "classify": (
+        "sequence classification",
+        {
+            "train": "rnnkit.tasks.classify:train",
+            "eval": "rnnkit.tasks.classify:evaluate",
+            "predict": "rnnkit.tasks.classify:predict",
+        },
+    ),
+    "translate": (
+        "sequence-to-sequence translation",
+        {
+            "train": "rnnkit.tasks.translate:train",
+            "eval": "rnnkit.tasks.translate:evaluate",
+            "run": "rnnkit.tasks.translate:translate",
+        },
+    ),
 }
 
 

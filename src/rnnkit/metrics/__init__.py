@@ -1,0 +1,1 @@
+"""rnnkit.metrics: task metrics (forecasting, classification, text)."""
