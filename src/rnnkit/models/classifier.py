@@ -1,0 +1,211 @@
+"""``SequenceClassifier``: input layer -> RNN/LSTM/GRU -> masked pooling -> linear head.
+
+Many-to-one classification of variable-length sequences. Inputs are time-major and padded:
+token ids ``x: (T, B)`` (embedding) or features ``x: (T, B, I)`` (linear projection), with
+``lengths: (B,)``. By default the batch runs as a ``PackedSequence``, so padded steps cost
+no computation and cannot leak into any state; pooling then reads only valid steps.
+
+>>> import torch
+>>> from rnnkit.models.classifier import ClassifierConfig, SequenceClassifier
+>>> model = SequenceClassifier(ClassifierConfig(num_classes=3, vocab_size=20, hidden_size=8))
+>>> logits = model(torch.ones(6, 2, dtype=torch.long), torch.tensor([6, 3]))
+>>> tuple(logits.shape)
+(2, 3)
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from rnnkit.models.pooling import POOLINGS, Pooling
+
+__all__ = ["CELLS", "ClassifierConfig", "SequenceClassifier"]
+
+logger = logging.getLogger(__name__)
+
+CELLS = ("rnn", "rnn_relu", "lstm", "gru")
+
+
+@dataclass(frozen=True)
+class ClassifierConfig:
+    """The classifier's shape. Give exactly one of ``vocab_size`` (text) or ``input_size``."""
+
+    num_classes: int
+    """Number of classes C (set from the label map)."""
+    vocab_size: int | None = None
+    """Token inputs: vocabulary size V, for the embedding (set from the vocabulary)."""
+    input_size: int | None = None
+    """Numeric inputs: number of features I per step (set from the data)."""
+    embedding_dim: int = 128
+    """Size E of the token embedding or of the linear input projection."""
+    project_input: bool = True
+    """Numeric inputs only: pass features through a linear projection to E (else feed I)."""
+    cell: str = "lstm"
+    """Recurrent layer by name: rnn, rnn_relu, lstm, gru."""
+    hidden_size: int = 128
+    """Size H of the recurrent state."""
+    num_layers: int = 1
+    """Number L of stacked recurrent layers."""
+    bidirectional: bool = False
+    """Run a second, reversed direction (D = 2)."""
+    dropout: float = 0.0
+    """Dropout on the inputs, between layers and before the head (train mode only)."""
+    pooling: str = "last"
+    """How outputs become one vector: last, mean, max or attention (all masked)."""
+    padding_idx: int = 0
+    """Token id of padding (the vocabulary's ``<pad>``); its embedding stays zero."""
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            expected = {"int": int, "float": (int, float), "bool": bool, "str": str}
+            kind = str(f.type).replace(" | None", "")
+            if value is None and "None" in str(f.type):
+                continue
+            if kind in expected and (
+                not isinstance(value, expected[kind])
+                or (kind != "bool" and isinstance(value, bool))
+            ):
+                raise ValueError(f"`{f.name}` must be {kind}, got {value!r}")
+        for name in ("num_classes", "embedding_dim", "hidden_size", "num_layers"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"`{name}` must be > 0, got {getattr(self, name)}")
+        if (self.vocab_size is None) == (self.input_size is None):
+            raise ValueError(
+                "give exactly one of `vocab_size` (token inputs) or `input_size` (features), "
+                f"got vocab_size={self.vocab_size}, input_size={self.input_size}"
+            )
+        for name in ("vocab_size", "input_size"):
+            if getattr(self, name) is not None and getattr(self, name) <= 0:
+                raise ValueError(f"`{name}` must be > 0, got {getattr(self, name)}")
+        if self.cell not in CELLS:
+            raise ValueError(f"`cell` must be one of {', '.join(CELLS)}, got {self.cell!r}")
+        if self.pooling not in POOLINGS:
+            raise ValueError(
+                f"`pooling` must be one of {', '.join(POOLINGS)}, got {self.pooling!r}"
+            )
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"`dropout` must be in [0, 1), got {self.dropout}")
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ClassifierConfig:
+        """Build from a dict; an unknown key is an error that names it."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown ClassifierConfig keys {unknown}; expected {sorted(known)}")
+        return cls(**d)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _make_rnn(
+    cell: str,
+    input_size: int,
+    hidden_size: int,
+    num_layers: int,
+    *,
+    dropout: float,
+    bidirectional: bool,
+) -> nn.Module:
+    """The one place the recurrent layer is built: ``rnnkit.nn.make_rnn`` when it exists."""
+    try:
+        from rnnkit.nn import make_rnn
+    except ImportError:
+        make_rnn = None
+    if make_rnn is not None:
+        return make_rnn(
+            cell, input_size, hidden_size, num_layers, dropout=dropout, bidirectional=bidirectional
+        )
+    logger.debug("rnnkit.nn.make_rnn not available; using torch.nn for %s", cell)
+    kwargs = dict(num_layers=num_layers, dropout=dropout, bidirectional=bidirectional)
+    if cell == "lstm":
+        return nn.LSTM(input_size, hidden_size, **kwargs)
+    if cell == "gru":
+        return nn.GRU(input_size, hidden_size, **kwargs)
+    nonlinearity = "relu" if cell == "rnn_relu" else "tanh"
+    return nn.RNN(input_size, hidden_size, nonlinearity=nonlinearity, **kwargs)
+
+
+class SequenceClassifier(nn.Module):
+    """Input layer -> ``num_layers`` recurrent layers -> masked pooling -> linear to C logits.
+
+    Args:
+        config: the classifier's shape (:class:`ClassifierConfig`).
+
+    Inputs: ``x, lengths``
+        - ``x``: ``(T, B)`` token ids, or ``(T, B, I)`` features, padded after each row's end.
+        - ``lengths``: ``(B,)`` valid steps per row (default: all ``T``).
+        - ``packed`` (keyword): run the RNN on a ``PackedSequence`` (default). ``False`` runs
+          the padded batch as it is (a reference path: identical for one direction, but a
+          reverse direction would then read padding first).
+
+    Outputs: ``logits`` ``(B, C)``.
+    """
+
+    def __init__(self, config: ClassifierConfig) -> None:
+        super().__init__()
+        self.config = config
+        c = config
+        if c.vocab_size is not None:
+            self.input_layer: nn.Module = nn.Embedding(
+                c.vocab_size, c.embedding_dim, padding_idx=c.padding_idx
+            )
+            rnn_in = c.embedding_dim
+        elif c.project_input:
+            self.input_layer = nn.Linear(c.input_size, c.embedding_dim)
+            rnn_in = c.embedding_dim
+        else:
+            self.input_layer = nn.Identity()
+            rnn_in = c.input_size
+        D = 2 if c.bidirectional else 1
+        self.drop = nn.Dropout(c.dropout)
+        self.rnn = _make_rnn(
+            c.cell,
+            rnn_in,
+            c.hidden_size,
+            c.num_layers,
+            dropout=c.dropout if c.num_layers > 1 else 0.0,
+            bidirectional=c.bidirectional,
+        )
+        self.pool = Pooling(c.pooling, D * c.hidden_size, D)
+        self.head = nn.Linear(D * c.hidden_size, c.num_classes)
+
+    def _check(self, x: Tensor, lengths: Tensor | None) -> Tensor:
+        c = self.config
+        if c.vocab_size is not None and (x.dim() != 2 or x.is_floating_point()):
+            raise ValueError(f"`x` must be (T, B) token ids, got {x.dtype} {tuple(x.shape)}")
+        if c.input_size is not None:
+            if x.dim() != 3:
+                raise ValueError(f"`x` must be (T, B, I) features, got shape {tuple(x.shape)}")
+            if x.shape[-1] != c.input_size:
+                raise ValueError(
+                    f"input has {x.shape[-1]} features, the model expects {c.input_size} "
+                    "(`input_size`)"
+                )
+        T, B = x.shape[:2]
+        if lengths is None:
+            return torch.full((B,), T, dtype=torch.long)
+        if lengths.shape != (B,):
+            raise ValueError(f"`lengths` must have shape ({B},), got {tuple(lengths.shape)}")
+        return lengths
+
+    def forward(self, x: Tensor, lengths: Tensor | None = None, *, packed: bool = True) -> Tensor:
+        lengths = self._check(x, lengths)
+        T = x.shape[0]
+        inputs = self.drop(self.input_layer(x))  # (T, B, E)
+        if packed:
+            seq = pack_padded_sequence(inputs, lengths.cpu(), enforce_sorted=False)
+            out, _ = self.rnn(seq)
+            out, _ = pad_packed_sequence(out, total_length=T)  # (T, B, D*H)
+        else:
+            out, _ = self.rnn(inputs)  # (T, B, D*H)
+        pooled = self.pool(out, lengths.to(out.device))  # (B, D*H)
+        return self.head(self.drop(pooled))  # (B, C)

@@ -1,0 +1,81 @@
+"""SequenceClassifier: packed == padded == one row at a time; config errors."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from rnnkit.models.classifier import ClassifierConfig, SequenceClassifier
+from rnnkit.models.pooling import POOLINGS
+
+LENGTHS = [6, 2, 4, 1]
+
+
+def _tokens(gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    x = torch.randint(1, 30, (max(LENGTHS), len(LENGTHS)), generator=gen)  # (T, B)
+    for b, n in enumerate(LENGTHS):
+        x[n:, b] = 0
+    return x, torch.tensor(LENGTHS)
+
+
+@pytest.mark.parametrize("pooling", POOLINGS)
+@pytest.mark.parametrize("cell,bidirectional", [("lstm", True), ("gru", False), ("rnn", True)])
+def test_packed_batch_equals_each_row_alone(pooling: str, cell: str, bidirectional: bool) -> None:
+    torch.manual_seed(0)
+    cfg = ClassifierConfig(
+        num_classes=3,
+        vocab_size=30,
+        embedding_dim=8,
+        hidden_size=6,
+        num_layers=2,
+        cell=cell,
+        bidirectional=bidirectional,
+        pooling=pooling,
+    )
+    model = SequenceClassifier(cfg).eval()
+    x, lengths = _tokens(torch.Generator().manual_seed(1))
+    logits = model(x, lengths)
+    assert logits.shape == (4, 3)
+    for b, n in enumerate(LENGTHS):
+        alone = model(x[:n, b : b + 1], torch.tensor([n]))
+        torch.testing.assert_close(alone[0], logits[b], atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("pooling", POOLINGS)
+def test_packed_and_padded_give_the_same_logits(pooling: str) -> None:
+    torch.manual_seed(0)
+    cfg = ClassifierConfig(
+        num_classes=4, input_size=5, embedding_dim=7, hidden_size=6, num_layers=2, pooling=pooling
+    )
+    model = SequenceClassifier(cfg).eval()
+    x = torch.randn(6, 4, 5, generator=torch.Generator().manual_seed(2))  # (T, B, I)
+    lengths = torch.tensor(LENGTHS)
+    torch.testing.assert_close(
+        model(x, lengths), model(x, lengths, packed=False), atol=1e-5, rtol=1e-5
+    )
+
+
+def test_numeric_input_without_projection_and_gradients_flow() -> None:
+    cfg = ClassifierConfig(
+        num_classes=2, input_size=3, project_input=False, hidden_size=4, pooling="attention"
+    )
+    model = SequenceClassifier(cfg)
+    x = torch.randn(5, 2, 3)
+    model(x, torch.tensor([5, 3])).sum().backward()
+    assert all(p.grad is not None for p in model.parameters())
+
+
+def test_errors_name_the_argument() -> None:
+    with pytest.raises(ValueError, match="exactly one of `vocab_size`"):
+        ClassifierConfig(num_classes=2)
+    with pytest.raises(ValueError, match="`cell` must be one of"):
+        ClassifierConfig(num_classes=2, vocab_size=5, cell="tcn")
+    with pytest.raises(ValueError, match="`hidden_size` must be int"):
+        ClassifierConfig(num_classes=2, vocab_size=5, hidden_size=2.5)
+    with pytest.raises(ValueError, match="unknown ClassifierConfig keys \\['hiden'\\]"):
+        ClassifierConfig.from_dict({"num_classes": 2, "vocab_size": 5, "hiden": 3})
+    model = SequenceClassifier(ClassifierConfig(num_classes=2, input_size=5, hidden_size=4))
+    with pytest.raises(ValueError, match="input has 3 features, the model expects 5"):
+        model(torch.zeros(4, 2, 3))
+    cfg = ClassifierConfig(num_classes=2, vocab_size=5, hidden_size=4)
+    assert ClassifierConfig.from_dict(cfg.to_dict()) == cfg
