@@ -1,1 +1,23 @@
-"""rnnkit.nn."""
+"""rnnkit.nn: recurrent layers drop-in for ``torch.nn``, plus ``lengths=`` and a readable scan.
+
+- :mod:`~rnnkit.nn.rnn`: ``RNN``, ``LSTM``, ``GRU`` (``impl="auto" | "fused" | "scan"``);
+- :mod:`~rnnkit.nn.cells`: ``RNNCell``, ``LSTMCell``, ``GRUCell``;
+- :mod:`~rnnkit.nn.factory`: ``make_rnn(cell, input_size, hidden_size, ...)`` by name.
+"""
+
+from rnnkit.functional.cells import LSTMState
+from rnnkit.nn.cells import GRUCell, LSTMCell, RNNCell
+from rnnkit.nn.factory import LAYERS, make_rnn
+from rnnkit.nn.rnn import GRU, LSTM, RNN
+
+__all__ = [
+    "GRU",
+    "LAYERS",
+    "LSTM",
+    "RNN",
+    "GRUCell",
+    "LSTMCell",
+    "LSTMState",
+    "RNNCell",
+    "make_rnn",
+]
