@@ -1,0 +1,562 @@
+"""Sequence-classification data: readers, stratified splits, label map, input encoding.
+
+Readers return :class:`Examples` -- raw texts or ``(T_i, I)`` arrays with string labels:
+
+- :func:`read_text_table`: a CSV/TSV of label and text (columns by name or index);
+- :func:`read_rt_polarity` / :func:`read_trec`: the two built-in text sets (registry names
+  ``rt-polarity`` and ``trec``), each with its own small reader;
+- :func:`read_ts_examples`: UEA/UCR ``.ts`` files (``JapaneseVowels``, ``BasicMotions``);
+- :func:`read_long_csv`: long-format numeric CSV (sequence id, time, features..., label);
+- :func:`load_digits_rows`: scikit-learn's 8x8 digits, one image row per time step.
+
+Fitted on the training split only, and saved with a run as JSON:
+:class:`LabelMap` (class names <-> ids; an unseen label is an error or a reported count)
+and :class:`InputEncoder` (tokenizer + ``Vocab`` for text, unseen tokens -> ``<unk>``
+counted; per-feature standardisation for numbers).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import os
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from rnnkit.data.text import read_text
+from rnnkit.data.ts_format import read_ts
+
+__all__ = [
+    "Examples",
+    "InputEncoder",
+    "LabelMap",
+    "balanced_class_weights",
+    "class_counts",
+    "load_digits_rows",
+    "read_long_csv",
+    "read_rt_polarity",
+    "read_text_table",
+    "read_trec",
+    "read_ts_examples",
+    "resolve_path",
+    "save_json",
+    "stratified_split",
+]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Examples:
+    """Raw classification examples.
+
+    Attributes:
+        items: N texts (``kind="text"``) or N arrays ``(T_i, I)`` (``kind="numeric"``).
+        labels: N class names, or None for unlabelled inputs.
+        kind: ``"text"`` or ``"numeric"``.
+        ids: N identifiers to report predictions by (row numbers or sequence ids).
+    """
+
+    items: list[Any]
+    labels: list[str] | None
+    kind: Literal["text", "numeric"]
+    ids: list[str]
+
+    def __post_init__(self) -> None:
+        if self.labels is not None and len(self.labels) != len(self.items):
+            raise ValueError(f"`labels` has {len(self.labels)} items, `items` {len(self.items)}")
+        if len(self.ids) != len(self.items):
+            raise ValueError(f"`ids` has {len(self.ids)} items, `items` {len(self.items)}")
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def subset(self, index: Sequence[int]) -> Examples:
+        """The examples at positions ``index``, in that order."""
+        labels = None if self.labels is None else [self.labels[i] for i in index]
+        items = [self.items[i] for i in index]
+        return Examples(items, labels, self.kind, [self.ids[i] for i in index])
+
+
+def resolve_path(source: str | os.PathLike[str], file: str | None = None) -> Path:
+    """A plain path as it is, or a registered dataset's ``file`` (``rnnkit.data.registry``)."""
+    path = Path(source)
+    if path.is_file() or (path.is_dir() and file is None):
+        return path
+    if path.is_dir() and file is not None and (path / file).is_file():
+        return path / file
+    try:
+        from rnnkit.data.registry import dataset_path
+    except ImportError:  # registry not there: look in the local mirror directly
+        root = Path(os.environ.get("RNNKIT_DATA_DIR", "data")) / str(source)
+        candidate = root / file if file else root
+        if not candidate.exists():
+            raise FileNotFoundError(
+                f"no file or dataset {str(source)!r} (looked at {candidate})"
+            ) from None
+        return candidate
+    return Path(dataset_path(str(source), file))
+
+
+def _column(spec: str | int, header: list[str] | None, name: str, path: Path) -> int:
+    if isinstance(spec, int):
+        width = len(header) if header else None
+        if spec < 0 or (width is not None and spec >= width):
+            raise ValueError(f"`{name}` index {spec} is out of range for {path} ({width} columns)")
+        return spec
+    if header is None:
+        raise ValueError(
+            f"`{name}` is a column name ({spec!r}) but `header` is False; give an index"
+        )
+    if spec not in header:
+        raise ValueError(f"`{name}` {spec!r} is not a column of {path}; columns are {header}")
+    return header.index(spec)
+
+
+def read_text_table(
+    path: str | os.PathLike[str],
+    *,
+    text_column: str | int = "text",
+    label_column: str | int | None = "label",
+    delimiter: str | None = None,
+    header: bool = True,
+    encoding: str = "utf-8",
+) -> Examples:
+    """Read a CSV/TSV of texts and labels.
+
+    Args:
+        path: the file (``.tsv`` defaults to tab-separated, anything else to commas).
+        text_column: column of the text, by header name or 0-based index.
+        label_column: column of the label, or None for unlabelled inputs (predict).
+        delimiter: field separator (default from the extension).
+        header: the first row names the columns.
+        encoding: text encoding of the file.
+
+    Raises:
+        ValueError: a missing column, a row with a missing label or an empty text (naming
+            the line), or a file with no rows.
+    """
+    path = resolve_path(path)
+    if delimiter is None:
+        delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
+    with open(path, encoding=encoding, newline="") as f:
+        rows = list(csv.reader(f, delimiter=delimiter))
+    names = [c.strip() for c in rows[0]] if header and rows else None
+    body = rows[1:] if header else rows
+    first_line = 2 if header else 1
+    t_col = _column(text_column, names, "text_column", path)
+    l_col = None if label_column is None else _column(label_column, names, "label_column", path)
+    texts, labels, ids = [], [], []
+    for k, row in enumerate(body):
+        line = first_line + k
+        if not any(cell.strip() for cell in row):
+            continue  # blank line
+        need = max(t_col, l_col if l_col is not None else 0)
+        if len(row) <= need:
+            raise ValueError(f"{path}:{line}: expected at least {need + 1} fields, got {len(row)}")
+        text = row[t_col].strip()
+        if not text:
+            raise ValueError(f"{path}:{line}: empty text (column {text_column!r})")
+        if l_col is not None:
+            label = row[l_col].strip()
+            if not label:
+                raise ValueError(f"{path}:{line}: missing label (column {label_column!r})")
+            labels.append(label)
+        texts.append(text)
+        ids.append(str(line))
+    if not texts:
+        raise ValueError(f"{path}: no rows of data")
+    return Examples(texts, labels if l_col is not None else None, "text", ids)
+
+
+def read_rt_polarity(source: str | os.PathLike[str] = "rt-polarity") -> Examples:
+    """Pang & Lee's sentence polarity: ``rt-polarity.pos`` / ``.neg``, one sentence a line.
+
+    Args:
+        source: the registered name ``rt-polarity`` or a folder holding the two files.
+    """
+    items, labels = [], []
+    for label in ("pos", "neg"):
+        path = resolve_path(source, f"rt-polarity.{label}")
+        lines = [s.strip() for s in read_text(path).split("\n")]
+        items += [s for s in lines if s]
+        labels += [label] * sum(1 for s in lines if s)
+    return Examples(items, labels, "text", [str(i) for i in range(len(items))])
+
+
+def read_trec(
+    source: str | os.PathLike[str] = "trec",
+    file: str = "train_5500.label",
+    *,
+    fine: bool = False,
+) -> Examples:
+    """TREC question type (Li & Roth 2002): ``COARSE:fine question ...`` a line (Latin-1).
+
+    Args:
+        source: the registered name ``trec``, a folder holding ``file``, or the file itself.
+        file: ``train_5500.label`` or ``TREC_10.label`` (the official test set).
+        fine: use the 50 fine labels (``LOC:city``) instead of the 6 coarse ones (``LOC``).
+    """
+    path = resolve_path(source, file)
+    items, labels = [], []
+    for lineno, line in enumerate(read_text(path, encoding="latin-1").split("\n"), 1):
+        if not line.strip():
+            continue
+        label, _, question = line.strip().partition(" ")
+        coarse, colon, fine_label = label.partition(":")
+        if not colon or not coarse or not fine_label:
+            raise ValueError(f"{path}:{lineno}: expected 'COARSE:fine question', got {line[:40]!r}")
+        if not question.strip():
+            raise ValueError(f"{path}:{lineno}: empty question")
+        items.append(question.strip())
+        labels.append(label if fine else coarse)
+    return Examples(items, labels, "text", [str(i) for i in range(len(items))])
+
+
+def read_ts_examples(path: str | os.PathLike[str]) -> Examples:
+    """A UEA/UCR ``.ts`` file as numeric examples (see :mod:`rnnkit.data.ts_format`)."""
+    ts = read_ts(resolve_path(path))
+    for i, s in enumerate(ts.series):
+        if not np.all(np.isfinite(s)):
+            raise ValueError(f"{path}: series {i} has missing or non-finite values")
+    return Examples(ts.series, ts.labels, "numeric", [str(i) for i in range(len(ts.series))])
+
+
+def read_long_csv(
+    path: str | os.PathLike[str],
+    *,
+    id_column: str = "id",
+    time_column: str = "time",
+    label_column: str | None = "label",
+    feature_columns: Sequence[str] | None = None,
+) -> Examples:
+    """Numeric sequences in long format: one row per (sequence id, time step).
+
+    Args:
+        path: a CSV with a header row.
+        id_column: the sequence id; rows of one id form one sequence (order of first
+            appearance is kept).
+        time_column: sorts the rows within a sequence.
+        label_column: the class, constant within a sequence; None for unlabelled inputs.
+        feature_columns: the features (default: every other column).
+
+    Raises:
+        ValueError: a missing column, a missing label, a label that changes within a
+            sequence, or a missing / non-numeric feature value.
+    """
+    import pandas as pd
+
+    path = resolve_path(path)
+    df = pd.read_csv(path)
+    needed = [id_column, time_column] + ([label_column] if label_column else [])
+    for col in needed + list(feature_columns or []):
+        if col not in df.columns:
+            raise ValueError(f"column {col!r} is not in {path}; columns are {list(df.columns)}")
+    features = list(feature_columns or [c for c in df.columns if c not in needed])
+    if not features:
+        raise ValueError(f"{path}: no feature columns besides {needed}")
+    values = df[features].apply(pd.to_numeric, errors="coerce")
+    bad = values.isna().any(axis=1)
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise ValueError(f"{path}:{row + 2}: missing or non-numeric feature value")
+    if label_column and df[label_column].isna().any():
+        row = int(np.flatnonzero(df[label_column].isna().to_numpy())[0])
+        raise ValueError(f"{path}:{row + 2}: missing label (column {label_column!r})")
+    df = df.assign(_row=np.arange(len(df)))
+    items, labels, ids = [], [], []
+    for seq_id, group in df.groupby(id_column, sort=False):
+        group = group.sort_values([time_column, "_row"], kind="stable")
+        items.append(values.loc[group.index].to_numpy(np.float64))  # (T_i, I)
+        ids.append(str(seq_id))
+        if label_column:
+            found = group[label_column].astype(str).str.strip().unique()
+            if len(found) != 1:
+                raise ValueError(f"{path}: sequence {seq_id!r} has several labels {list(found)}")
+            labels.append(str(found[0]))
+    return Examples(items, labels if label_column else None, "numeric", ids)
+
+
+def load_digits_rows() -> Examples:
+    """scikit-learn's bundled 8x8 digits (1,797 images): each image row is a time step.
+
+    Items are ``(8, 8)`` arrays scaled to [0, 1] (T = 8 rows, I = 8 pixels); labels "0".."9".
+    Needs scikit-learn (imported only here).
+    """
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError:
+        raise ImportError(
+            "the digits example needs scikit-learn, which bundles the images: "
+            "pip install scikit-learn"
+        ) from None
+    digits = load_digits()
+    items = [img.astype(np.float64) / 16.0 for img in digits.images]  # each (8, 8)
+    labels = [str(int(t)) for t in digits.target]
+    return Examples(items, labels, "numeric", [str(i) for i in range(len(items))])
+
+
+def stratified_split(
+    labels: Sequence[str], fractions: Sequence[float], *, seed: int = 0
+) -> list[list[int]]:
+    """Split positions into parts whose class proportions match the whole.
+
+    Each class's positions are shuffled (``seed``) and cut by ``fractions`` (which must sum
+    to 1); rounding leftovers go to the first part. The parts are sorted. A class too small
+    to reach a part simply has no example there.
+
+    Args:
+        labels: N class names.
+        fractions: the share of each part, e.g. ``(0.8, 0.1, 0.1)``.
+        seed: seed of the shuffle; the same seed gives the same split.
+    """
+    if not fractions or any(f < 0 for f in fractions) or abs(sum(fractions) - 1.0) > 1e-6:
+        raise ValueError(f"`fractions` must be >= 0 and sum to 1, got {list(fractions)}")
+    gen = torch.Generator().manual_seed(seed)
+    parts: list[list[int]] = [[] for _ in fractions]
+    by_class: dict[str, list[int]] = {}
+    for i, label in enumerate(labels):
+        by_class.setdefault(label, []).append(i)
+    for label in sorted(by_class):
+        pos = by_class[label]
+        pos = [pos[j] for j in torch.randperm(len(pos), generator=gen).tolist()]
+        counts = [int(len(pos) * f) for f in fractions]
+        counts[0] += len(pos) - sum(counts)
+        start = 0
+        for part, n in zip(parts, counts, strict=True):
+            part.extend(pos[start : start + n])
+            start += n
+    return [sorted(p) for p in parts]
+
+
+class LabelMap:
+    """Class names <-> ids ``0..C-1`` (names sorted, so the same labels give the same ids).
+
+    Args:
+        names: the C class names in id order.
+    """
+
+    def __init__(self, names: Sequence[str]) -> None:
+        if len(set(names)) != len(names) or not names:
+            raise ValueError(f"`names` must be unique and non-empty, got {list(names)}")
+        self.names = [str(n) for n in names]
+        self._ids = {n: i for i, n in enumerate(self.names)}
+
+    @classmethod
+    def fit(cls, labels: Sequence[str]) -> LabelMap:
+        """The classes present in ``labels`` (the training split)."""
+        return cls(sorted(set(labels), key=lambda s: (len(s), s) if s.isdigit() else (0, s)))
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def encode(
+        self, labels: Sequence[str], *, on_unknown: Literal["error", "skip"] = "error"
+    ) -> tuple[Tensor, list[int]]:
+        """Class ids ``(N',)`` and the positions kept.
+
+        Args:
+            labels: class names.
+            on_unknown: ``"error"``: a label never seen in training raises ValueError naming
+                it; ``"skip"``: such examples are dropped (the caller reports how many).
+        """
+        unknown = sorted({lab for lab in labels if lab not in self._ids})
+        if unknown and on_unknown == "error":
+            raise ValueError(
+                f"labels never seen in training: {unknown[:10]} "
+                f"({sum(lab not in self._ids for lab in labels)} examples); known: {self.names}"
+            )
+        kept = [i for i, lab in enumerate(labels) if lab in self._ids]
+        ids = torch.tensor([self._ids[labels[i]] for i in kept], dtype=torch.long)
+        return ids, kept
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"format": "rnnkit.labels", "names": self.names}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> LabelMap:
+        if not isinstance(d, dict) or d.get("format") != "rnnkit.labels":
+            raise ValueError("not a label map (expected format 'rnnkit.labels')")
+        return cls(d["names"])
+
+
+class InputEncoder:
+    """Turns raw items into tensors; fitted on the training split only.
+
+    Text: ``lowercase`` -> tokenizer (``rnnkit.data.tokenizers``) -> ``Vocab`` ids
+    ``(T_i,)``; tokens never seen in training become ``<unk>`` and are counted. Numbers:
+    ``(T_i, I)`` arrays standardised per feature (mean/std over all training steps).
+
+    Args:
+        kind: ``"text"`` or ``"numeric"``.
+        tokenizer: ``"word-punct"``, ``"word"`` or ``"char"`` (text only).
+        lowercase: lowercase texts first (text only).
+        min_freq, max_size: vocabulary limits (text only).
+        standardize: scale features to mean 0, std 1 (numeric only).
+    """
+
+    def __init__(
+        self,
+        kind: Literal["text", "numeric"],
+        *,
+        tokenizer: str = "word-punct",
+        lowercase: bool = True,
+        min_freq: int = 1,
+        max_size: int | None = None,
+        standardize: bool = True,
+    ) -> None:
+        if kind not in ("text", "numeric"):
+            raise ValueError(f"`kind` must be 'text' or 'numeric', got {kind!r}")
+        self.kind, self.tokenizer, self.lowercase = kind, tokenizer, lowercase
+        self.min_freq, self.max_size, self.standardize = min_freq, max_size, standardize
+        self.vocab: Any = None
+        self.mean: np.ndarray | None = None
+        self.std: np.ndarray | None = None
+        self.input_size: int | None = None
+        self.last_unknown = 0  # tokens mapped to <unk> by the last encode()
+        self.last_tokens = 0
+
+    def _tokens(self, text: str) -> list[str]:
+        from rnnkit.data.tokenizers import get_tokenizer
+
+        kwargs = {"eos_token": None} if self.tokenizer == "word" else {}
+        return get_tokenizer(self.tokenizer, **kwargs).tokenize(
+            text.lower() if self.lowercase else text
+        )
+
+    def fit(self, examples: Examples) -> InputEncoder:
+        """Build the vocabulary or the feature statistics from the training examples."""
+        self._check_kind(examples)
+        if self.kind == "text":
+            from rnnkit.data.vocab import Vocab
+
+            self.vocab = Vocab.build(
+                [self._tokens(t) for t in examples.items],
+                min_freq=self.min_freq,
+                max_size=self.max_size,
+                specials=("<pad>", "<unk>"),
+            )
+            return self
+        sizes = {np.shape(s)[1] for s in examples.items}
+        if len(sizes) != 1:
+            raise ValueError(f"sequences have different feature counts {sorted(sizes)}")
+        self.input_size = sizes.pop()
+        steps = np.concatenate(examples.items, axis=0)  # (sum T_i, I)
+        self.mean = steps.mean(axis=0) if self.standardize else np.zeros(self.input_size)
+        std = steps.std(axis=0) if self.standardize else np.ones(self.input_size)
+        self.std = np.where(std > 1e-12, std, 1.0)
+        return self
+
+    def _check_kind(self, examples: Examples) -> None:
+        if examples.kind != self.kind:
+            raise ValueError(f"the model takes {self.kind} inputs, got {examples.kind} examples")
+
+    def encode(self, examples: Examples) -> list[Tensor]:
+        """N tensors: ``(T_i,)`` int64 token ids or ``(T_i, I)`` float32 features."""
+        self._check_kind(examples)
+        if self.kind == "text":
+            if self.vocab is None:
+                raise ValueError("the encoder is not fitted; call fit() on training examples")
+            out, unknown, total = [], 0, 0
+            for i, text in enumerate(examples.items):
+                tokens = self._tokens(text)
+                if not tokens:
+                    raise ValueError(f"example {examples.ids[i]!r} has no tokens (empty text)")
+                unknown += sum(t not in self.vocab for t in tokens)
+                total += len(tokens)
+                out.append(torch.tensor(self.vocab.encode(tokens), dtype=torch.long))
+            self.last_unknown, self.last_tokens = unknown, total
+            if unknown:
+                logger.info(
+                    "%d of %d tokens (%.2f%%) never seen in training -> <unk>",
+                    unknown,
+                    total,
+                    100.0 * unknown / total,
+                )
+            return out
+        if self.mean is None or self.std is None:
+            raise ValueError("the encoder is not fitted; call fit() on training examples")
+        out = []
+        for i, s in enumerate(examples.items):
+            s = np.asarray(s, dtype=np.float64)
+            if s.ndim != 2 or s.shape[1] != self.input_size:
+                raise ValueError(
+                    f"example {examples.ids[i]!r} has shape {s.shape}, expected (T, "
+                    f"{self.input_size}) (input has {s.shape[-1]} features, the model expects "
+                    f"{self.input_size})"
+                )
+            if s.shape[0] == 0:
+                raise ValueError(f"example {examples.ids[i]!r} has no time steps")
+            out.append(torch.from_numpy(((s - self.mean) / self.std).astype(np.float32)))
+        return out
+
+    @property
+    def vocab_size(self) -> int | None:
+        return None if self.vocab is None else len(self.vocab)
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "format": "rnnkit.classify.inputs",
+            "kind": self.kind,
+            "tokenizer": self.tokenizer,
+            "lowercase": self.lowercase,
+            "min_freq": self.min_freq,
+            "max_size": self.max_size,
+            "standardize": self.standardize,
+        }
+        if self.kind == "text":
+            d["vocab"] = None if self.vocab is None else self.vocab.to_dict()
+        else:
+            d["input_size"] = self.input_size
+            d["mean"] = None if self.mean is None else self.mean.tolist()
+            d["std"] = None if self.std is None else self.std.tolist()
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> InputEncoder:
+        if not isinstance(d, dict) or d.get("format") != "rnnkit.classify.inputs":
+            raise ValueError("not an input encoder (expected format 'rnnkit.classify.inputs')")
+        enc = cls(
+            d["kind"],
+            tokenizer=d["tokenizer"],
+            lowercase=d["lowercase"],
+            min_freq=d["min_freq"],
+            max_size=d["max_size"],
+            standardize=d["standardize"],
+        )
+        if enc.kind == "text" and d.get("vocab") is not None:
+            from rnnkit.data.vocab import Vocab
+
+            enc.vocab = Vocab.from_dict(d["vocab"])
+        elif d.get("mean") is not None:
+            enc.input_size = d["input_size"]
+            enc.mean, enc.std = np.asarray(d["mean"]), np.asarray(d["std"])
+        return enc
+
+
+def balanced_class_weights(targets: Tensor, num_classes: int) -> Tensor:
+    """``N / (C * count_c)`` per class ``(C,)`` (1 for a class with no examples)."""
+    counts = torch.bincount(targets, minlength=num_classes).double()  # (C,)
+    weights = torch.where(counts > 0, len(targets) / (num_classes * counts.clamp(min=1)), 1.0)
+    return weights.float()
+
+
+def save_json(obj: dict[str, Any], path: str | os.PathLike[str]) -> None:
+    """Write ``obj`` as JSON to a temporary name, then rename (never a half-written file)."""
+    path = Path(path)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=1))
+    os.replace(tmp, path)
+
+
+def class_counts(labels: Sequence[str]) -> dict[str, int]:
+    """How many examples each class has, most common first."""
+    return dict(Counter(labels).most_common())
