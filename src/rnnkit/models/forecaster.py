@@ -1,0 +1,280 @@
+"""ForecastNet: the plain ``nn.Module`` behind forecasting (the user-facing object with fit /
+predict / backtest is :class:`rnnkit.tasks.forecast.Forecaster`).
+
+Input rows are ``[target, past covariates, known-future covariates]`` of the ``T`` steps
+before the origin, ``x: (T, B, C + P + F)``; ``future: (K, B, F)`` holds the known-future
+covariates of the K forecast steps. Four ways to produce K steps (``mode``):
+
+- ``many_to_one``: last state -> the next value (K = 1 in training); longer forecasts slide
+  the input window, appending each prediction and encoding again (the classic tutorial).
+- ``direct``: last state (and the horizon's future covariates) -> all K values at once.
+- ``autoregressive``: the same RNN keeps going from its state, fed its own prediction at
+  each step (teacher forcing while training); with a Gaussian output it samples paths.
+- ``seq2seq``: an encoder RNN's final state starts a decoder RNN that reads the horizon's
+  future covariates and the step position k/K (not its own outputs).
+
+With ``gaussian=True`` every step predicts a mean and a standard deviation (softplus) and
+trains on the Gaussian negative log-likelihood; otherwise on the mean squared error.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+__all__ = ["MODES", "ForecastNet", "ForecastOutput", "ForecasterConfig"]
+
+MODES = ("many_to_one", "direct", "autoregressive", "seq2seq")
+_MIN_SCALE = 1e-3
+
+
+@dataclass(frozen=True)
+class ForecasterConfig:
+    """Network hyperparameters (the model config of a forecasting run)."""
+
+    n_targets: int = 1
+    """C, target columns."""
+    n_past: int = 0
+    """P, past covariate columns."""
+    n_future: int = 0
+    """F, known-future covariate columns (including calendar features)."""
+    horizon: int = 1
+    """K, steps forecast per origin."""
+    mode: str = "direct"
+    """many_to_one, direct, autoregressive or seq2seq (see the module doc)."""
+    cell: str = "lstm"
+    """Recurrent layer: rnn, rnn_relu, lstm or gru."""
+    hidden_size: int = 64
+    """H, hidden units per layer."""
+    num_layers: int = 1
+    """L, stacked layers."""
+    dropout: float = 0.0
+    """Dropout between stacked layers."""
+    gaussian: bool = False
+    """Predict a standard deviation too (prediction intervals)."""
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            value, kind = getattr(self, f.name), f.type
+            ok = {"int": int, "str": str, "float": (int, float), "bool": bool}[kind]
+            if not isinstance(value, ok) or (kind == "int" and isinstance(value, bool)):
+                raise TypeError(f"`{f.name}` must be {kind}, got {value!r}")
+        for name in ("n_targets", "horizon", "hidden_size", "num_layers"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"`{name}` must be >= 1, got {getattr(self, name)}")
+        if self.mode not in MODES:
+            raise ValueError(f"`mode` must be one of {MODES}, got {self.mode!r}")
+        if self.mode in ("many_to_one", "autoregressive") and self.n_past and self.horizon > 1:
+            raise ValueError(
+                f"mode {self.mode!r} feeds its predictions back and cannot roll "
+                f"{self.n_past} past covariate(s) forward; use mode 'direct' or 'seq2seq' "
+                "(or give them as known-future covariates)"
+            )
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ForecasterConfig:
+        """Build from a dict; unknown keys are an error."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown ForecasterConfig key(s) {unknown}; expected {sorted(known)}")
+        return cls(**d)
+
+    def to_dict(self) -> dict:
+        """JSON-ready."""
+        return dataclasses.asdict(self)
+
+
+class ForecastOutput(NamedTuple):
+    """``mean: (K, B, C)``; ``scale: (K, B, C)`` standard deviation, or None."""
+
+    mean: Tensor
+    scale: Tensor | None
+
+
+def _make_rnn(cell: str, input_size: int, hidden_size: int, num_layers: int, dropout: float):
+    """The one place the recurrent layer is built: rnnkit.nn when available, else torch.nn."""
+    try:
+        from rnnkit.nn import make_rnn
+    except ImportError:
+        make_rnn = None
+    if make_rnn is not None:
+        return make_rnn(cell, input_size, hidden_size, num_layers, dropout=dropout)
+    layers = {"rnn": nn.RNN, "rnn_relu": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+    if cell not in layers:
+        raise ValueError(f"`cell` must be one of {sorted(layers)}, got {cell!r}")
+    extra = {"nonlinearity": "relu"} if cell == "rnn_relu" else {}
+    dropout = dropout if num_layers > 1 else 0.0
+    return layers[cell](input_size, hidden_size, num_layers, dropout=dropout, **extra)
+
+
+class ForecastNet(nn.Module):
+    """Recurrent forecaster (see the module doc for the modes).
+
+    Inputs (``forward``):
+        x: ``(T, B, C + P + F)`` history rows, scaled.
+        future: ``(K, B, F)`` known-future covariates of the horizon (None when F = 0).
+        y: ``(K, B, C)`` targets, used only for teacher forcing (autoregressive, training).
+
+    Outputs:
+        :class:`ForecastOutput` with ``mean`` (and ``scale``) of shape ``(K, B, C)``
+        (``K = 1`` for many_to_one in training mode).
+    """
+
+    def __init__(self, config: ForecasterConfig) -> None:
+        super().__init__()
+        self.config = c = config
+        n_in = c.n_targets + c.n_past + c.n_future
+        self.encoder = _make_rnn(c.cell, n_in, c.hidden_size, c.num_layers, c.dropout)
+        out = c.n_targets * (2 if c.gaussian else 1)
+        if c.mode == "direct":
+            self.head = nn.Sequential(
+                nn.Linear(c.hidden_size + c.horizon * c.n_future, c.hidden_size),
+                nn.ReLU(),
+                nn.Linear(c.hidden_size, c.horizon * out),
+            )
+        else:
+            self.head = nn.Linear(c.hidden_size, out)
+        if c.mode == "seq2seq":
+            self.decoder = _make_rnn(c.cell, c.n_future + 1, c.hidden_size, c.num_layers, c.dropout)
+
+    # -- pieces ------------------------------------------------------------------------------
+    def _split(self, raw: Tensor) -> ForecastOutput:
+        """``raw: (..., C or 2C)`` -> mean and softplus scale."""
+        if not self.config.gaussian:
+            return ForecastOutput(raw, None)
+        mean, pre = raw.chunk(2, dim=-1)  # (..., C) each
+        return ForecastOutput(mean, F.softplus(pre) + _MIN_SCALE)
+
+    def _future(self, future: Tensor | None, x: Tensor, k: int) -> Tensor:
+        if future is None:
+            if self.config.n_future:
+                raise ValueError(
+                    f"`future` covariates needed: the model expects F={self.config.n_future}"
+                )
+            return x.new_zeros(k, x.shape[1], 0)
+        if future.shape[0] < k or future.shape[-1] != self.config.n_future:
+            raise ValueError(
+                f"`future` must be (K>={k}, B, F={self.config.n_future}), got {tuple(future.shape)}"
+            )
+        return future
+
+    def _check(self, x: Tensor) -> None:
+        c = self.config
+        want = c.n_targets + c.n_past + c.n_future
+        if x.dim() != 3 or x.shape[-1] != want:
+            raise ValueError(
+                f"`x` must be (T, B, {want}) = (T, B, C + P + F), got {tuple(x.shape)}"
+            )
+
+    # -- forward -----------------------------------------------------------------------------
+    def forward(
+        self, x: Tensor, future: Tensor | None = None, y: Tensor | None = None
+    ) -> ForecastOutput:
+        self._check(x)
+        c = self.config
+        k = c.horizon
+        future = self._future(future, x, k)
+        if c.mode == "many_to_one" and self.training:
+            out, _ = self.encoder(x)  # (T, B, H)
+            return self._split(self.head(out[-1:]))  # (1, B, C)
+        if c.mode == "many_to_one":
+            return self._slide(x, future, k)
+        if c.mode == "direct":
+            out, _ = self.encoder(x)  # (T, B, H)
+            flat = future[:k].transpose(0, 1).reshape(x.shape[1], -1)  # (K, B, F) -> (B, K*F)
+            raw = self.head(torch.cat([out[-1], flat], dim=-1))  # (B, K * out)
+            raw = raw.reshape(x.shape[1], k, -1).transpose(0, 1)  # (B, K, out) -> (K, B, out)
+            return self._split(raw)
+        if c.mode == "seq2seq":
+            _, state = self.encoder(x)
+            pos = torch.arange(1, k + 1, dtype=x.dtype, device=x.device) / k  # (K,)
+            pos = pos[:, None, None].expand(k, x.shape[1], 1)  # (K, B, 1)
+            dec, _ = self.decoder(torch.cat([future[:k], pos], dim=-1), state)  # (K, B, H)
+            return self._split(self.head(dec))
+        return self._autoregressive(x, future, y)
+
+    def _slide(self, x: Tensor, future: Tensor, k: int) -> ForecastOutput:
+        """many_to_one at inference: re-encode a sliding window, appending each prediction."""
+        c = self.config
+        means, scales = [], []
+        window = x
+        for step in range(k):
+            out, _ = self.encoder(window)  # (T, B, H)
+            pred = self._split(self.head(out[-1:]))  # (1, B, C)
+            means.append(pred.mean)
+            scales.append(pred.scale)
+            if step + 1 < k:
+                row = torch.cat([pred.mean, future[step : step + 1]], dim=-1)  # (1, B, C + F)
+                window = torch.cat([window[1:], row], dim=0)  # (T, B, C + F) with n_past = 0
+        mean = torch.cat(means)  # (K, B, C)
+        return ForecastOutput(mean, torch.cat(scales) if c.gaussian else None)
+
+    def _autoregressive(self, x: Tensor, future: Tensor, y: Tensor | None) -> ForecastOutput:
+        c = self.config
+        out, state = self.encoder(x)  # (T, B, H)
+        first = self._split(self.head(out[-1:]))  # (1, B, C)
+        if c.horizon == 1:
+            return first
+        if self.training and y is not None:
+            # Teacher forcing: row k-1 of the horizon (true y, its covariates) feeds step k.
+            rows = torch.cat([y[: c.horizon - 1], future[: c.horizon - 1]], dim=-1)  # (K-1, B, C+F)
+            dec, _ = self.encoder(rows, state)  # (K-1, B, H)
+            rest = self._split(self.head(dec))
+            scale = None if not c.gaussian else torch.cat([first.scale, rest.scale])
+            return ForecastOutput(torch.cat([first.mean, rest.mean]), scale)
+        means, scales, pred = [first.mean], [first.scale], first
+        for step in range(1, c.horizon):
+            row = torch.cat([pred.mean, future[step - 1 : step]], dim=-1)  # (1, B, C + F)
+            dec, state = self.encoder(row, state)  # carry the state, one step
+            pred = self._split(self.head(dec))
+            means.append(pred.mean)
+            scales.append(pred.scale)
+        return ForecastOutput(torch.cat(means), torch.cat(scales) if c.gaussian else None)
+
+    # -- training and sampling ----------------------------------------------------------------
+    def loss(self, out: ForecastOutput, y: Tensor) -> Tensor:
+        """Mean squared error, or Gaussian NLL; ``y: (K, B, C)`` (only the first
+        ``out.mean.shape[0]`` steps are used, for many_to_one)."""
+        y = y[: out.mean.shape[0]]
+        if out.scale is None:
+            return F.mse_loss(out.mean, y)
+        return F.gaussian_nll_loss(out.mean, y, out.scale.pow(2), full=True)
+
+    @torch.no_grad()
+    def sample_paths(
+        self,
+        x: Tensor,
+        future: Tensor | None = None,
+        *,
+        samples: int = 100,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
+        """Sample ``(S, K, B, C)`` paths from a Gaussian autoregressive model, each step fed
+        its own sample (so the spread grows with the horizon as errors compound)."""
+        c = self.config
+        if not (c.gaussian and c.mode == "autoregressive"):
+            raise ValueError("sample_paths needs mode='autoregressive' and gaussian=True")
+        self._check(x)
+        b = x.shape[1]
+        future = self._future(future, x, c.horizon)
+        xs = x.repeat(1, samples, 1)  # (T, S*B, I), sample-major along the batch
+        fs = future.repeat(1, samples, 1)  # (K, S*B, F)
+        out, state = self.encoder(xs)
+        pred = self._split(self.head(out[-1:]))
+        draws = []
+        for step in range(c.horizon):
+            noise = torch.randn(pred.mean.shape, generator=generator, dtype=x.dtype)
+            draw = pred.mean + pred.scale * noise.to(x.device)  # (1, S*B, C)
+            draws.append(draw)
+            if step + 1 < c.horizon:
+                row = torch.cat([draw, fs[step : step + 1]], dim=-1)  # (1, S*B, C + F)
+                dec, state = self.encoder(row, state)
+                pred = self._split(self.head(dec))
+        paths = torch.cat(draws)  # (K, S*B, C)
+        return paths.reshape(c.horizon, samples, b, -1).transpose(0, 1)  # (S, K, B, C)
