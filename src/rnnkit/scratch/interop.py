@@ -8,6 +8,7 @@ here). Checkpoints are read with ``safetensors.numpy``, which does not import to
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping
 from pathlib import Path
@@ -16,7 +17,13 @@ import numpy as np
 
 from rnnkit.scratch.modules import Module
 
-__all__ = ["export_state_dict", "load_safetensors", "load_state_dict", "save_safetensors"]
+__all__ = [
+    "export_state_dict",
+    "load_safetensors",
+    "load_state_dict",
+    "read_safetensors",
+    "save_safetensors",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -63,17 +70,32 @@ def export_state_dict(model: Module, prefix: str = "") -> dict[str, np.ndarray]:
     return {prefix + k: v.copy() for k, v in model.parameters().items()}
 
 
+def read_safetensors(path: str | Path) -> dict[str, np.ndarray]:
+    """All arrays of a safetensors file as NumPy, without torch. Tied weights that an rnnkit
+    checkpoint stored once (metadata ``rnnkit.aliases``: name -> stored name) come back
+    under both names."""
+    from safetensors import safe_open  # framework="np": no torch import
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no safetensors file at {path}")
+    try:
+        with safe_open(str(path), framework="np") as f:
+            state = {k: f.get_tensor(k) for k in f.keys()}
+            meta = f.metadata() or {}
+    except Exception as e:  # safetensors raises its own error types
+        raise ValueError(f"{path}: not a readable safetensors file (truncated?): {e}") from e
+    for name, stored in json.loads(meta.get("rnnkit.aliases", "{}")).items():
+        state[name] = state[stored]
+    return state
+
+
 def load_safetensors(
     model: Module, path: str | Path, prefix: str = "", strict: bool = True
 ) -> list[str]:
     """Load weights from a safetensors file (e.g. an rnnkit ``model.safetensors``), taking
     the keys under ``prefix`` (``"rnn."`` loads a bare layer out of a whole task model)."""
-    from safetensors.numpy import load_file  # NumPy backend: no torch import
-
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no safetensors file at {path}")
-    return load_state_dict(model, load_file(str(path)), prefix, strict)
+    return load_state_dict(model, read_safetensors(path), prefix, strict)
 
 
 def save_safetensors(model: Module, path: str | Path, prefix: str = "") -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Mapping
+from pathlib import Path
 
 import numpy as np
 
@@ -149,3 +150,12 @@ class CharLM(Module):
         model = cls(V, E, H, len(layers), cell, dtype=dtype, rng=np.random.default_rng(0))
         load_state_dict(model, state)
         return model
+
+    @classmethod
+    def from_safetensors(
+        cls, path: str | Path, prefix: str = "", cell: str | None = None, dtype: type = np.float64
+    ) -> CharLM:
+        """:meth:`from_state_dict` on a safetensors file (an rnnkit ``model.safetensors``)."""
+        from rnnkit.scratch.interop import read_safetensors
+
+        return cls.from_state_dict(read_safetensors(path), prefix, cell, dtype)
