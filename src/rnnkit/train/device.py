@@ -1,0 +1,78 @@
+"""Devices and mixed precision.
+
+``resolve_device("auto")`` picks cuda, then mps, then cpu. :func:`autocast` gives the
+autocast context of a precision (bf16 on CPU and GPU; fp16 only on CUDA, with a
+``torch.amp.GradScaler`` from :func:`make_scaler`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+import torch
+
+__all__ = ["autocast", "make_scaler", "resolve_device"]
+
+
+def _mps_available() -> bool:
+    mps = getattr(torch.backends, "mps", None)
+    return bool(mps is not None and mps.is_available())
+
+
+def resolve_device(name: str = "auto", local_rank: int | None = None) -> torch.device:
+    """The ``torch.device`` for ``name`` (auto|cpu|cuda|cuda:N|mps).
+
+    Under DDP on CUDA, ``cuda`` and ``auto`` mean ``cuda:<local_rank>``.
+    """
+    if name == "auto":
+        if torch.cuda.is_available():
+            name = "cuda"
+        elif _mps_available():
+            name = "mps"
+        else:
+            name = "cpu"
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise RuntimeError(
+                f"`device` is {name!r} but CUDA is not available (use device='cpu' or 'auto')"
+            )
+        if name == "cuda":
+            name = f"cuda:{local_rank or 0}"
+        index = int(name.split(":")[1])
+        if index >= torch.cuda.device_count():
+            raise RuntimeError(
+                f"`device` is {name!r} but only {torch.cuda.device_count()} CUDA "
+                "device(s) are visible"
+            )
+    elif name == "mps" and not _mps_available():
+        raise RuntimeError("`device` is 'mps' but MPS is not available (use 'cpu' or 'auto')")
+    elif name not in ("cpu", "mps"):
+        raise ValueError(f"`device` must be auto, cpu, cuda, cuda:N or mps, got {name!r}")
+    return torch.device(name)
+
+
+def check_precision(precision: str, device: torch.device) -> None:
+    """Raise when ``precision`` cannot run on ``device``."""
+    if precision == "fp16" and device.type != "cuda":
+        raise ValueError(
+            f"`precision` 'fp16' needs a CUDA device (it uses a grad scaler), got "
+            f"device {str(device)!r}; use 'bf16' or 'fp32'"
+        )
+    if precision not in ("fp32", "bf16", "fp16"):
+        raise ValueError(f"`precision` must be fp32, bf16 or fp16, got {precision!r}")
+
+
+def autocast(precision: str, device: torch.device) -> Any:
+    """The autocast context for ``precision`` on ``device`` (a no-op context for fp32)."""
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def make_scaler(precision: str, device: torch.device) -> torch.amp.GradScaler | None:
+    """A GradScaler for fp16 on CUDA; None otherwise."""
+    if precision != "fp16":
+        return None
+    return torch.amp.GradScaler(device.type)

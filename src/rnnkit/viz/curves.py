@@ -1,0 +1,75 @@
+"""Training curves: train and validation loss against the step.
+
+``plot_loss(run_dir / "metrics.csv", "loss.png")`` or ``plot_loss(trainer.history, ...)``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+__all__ = ["plot_loss"]
+
+
+def _rows(source: str | os.PathLike[str] | Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    if isinstance(source, (str, os.PathLike)):
+        from rnnkit.train.metrics_log import read_metrics_csv
+
+        path = Path(source)
+        if not path.is_file():
+            raise FileNotFoundError(f"`metrics_csv_or_rows`: no file {path}")
+        return read_metrics_csv(path)
+    return list(source)
+
+
+def _series(rows: list[Mapping[str, Any]], split: str, key: str) -> tuple[list, list]:
+    xs, ys = [], []
+    for row in rows:
+        if row.get("split") == split and row.get(key) is not None:
+            xs.append(row["step"])
+            ys.append(float(row[key]))
+    return xs, ys
+
+
+def plot_loss(
+    metrics_csv_or_rows: str | os.PathLike[str] | Iterable[Mapping[str, Any]],
+    path: str | os.PathLike[str],
+    title: str | None = None,
+) -> Path:
+    """Draw train and validation loss vs step to ``path`` (PNG); returns ``path``.
+
+    Args:
+        metrics_csv_or_rows: a ``metrics.csv`` written by the trainer, or its rows as dicts
+            (``step``, ``split`` in {"train", "val"}, ``train_loss``, ``val_loss``).
+        path: the image to write.
+        title: figure title.
+    """
+    from matplotlib.figure import Figure  # no pyplot: the user's backend is left alone
+
+    rows = _rows(metrics_csv_or_rows)
+    train = _series(rows, "train", "train_loss")
+    if not train[0]:  # no per-step rows: the train averages written with each evaluation
+        train = _series(rows, "val", "train_loss")
+    val = _series(rows, "val", "val_loss")
+    if not train[0] and not val[0]:
+        raise ValueError("`metrics_csv_or_rows` holds no train_loss or val_loss values")
+    fig = Figure(figsize=(6, 4), dpi=100)
+    ax = fig.add_subplot()
+    if train[0]:
+        ax.plot(*train, label="train", lw=1.2)
+    if val[0]:
+        ax.plot(*val, label="validation", lw=1.5, marker="o", ms=3)
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    if title:
+        ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    fig.savefig(tmp, format=path.suffix.lstrip(".") or "png")
+    os.replace(tmp, path)  # never a half-written image
+    return path
