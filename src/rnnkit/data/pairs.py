@@ -1,0 +1,380 @@
+"""Sentence pairs for translation: reading, normalisation, filters, splits, vocabularies, batches.
+
+The pipeline, each step a plain function so it can be read (and tested) alone:
+
+1. :func:`read_pairs` reads ``source<TAB>target`` lines (extra columns ignored, like the
+   attribution column of newer manythings files); a line without a tab or with an empty side
+   is an error naming the file and line.
+2. :func:`normalize` — Unicode NFC, odd spaces (``U+202F`` before French ``!``) made plain,
+   typographic apostrophes made ``'``, optionally accents stripped (NFD, marks dropped, as the
+   PyTorch tutorial's ``unicodeToAscii``) and lowercased.
+3. filters: :func:`has_simple_prefix` (the tutorial's "i am", "he is", ... and contracted
+   "i'm", "he's", ... on the file's *first* column, English in fra.txt) and a length limit in
+   tokens (words with punctuation split off, or characters).
+4. ``reverse`` swaps the columns (fra.txt is English->French; reversed is French->English).
+5. a deterministic split (a seeded permutation) into train / val / test, and vocabularies from
+   the training split only (:class:`~rnnkit.data.vocab.Vocab`).
+6. :class:`PairLoader`: length-bucketed batches padded time-major into :class:`PairBatch`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import types
+import typing
+import unicodedata
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import torch
+from torch import Tensor
+
+from rnnkit.data.bucketing import BucketBatchSampler
+from rnnkit.data.tokenizers import CharTokenizer, WordTokenizer, get_tokenizer
+from rnnkit.data.vocab import Vocab
+
+__all__ = [
+    "SIMPLE_PREFIXES",
+    "PairBatch",
+    "PairData",
+    "PairLoader",
+    "PairsConfig",
+    "collate_pairs",
+    "has_simple_prefix",
+    "load_pairs",
+    "make_tokenizer",
+    "normalize",
+    "read_pairs",
+    "resolve_path",
+]
+
+logger = logging.getLogger(__name__)
+
+# The PyTorch seq2seq tutorial's English prefixes, written after its normalisation (which
+# turns "I'm" into "i m"); has_simple_prefix maps apostrophes to spaces the same way.
+SIMPLE_PREFIXES = (
+    "i am ", "i m ", "he is", "he s ", "she is", "she s ", "you are", "you re ",
+    "we are", "we re ", "they are", "they re ",
+)  # fmt: skip
+
+_SPACES = re.compile(r"[\s\u00a0\u202f\u2009]+")
+_APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'"})
+
+
+@dataclass(frozen=True)
+class PairsConfig:
+    """Where the sentence pairs come from and how they are prepared."""
+
+    path: str = "fra-eng"
+    """A TSV file (source<TAB>target), or a dataset name of the registry (fra-eng)."""
+    reverse: bool = False
+    """Swap the columns: translate the second column into the first (fra.txt: French->English)."""
+    tokenizer: str = "word"
+    """``word`` (words with punctuation split off) or ``char`` (characters)."""
+    lowercase: bool = True
+    """Lowercase both sides."""
+    strip_accents: bool = False
+    """Drop accents (NFD, marks removed), as the PyTorch tutorial does."""
+    max_len: int | None = None
+    """Keep pairs with at most this many tokens on each side (None: any length)."""
+    simple_prefixes: bool = False
+    """Keep only pairs whose first column starts with the tutorial's "i am", "he is", ..."""
+    max_pairs: int | None = None
+    """Use at most this many pairs after filtering (a random subset; None: all)."""
+    val_fraction: float = 0.05
+    """Share of the pairs held out for validation."""
+    test_fraction: float = 0.05
+    """Share of the pairs held out for the test split."""
+    seed: int = 0
+    """Seed of the split (and of the subset): the same seed gives the same split."""
+    min_freq: int = 1
+    """Tokens seen fewer times in the training split become ``<unk>``."""
+    max_vocab: int | None = None
+    """At most this many tokens per vocabulary, specials included (None: no limit)."""
+
+    def __post_init__(self) -> None:
+        _check_types(self)
+        if self.tokenizer not in ("word", "char"):
+            raise ValueError(f"`tokenizer` must be 'word' or 'char', got {self.tokenizer!r}")
+        if self.max_len is not None and self.max_len < 1:
+            raise ValueError(f"`max_len` must be >= 1, got {self.max_len}")
+        if self.max_pairs is not None and self.max_pairs < 3:
+            raise ValueError(f"`max_pairs` must be >= 3 (one per split), got {self.max_pairs}")
+        for name in ("val_fraction", "test_fraction"):
+            if not 0.0 <= getattr(self, name) < 0.5:
+                raise ValueError(f"`{name}` must be in [0, 0.5), got {getattr(self, name)}")
+        if self.min_freq < 1:
+            raise ValueError(f"`min_freq` must be >= 1, got {self.min_freq}")
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> PairsConfig:
+        """Build from a dict; an unknown key or a wrong type is an error that names it."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown PairsConfig keys {unknown}; expected {sorted(known)}")
+        return cls(**d)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _check_types(config: Any) -> None:
+    """Raise ``TypeError`` naming the first field whose value has the wrong type."""
+    hints = typing.get_type_hints(type(config))
+    for f in fields(config):
+        value, hint = getattr(config, f.name), hints[f.name]
+        allowed = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+        if float in allowed:
+            allowed = (*allowed, int)
+        ok = any(value is None if t is type(None) else isinstance(value, t) for t in allowed)
+        if isinstance(value, bool) and bool not in allowed:
+            ok = False
+        if not ok:
+            expected = " | ".join(getattr(t, "__name__", str(t)) for t in allowed)
+            raise TypeError(f"`{f.name}` must be {expected}, got {type(value).__name__} {value!r}")
+
+
+def resolve_path(path: str | os.PathLike[str]) -> Path:
+    """An existing file as given, else a dataset name resolved by the registry."""
+    p = Path(path)
+    if p.is_file():
+        return p
+    if p.suffix or os.sep in str(path):
+        raise FileNotFoundError(f"pairs file {str(path)!r} does not exist")
+    from rnnkit.data.registry import dataset_path
+
+    return Path(dataset_path(str(path)))
+
+
+def read_pairs(path: str | os.PathLike[str]) -> list[tuple[str, str]]:
+    """``(source, target)`` from the first two tab-separated columns of each line.
+
+    Blank lines are skipped; further columns are ignored. A line with one column or an empty
+    side raises ``ValueError`` naming the file and line number.
+    """
+    pairs: list[tuple[str, str]] = []
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            line = line.rstrip("\r\n")
+            if not line.strip():
+                continue
+            cols = line.split("\t")
+            if len(cols) < 2:
+                raise ValueError(
+                    f"{path}:{lineno}: expected source<TAB>target, got one column: {line[:60]!r}"
+                )
+            src, tgt = cols[0].strip(), cols[1].strip()
+            if not src or not tgt:
+                side = "source (column 1)" if not src else "target (column 2)"
+                raise ValueError(f"{path}:{lineno}: empty {side}: {line[:60]!r}")
+            pairs.append((src, tgt))
+    if not pairs:
+        raise ValueError(f"{path}: no sentence pairs found (expected source<TAB>target lines)")
+    return pairs
+
+
+def normalize(text: str, *, lowercase: bool = True, strip_accents: bool = False) -> str:
+    """Canonical form of a sentence: NFC, plain single spaces, ASCII apostrophes; optionally
+    accents stripped (``"Ça"`` -> ``"Ca"``) and lowercased."""
+    text = unicodedata.normalize("NFC", text).translate(_APOSTROPHES)
+    if strip_accents:
+        decomposed = unicodedata.normalize("NFD", text)
+        text = "".join(ch for ch in decomposed if unicodedata.category(ch) != "Mn")
+    if lowercase:
+        text = text.lower()
+    return _SPACES.sub(" ", text).strip()
+
+
+def has_simple_prefix(text: str, prefixes: Sequence[str] = SIMPLE_PREFIXES) -> bool:
+    """Whether ``text`` starts like the tutorial's filter wants ("I'm cold." -> "i m cold.")."""
+    canon = normalize(text, lowercase=True, strip_accents=True).replace("'", " ")
+    return canon.startswith(tuple(prefixes))
+
+
+def make_tokenizer(name: str) -> CharTokenizer | WordTokenizer:
+    """``"word"`` (punctuation split off, reversible up to spacing) or ``"char"``."""
+    if name == "word":
+        return get_tokenizer("word-punct")
+    if name == "char":
+        return get_tokenizer("char")
+    raise ValueError(f"`tokenizer` must be 'word' or 'char', got {name!r}")
+
+
+class PairBatch(NamedTuple):
+    """A padded, time-major batch of pairs (padding id everywhere past a row's end).
+
+    Attributes:
+        src: ``(S, B)`` source ids.
+        src_lengths: ``(B,)`` source lengths (CPU, for packing).
+        tgt_in: ``(T, B)`` decoder inputs ``<bos> y_1 .. y_n``.
+        tgt_out: ``(T, B)`` decoder targets ``y_1 .. y_n <eos>``.
+        index: ``(B,)`` positions of the pairs in their split.
+    """
+
+    src: Tensor
+    src_lengths: Tensor
+    tgt_in: Tensor
+    tgt_out: Tensor
+    index: Tensor
+
+    def to(self, device: torch.device | str) -> PairBatch:
+        """The batch with its id tensors on ``device`` (lengths and index stay on the CPU)."""
+        return PairBatch(
+            self.src.to(device), self.src_lengths, self.tgt_in.to(device),
+            self.tgt_out.to(device), self.index,
+        )  # fmt: skip
+
+
+def collate_pairs(
+    src: Sequence[Sequence[int]],
+    tgt: Sequence[Sequence[int]],
+    index: Sequence[int],
+    *,
+    pad_id: int,
+    bos_id: int,
+    eos_id: int,
+) -> PairBatch:
+    """Pad pairs ``index`` of ``src``/``tgt`` (id lists without bos/eos) into a PairBatch."""
+    pad = torch.nn.utils.rnn.pad_sequence
+    srcs = [torch.tensor(src[i], dtype=torch.long) for i in index]
+    ins = [torch.tensor([bos_id, *tgt[i]], dtype=torch.long) for i in index]
+    outs = [torch.tensor([*tgt[i], eos_id], dtype=torch.long) for i in index]
+    lengths = torch.tensor([len(s) for s in srcs], dtype=torch.long)  # (B,)
+    return PairBatch(
+        pad(srcs, padding_value=pad_id),  # (S, B)
+        lengths,
+        pad(ins, padding_value=pad_id),  # (T, B)
+        pad(outs, padding_value=pad_id),  # (T, B)
+        torch.tensor(list(index), dtype=torch.long),
+    )
+
+
+class PairLoader:
+    """Re-iterable length-bucketed batches of one split; ``set_epoch`` reshuffles."""
+
+    def __init__(
+        self,
+        src: Sequence[Sequence[int]],
+        tgt: Sequence[Sequence[int]],
+        src_vocab: Vocab,
+        tgt_vocab: Vocab,
+        batch_size: int,
+        *,
+        shuffle: bool = True,
+        seed: int = 0,
+    ) -> None:
+        if len(src) != len(tgt):
+            raise ValueError(f"`src` and `tgt` must pair up, got {len(src)} and {len(tgt)}")
+        if not src:
+            raise ValueError("no pairs to batch (the split is empty)")
+        self.src, self.tgt = src, tgt
+        ids = {"pad_id": src_vocab.pad_id, "bos_id": tgt_vocab.bos_id, "eos_id": tgt_vocab.eos_id}
+        if src_vocab.pad_id != tgt_vocab.pad_id or None in ids.values():
+            raise ValueError("both vocabularies need the same <pad> id and the target <bos>/<eos>")
+        self.ids = ids
+        # Bucket by the longer side: both the encoder's and the decoder's grids stay small.
+        lengths = [max(len(s), len(t) + 1) for s, t in zip(src, tgt, strict=True)]
+        self.sampler = BucketBatchSampler(lengths, batch_size, shuffle=shuffle, seed=seed)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.sampler.set_epoch(epoch)
+
+    def __iter__(self) -> Iterator[PairBatch]:
+        for index in self.sampler:
+            yield collate_pairs(self.src, self.tgt, index, **self.ids)
+
+    def __len__(self) -> int:
+        return len(self.sampler)
+
+
+@dataclass
+class PairData:
+    """Prepared pairs: normalised text and token ids per split, and the two vocabularies.
+
+    ``text[split]`` holds ``(source, target)`` normalised strings, ``ids[split]`` the matching
+    ``(source ids, target ids)`` lists (no bos/eos).
+    """
+
+    config: PairsConfig
+    text: dict[str, list[tuple[str, str]]]
+    ids: dict[str, tuple[list[list[int]], list[list[int]]]]
+    src_vocab: Vocab
+    tgt_vocab: Vocab
+
+    @property
+    def tokenizer(self) -> CharTokenizer | WordTokenizer:
+        return make_tokenizer(self.config.tokenizer)
+
+    def loader(self, split: str, batch_size: int, *, shuffle: bool | None = None) -> PairLoader:
+        """Batches of ``split`` (shuffled for ``train`` unless told otherwise)."""
+        if split not in self.ids:
+            raise ValueError(f"`split` must be one of {sorted(self.ids)}, got {split!r}")
+        src, tgt = self.ids[split]
+        shuffle = split == "train" if shuffle is None else shuffle
+        return PairLoader(
+            src, tgt, self.src_vocab, self.tgt_vocab, batch_size, shuffle=shuffle,
+            seed=self.config.seed,
+        )  # fmt: skip
+
+
+def load_pairs(config: PairsConfig) -> PairData:
+    """Read, normalise, filter, split and tokenise the pairs of ``config``; vocabularies from
+    the training split."""
+    path = resolve_path(config.path)
+    raw = read_pairs(path)
+    tok = make_tokenizer(config.tokenizer)
+    kept: list[tuple[str, str]] = []
+    tokens: list[tuple[list[str], list[str]]] = []
+    for first, second in raw:
+        if config.simple_prefixes and not has_simple_prefix(first):
+            continue
+        a, b = (normalize(s, lowercase=config.lowercase, strip_accents=config.strip_accents)
+                for s in (first, second))  # fmt: skip
+        src, tgt = (b, a) if config.reverse else (a, b)
+        st, tt = tok.tokenize(src), tok.tokenize(tgt)
+        if not st or not tt:
+            continue  # only punctuation a word tokenizer drops; nothing to translate
+        if config.max_len is not None and max(len(st), len(tt)) > config.max_len:
+            continue
+        kept.append((src, tgt))
+        tokens.append((st, tt))
+    if len(kept) < 3:
+        raise ValueError(
+            f"{path}: {len(kept)} of {len(raw)} pairs pass the filters (max_len={config.max_len},"
+            f" simple_prefixes={config.simple_prefixes}); need at least 3"
+        )
+    gen = torch.Generator().manual_seed(config.seed)
+    order = torch.randperm(len(kept), generator=gen).tolist()
+    if config.max_pairs is not None:
+        order = order[: config.max_pairs]
+    n = len(order)
+    n_test = max(1, round(n * config.test_fraction)) if config.test_fraction > 0 else 0
+    n_val = max(1, round(n * config.val_fraction)) if config.val_fraction > 0 else 0
+    parts = {
+        "test": order[:n_test],
+        "val": order[n_test : n_test + n_val],
+        "train": order[n_test + n_val :],
+    }
+    train_tokens = [tokens[i] for i in parts["train"]]
+    build = {"min_freq": config.min_freq, "max_size": config.max_vocab}
+    src_vocab = Vocab.build([s for s, _ in train_tokens], **build)
+    tgt_vocab = Vocab.build([t for _, t in train_tokens], **build)
+    text = {k: [kept[i] for i in v] for k, v in parts.items()}
+    ids = {
+        k: (
+            [src_vocab.encode(tokens[i][0]) for i in v],
+            [tgt_vocab.encode(tokens[i][1]) for i in v],
+        )
+        for k, v in parts.items()
+    }
+    logger.info(
+        "%s: %d of %d pairs kept; train/val/test %d/%d/%d; vocab %d -> %d",
+        path, len(kept), len(raw), len(parts["train"]), len(parts["val"]), len(parts["test"]),
+        len(src_vocab), len(tgt_vocab),
+    )  # fmt: skip
+    return PairData(config, text, ids, src_vocab, tgt_vocab)

@@ -1,0 +1,376 @@
+"""``Seq2Seq``: an RNN encoder, a bridge and an attention decoder with input feeding.
+
+The network of the classic translation tutorials grown up: the encoder (embedding ->
+(bi)directional RNN/LSTM/GRU on packed sequences) reads the source; the
+:class:`~rnnkit.models.seq2seq_bridge.Bridge` turns its final states into the decoder's
+initial states whatever the layer counts, directions and sizes; the decoder (Luong et al.,
+2015) runs one step per target token:
+
+    x_t   = [embed(y_{t-1}); h~_{t-1}]             (input feeding: the previous attentional vector)
+    h_t   = RNN(x_t, h_{t-1})                      (top layer's output)
+    c_t, a_t = attention(h_t, encoder outputs)     (additive / dot / general; a_t masked on padding)
+    h~_t  = tanh(W_c [c_t; h_t])
+    p(y_t) = softmax(W_o h~_t)
+
+With ``attention="none"`` the decoder is the plain encoder-decoder (``h~_t = h_t``), where the
+bridge's "thought vector" is all the decoder knows of the source.
+
+Shapes: S source length, T target length, B batch, V vocab (``V_s``/``V_t``), E embedding,
+H encoder hidden per direction, D directions, H_d decoder hidden, K = D*H encoder output.
+
+>>> model = Seq2Seq(Seq2SeqConfig(src_vocab_size=20, tgt_vocab_size=30, hidden_size=8,
+...                               embedding_dim=8))
+>>> src, lengths = torch.randint(4, 20, (6, 2)), torch.tensor([6, 4])
+>>> logits, weights = model(src, lengths, torch.randint(4, 30, (5, 2)))
+>>> tuple(logits.shape), tuple(weights.shape)
+((5, 2, 30), (5, 2, 6))
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from dataclasses import asdict, dataclass, fields
+from typing import Any, NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from rnnkit.models.seq2seq_bridge import BRIDGE_MODES, Bridge
+from rnnkit.nn.attention import ATTENTION_KINDS, Attention, make_attention
+
+__all__ = [
+    "CELLS",
+    "DecoderState",
+    "Memory",
+    "Seq2Seq",
+    "Seq2SeqConfig",
+    "sequence_loss",
+]
+
+CELLS = ("rnn", "rnn_relu", "lstm", "gru")
+
+
+@dataclass(frozen=True)
+class Seq2SeqConfig:
+    """The translator's shape."""
+
+    src_vocab_size: int
+    """Source vocabulary size V_s (set from the vocabulary)."""
+    tgt_vocab_size: int
+    """Target vocabulary size V_t (set from the vocabulary)."""
+    cell: str = "lstm"
+    """Recurrent layer by name: rnn, rnn_relu, lstm, gru (encoder and decoder)."""
+    embedding_dim: int = 128
+    """Size E of the source and target embeddings."""
+    hidden_size: int = 256
+    """Encoder hidden size H per direction."""
+    num_layers: int = 1
+    """Encoder layers L_e."""
+    bidirectional: bool = True
+    """Bidirectional encoder (D = 2)."""
+    decoder_hidden_size: int | None = None
+    """Decoder hidden size H_d (None: D*H, the encoder's output width)."""
+    decoder_layers: int | None = None
+    """Decoder layers L_d (None: same as the encoder)."""
+    attention: str = "general"
+    """Attention score: additive (Bahdanau), dot or general (Luong), or none."""
+    attn_size: int | None = None
+    """Hidden width of the additive scorer (None: H_d)."""
+    input_feeding: bool = True
+    """Feed the previous attentional vector into the next decoder step (needs attention)."""
+    bridge: str = "linear"
+    """Encoder final states -> decoder initial states: linear, copy or zeros."""
+    dropout: float = 0.2
+    """Dropout on embeddings, between layers and before the output layer (training only)."""
+    pad_id: int = 0
+    """Padding id of both vocabularies."""
+
+    def __post_init__(self) -> None:
+        _check_types(self)
+        for name in ("src_vocab_size", "tgt_vocab_size", "embedding_dim", "hidden_size"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"`{name}` must be > 0, got {getattr(self, name)}")
+        for name in ("num_layers", "decoder_hidden_size", "decoder_layers", "attn_size"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise ValueError(f"`{name}` must be > 0, got {value}")
+        if self.cell not in CELLS:
+            raise ValueError(f"`cell` must be one of {CELLS}, got {self.cell!r}")
+        if self.attention not in (*ATTENTION_KINDS, "none"):
+            raise ValueError(
+                f"`attention` must be one of {(*ATTENTION_KINDS, 'none')}, got {self.attention!r}"
+            )
+        if self.bridge not in BRIDGE_MODES:
+            raise ValueError(f"`bridge` must be one of {BRIDGE_MODES}, got {self.bridge!r}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"`dropout` must be in [0, 1), got {self.dropout}")
+
+    @property
+    def directions(self) -> int:
+        return 2 if self.bidirectional else 1
+
+    @property
+    def dec_hidden(self) -> int:
+        """H_d."""
+        return self.decoder_hidden_size or self.directions * self.hidden_size
+
+    @property
+    def dec_layers(self) -> int:
+        """L_d."""
+        return self.decoder_layers or self.num_layers
+
+    @property
+    def feeds_input(self) -> bool:
+        """Whether input feeding is in effect (it needs attention)."""
+        return self.input_feeding and self.attention != "none"
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Seq2SeqConfig:
+        """Build from a dict; an unknown key or a wrong type is an error that names it."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown Seq2SeqConfig keys {unknown}; expected {sorted(known)}")
+        return cls(**d)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _check_types(config: Any) -> None:
+    """Raise ``TypeError`` naming the first field whose value has the wrong type."""
+    hints = typing.get_type_hints(type(config))
+    for f in fields(config):
+        value, hint = getattr(config, f.name), hints[f.name]
+        allowed = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+        if float in allowed:
+            allowed = (*allowed, int)
+        ok = any(value is None if t is type(None) else isinstance(value, t) for t in allowed)
+        if isinstance(value, bool) and bool not in allowed:
+            ok = False
+        if not ok:
+            expected = " | ".join(getattr(t, "__name__", str(t)) for t in allowed)
+            raise TypeError(f"`{f.name}` must be {expected}, got {type(value).__name__} {value!r}")
+
+
+def _make_rnn(
+    cell: str, input_size: int, hidden_size: int, layers: int, dropout: float, bidirectional: bool
+) -> nn.Module:
+    """The one place a recurrent layer is built: ``rnnkit.nn.make_rnn`` when it exists."""
+    dropout = dropout if layers > 1 else 0.0  # torch warns on dropout with one layer
+    try:
+        from rnnkit.nn import make_rnn
+    except ImportError:  # rnnkit.nn still in progress: its drop-in twin
+        kinds = {"rnn": (nn.RNN, "tanh"), "rnn_relu": (nn.RNN, "relu"), "lstm": (nn.LSTM, None)}
+        kinds["gru"] = (nn.GRU, None)
+        layer, nonlinearity = kinds[cell]
+        extra = {} if nonlinearity is None else {"nonlinearity": nonlinearity}
+        return layer(
+            input_size, hidden_size, layers, dropout=dropout, bidirectional=bidirectional, **extra
+        )
+    return make_rnn(
+        cell, input_size, hidden_size, layers, dropout=dropout, bidirectional=bidirectional
+    )
+
+
+class Memory(NamedTuple):
+    """What the decoder attends to, computed once per source batch."""
+
+    values: Tensor
+    """``(S, B, K)`` encoder outputs (zeros at padding)."""
+    mask: Tensor
+    """``(S, B)`` bool, True at real tokens."""
+    keys: Tensor | None
+    """``(B, S, ·)`` the attention's query-free transform of ``values`` (None: no attention)."""
+
+
+class DecoderState(NamedTuple):
+    """The decoder's state between steps (carried, never recomputed)."""
+
+    rnn: Any
+    """``(L_d, B, H_d)``, or an LSTM ``(h, c)`` of two of them."""
+    feed: Tensor
+    """``(B, H_d)`` previous attentional vector (input feeding), or ``(B, 0)`` without it."""
+
+
+class Encoder(nn.Module):
+    """Embedding -> (bi)directional recurrent layers on packed sequences.
+
+    Inputs: ``src (S, B)`` ids, ``lengths (B,)``. Outputs: ``memory (S, B, D*H)`` (zeros at
+    padding) and the final state ``(L*D, B, H)`` (or ``(h, c)``) of each row's last token.
+    """
+
+    def __init__(self, c: Seq2SeqConfig) -> None:
+        super().__init__()
+        self.embedding = nn.Embedding(c.src_vocab_size, c.embedding_dim, padding_idx=c.pad_id)
+        self.dropout = nn.Dropout(c.dropout)
+        self.rnn = _make_rnn(
+            c.cell, c.embedding_dim, c.hidden_size, c.num_layers, c.dropout, c.bidirectional
+        )
+
+    def forward(self, src: Tensor, lengths: Tensor) -> tuple[Tensor, Any]:
+        S = src.shape[0]
+        x = self.dropout(self.embedding(src))  # (S, B, E)
+        packed = pack_padded_sequence(x, lengths.cpu(), enforce_sorted=False)
+        out, state = self.rnn(packed)
+        memory, _ = pad_packed_sequence(out, total_length=S)  # (S, B, D*H)
+        return memory, state
+
+
+class Decoder(nn.Module):
+    """Embedding -> recurrent layers -> attention -> attentional vector -> logits."""
+
+    def __init__(self, c: Seq2SeqConfig) -> None:
+        super().__init__()
+        H_d, K = c.dec_hidden, c.directions * c.hidden_size
+        self.input_feeding = c.feeds_input
+        self.embedding = nn.Embedding(c.tgt_vocab_size, c.embedding_dim, padding_idx=c.pad_id)
+        self.dropout = nn.Dropout(c.dropout)
+        in_size = c.embedding_dim + (H_d if self.input_feeding else 0)
+        self.rnn = _make_rnn(c.cell, in_size, H_d, c.dec_layers, c.dropout, False)
+        self.attention: Attention | None = None
+        if c.attention != "none":
+            self.attention = make_attention(c.attention, H_d, K, c.attn_size)
+            self.combine = nn.Linear(K + H_d, H_d, bias=False)
+        self.out = nn.Linear(H_d, c.tgt_vocab_size)
+        self.feed_size = H_d if self.input_feeding else 0
+
+    def attend(self, h: Tensor, memory: Memory) -> tuple[Tensor, Tensor | None]:
+        """``h (..., B, H_d)`` -> attentional vector ``(..., B, H_d)``, weights ``(..., B, S)``."""
+        if self.attention is None:
+            return h, None
+        context, weights = self.attention(h, memory.values, memory.mask, memory.keys)
+        return torch.tanh(self.combine(torch.cat([context, h], -1))), weights  # (..., B, H_d)
+
+    def step(
+        self, tokens: Tensor, state: DecoderState, memory: Memory
+    ) -> tuple[Tensor, DecoderState, Tensor | None]:
+        """One step: ``tokens (B,)`` -> logits ``(B, V_t)``, the next state, weights ``(B, S)``."""
+        x = self.dropout(self.embedding(tokens))  # (B, E)
+        if self.input_feeding:
+            x = torch.cat([x, state.feed], -1)  # (B, E + H_d)
+        out, rnn_state = self.rnn(x.unsqueeze(0), state.rnn)  # (1, B, H_d)
+        att, weights = self.attend(out[0], memory)
+        logits = self.out(self.dropout(att))
+        return logits, DecoderState(rnn_state, att if self.input_feeding else state.feed), weights
+
+    def forward(
+        self,
+        tgt_in: Tensor,
+        state: DecoderState,
+        memory: Memory,
+        teacher_forcing: float = 1.0,
+        generator: torch.Generator | None = None,
+    ) -> tuple[Tensor, Tensor | None]:
+        """Run over ``tgt_in (T, B)`` -> logits ``(T, B, V_t)``, weights ``(T, B, S)`` or None.
+
+        With ``teacher_forcing < 1`` each row at each step is fed the gold token with that
+        probability, else the model's own previous argmax (``generator`` draws the coins).
+        """
+        if not self.input_feeding and teacher_forcing >= 1.0:
+            # Nothing feeds back: the whole target runs through the fused kernel at once.
+            x = self.dropout(self.embedding(tgt_in))  # (T, B, E)
+            out, _ = self.rnn(x, state.rnn)  # (T, B, H_d)
+            att, weights = self.attend(out, memory)
+            return self.out(self.dropout(att)), weights
+        logits_all, weights_all = [], []
+        tokens = tgt_in[0]
+        for t in range(tgt_in.shape[0]):
+            if t > 0:
+                tokens = tgt_in[t]
+                if teacher_forcing < 1.0:
+                    coin = torch.rand(tokens.shape, generator=generator).to(tokens.device)
+                    own = logits_all[-1].detach().argmax(-1)  # (B,)
+                    tokens = torch.where(coin < teacher_forcing, tokens, own)
+            logits, state, weights = self.step(tokens, state, memory)
+            logits_all.append(logits)
+            weights_all.append(weights)
+        stacked = None if weights_all[0] is None else torch.stack(weights_all)  # (T, B, S)
+        return torch.stack(logits_all), stacked  # (T, B, V_t)
+
+
+class Seq2Seq(nn.Module):
+    """Encoder -> bridge -> attention decoder.
+
+    Args:
+        config: the network's shape (:class:`Seq2SeqConfig`).
+
+    Inputs: ``src, src_lengths, tgt_in``
+        - ``src``: ``(S, B)`` source ids, padded with ``pad_id``.
+        - ``src_lengths``: ``(B,)`` real lengths, each in ``[1, S]``.
+        - ``tgt_in``: ``(T, B)`` decoder inputs (``<bos> y_1 .. y_{T-1}``).
+
+    Outputs: ``logits (T, B, V_t)`` and attention ``weights (T, B, S)`` (None without attention).
+    """
+
+    def __init__(self, config: Seq2SeqConfig) -> None:
+        super().__init__()
+        self.config = config
+        c = config
+        self.encoder = Encoder(c)
+        self.bridge = Bridge(
+            c.num_layers, c.directions, c.hidden_size, c.dec_layers, c.dec_hidden,
+            c.cell == "lstm", c.bridge,
+        )  # fmt: skip
+        self.decoder = Decoder(c)
+
+    def encode(self, src: Tensor, src_lengths: Tensor) -> tuple[DecoderState, Memory]:
+        """Read the source: the decoder's initial state and the memory it attends to."""
+        if src.dim() != 2:
+            raise ValueError(f"`src` must be (S, B) token ids, got shape {tuple(src.shape)}")
+        S, B = src.shape
+        if src_lengths.shape != (B,):
+            raise ValueError(f"`src_lengths` must be ({B},), got {tuple(src_lengths.shape)}")
+        if int(src_lengths.min()) < 1 or int(src_lengths.max()) > S:
+            raise ValueError(f"`src_lengths` must lie in [1, {S}], got {src_lengths.tolist()}")
+        values, enc_state = self.encoder(src, src_lengths)
+        mask = torch.arange(S, device=src.device)[:, None] < src_lengths.to(src.device)[None, :]
+        keys = None if self.decoder.attention is None else self.decoder.attention.prepare(values)
+        feed = values.new_zeros(B, self.decoder.feed_size)
+        return DecoderState(self.bridge(enc_state), feed), Memory(values, mask, keys)
+
+    def forward(
+        self,
+        src: Tensor,
+        src_lengths: Tensor,
+        tgt_in: Tensor,
+        *,
+        teacher_forcing: float = 1.0,
+        generator: torch.Generator | None = None,
+    ) -> tuple[Tensor, Tensor | None]:
+        state, memory = self.encode(src, src_lengths)
+        return self.decoder(tgt_in, state, memory, teacher_forcing, generator)
+
+    def step(
+        self, tokens: Tensor, state: DecoderState, memory: Memory
+    ) -> tuple[Tensor, DecoderState, Tensor | None]:
+        """One step: ``tokens (B,)`` -> log-probs ``(B, V_t)``, state, weights ``(B, S)``."""
+        logits, state, weights = self.decoder.step(tokens, state, memory)
+        dtype = torch.promote_types(logits.dtype, torch.float32)  # half precision -> float32
+        return torch.log_softmax(logits, -1, dtype=dtype), state, weights
+
+
+def sequence_loss(
+    logits: Tensor, targets: Tensor, pad_id: int, label_smoothing: float = 0.0
+) -> tuple[Tensor, int]:
+    """Mean cross-entropy over the non-padding targets, and their count.
+
+    Args:
+        logits: ``(T, B, V)``.
+        targets: ``(T, B)`` ids; ``pad_id`` positions add nothing to the loss or the count.
+        pad_id: the padding id.
+        label_smoothing: mass spread uniformly over the vocabulary (0: plain NLL).
+    """
+    V = logits.shape[-1]
+    loss = F.cross_entropy(
+        logits.reshape(-1, V).float(),  # (T*B, V)
+        targets.reshape(-1),  # (T*B,)
+        ignore_index=pad_id,
+        label_smoothing=label_smoothing,
+        reduction="sum",
+    )
+    n = int((targets != pad_id).sum())
+    return loss / max(n, 1), n
