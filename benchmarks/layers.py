@@ -1,0 +1,91 @@
+"""Forward+backward time of rnnkit.nn layers vs torch.nn, as ratios measured in the same run.
+
+    python benchmarks/layers.py            # the three standard configurations, CPU
+    python benchmarks/layers.py --quick    # a fast smoke run (small sizes, few repeats)
+    python benchmarks/layers.py --device cuda
+
+For each cell (LSTM, GRU, RNN) and size, three callables run round-robin (interleaved, so
+machine noise hits all alike): torch.nn, rnnkit with ``impl="auto"`` (the fused kernel) and
+rnnkit with ``impl="scan"``. Each call is one forward and one backward of ``output.sum()``
+in train mode with the same weights. Prints a Markdown table of median times and ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import rnnkit.nn  # noqa: E402
+from _timing import measure_interleaved, table  # noqa: E402
+
+# (T, B, H, L); the input size I equals H
+SIZES = [(35, 20, 200, 2), (35, 20, 650, 2), (100, 64, 256, 1)]
+QUICK_SIZES = [(10, 4, 32, 2)]
+CELLS = {"LSTM": "LSTM", "GRU": "GRU", "RNN": "RNN"}
+
+
+def step_fn(layer: torch.nn.Module, x: torch.Tensor, device: str):
+    """One forward+backward of ``layer`` on ``x``, synchronised on CUDA."""
+
+    def run() -> None:
+        layer.zero_grad(set_to_none=True)
+        out, _ = layer(x)
+        out.sum().backward()
+        if device == "cuda":
+            torch.cuda.synchronize()
+
+    return run
+
+
+def bench(cell: str, size: tuple[int, int, int, int], device: str, repeat: int) -> list:
+    steps, batch, hidden, layers = size
+    torch.manual_seed(0)
+    ref = getattr(torch.nn, cell)(hidden, hidden, layers, device=device)
+    auto = getattr(rnnkit.nn, cell)(hidden, hidden, layers, device=device, impl="auto")
+    scan = getattr(rnnkit.nn, cell)(hidden, hidden, layers, device=device, impl="scan")
+    auto.load_state_dict(ref.state_dict())
+    scan.load_state_dict(ref.state_dict())
+    x = torch.randn(steps, batch, hidden, device=device)  # (T, B, I)
+    times = measure_interleaved(
+        {
+            name: step_fn(m, x, device)
+            for name, m in (("torch", ref), ("auto", auto), ("scan", scan))
+        },
+        repeat=repeat,
+    )
+    ms = {k: v * 1e3 for k, v in times.items()}
+    return [
+        cell,
+        f"T={steps} B={batch} H={hidden} L={layers}",
+        ms["torch"],
+        ms["auto"],
+        ms["auto"] / ms["torch"],
+        ms["scan"],
+        ms["scan"] / ms["torch"],
+    ]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes, few repeats")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--repeat", type=int, default=None, help="timed calls per callable")
+    parser.add_argument("--cells", default="LSTM,GRU,RNN", help="comma-separated subset")
+    args = parser.parse_args(argv)
+    sizes = QUICK_SIZES if args.quick else SIZES
+    repeat = args.repeat or (3 if args.quick else 20)
+    rows = [
+        bench(cell, size, args.device, repeat) for size in sizes for cell in args.cells.split(",")
+    ]
+    header = ["cell", "size", "torch ms", "auto ms", "auto/torch", "scan ms", "scan/torch"]
+    threads = torch.get_num_threads()
+    print(f"device={args.device} torch={torch.__version__} threads={threads} repeat={repeat}")
+    print(table(header, rows))
+
+
+if __name__ == "__main__":
+    main()

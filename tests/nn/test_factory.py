@@ -1,0 +1,62 @@
+"""``make_rnn``: the layer by name."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from rnnkit.nn import GRU, LAYERS, LSTM, RNN, make_rnn
+
+
+@pytest.mark.parametrize(
+    "name, cls, nonlinearity",
+    [
+        ("rnn", RNN, "tanh"),
+        ("rnn_tanh", RNN, "tanh"),
+        ("rnn_relu", RNN, "relu"),
+        ("lstm", LSTM, None),
+        ("GRU", GRU, None),
+    ],
+)
+def test_make_rnn_builds_the_named_layer(name, cls, nonlinearity):
+    layer = make_rnn(name, 3, 4, 2, dropout=0.25, bidirectional=True, batch_first=True, bias=False)
+    assert type(layer) is cls
+    assert (
+        layer.num_layers,
+        layer.dropout,
+        layer.bidirectional,
+        layer.batch_first,
+        layer.bias,
+    ) == (
+        2,
+        0.25,
+        True,
+        True,
+        False,
+    )
+    if nonlinearity:
+        assert layer.nonlinearity == nonlinearity
+    out, _ = layer(torch.randn(2, 5, 3))  # (B, T, I)
+    assert out.shape == (2, 5, 8)
+
+
+def test_make_rnn_passes_lstm_options_and_impl():
+    lstm = make_rnn("lstm", 3, 4, proj_size=2, impl="scan", dtype=torch.float64)
+    assert lstm.proj_size == 2 and lstm.impl == "scan" and lstm.weight_hr_l0.dtype == torch.float64
+    assert make_rnn("gru", 3, 4, proj_size=0).hidden_size == 4
+
+
+def test_make_rnn_errors():
+    with pytest.raises(
+        ValueError,
+        match=r"`cell` must be one of \['gru', 'lstm', 'rnn', 'rnn_relu', 'rnn_tanh'\], "
+        r"got 'transformer'",
+    ):
+        make_rnn("transformer", 3, 4)
+    assert set(LAYERS) == {"gru", "lstm", "rnn", "rnn_relu", "rnn_tanh"}
+    with pytest.raises(
+        ValueError, match=r"`proj_size` is only for LSTM, got proj_size=2 with cell='gru'"
+    ):
+        make_rnn("gru", 3, 4, proj_size=2)
+    with pytest.raises(ValueError, match=r"cell='rnn_relu' fixes \['nonlinearity'\]"):
+        make_rnn("rnn_relu", 3, 4, nonlinearity="tanh")
