@@ -2,7 +2,7 @@
 
 usage: python _resume_script.py RUN_DIR {full,resume} [--kill-step N | --kill-write N]
 
---kill-step N: SIGKILL itself at the N-th training batch (after earlier checkpoints).
+--kill-step N: SIGKILL itself at the N-th training batch of this process.
 --kill-write N: SIGKILL itself in the middle of writing the N-th checkpoint file.
 """
 
@@ -33,13 +33,13 @@ class Net(nn.Module):
         return self.out(self.drop(y)), h
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser()
     p.add_argument("run_dir")
     p.add_argument("mode", choices=["full", "resume"])
     p.add_argument("--kill-step", type=int, default=0)
     p.add_argument("--kill-write", type=int, default=0)
-    a = p.parse_args()
+    a = p.parse_args(argv)
 
     g = torch.Generator().manual_seed(1)
     x = torch.randn(16, 5, 3, generator=g)  # (N, T, I)
