@@ -147,7 +147,8 @@ def _one_path(
 def greedy_search(model: Seq2Seq, src: Tensor, src_lengths: Tensor, **kw: Any) -> list[Hypothesis]:
     """The most likely next token at every step. Keywords: ``bos_id``, ``eos_id``,
     ``max_len_a``, ``max_len_b``, ``return_attention`` (as :func:`decode`)."""
-    return _one_path(model, src, src_lengths, lambda lp: lp.argmax(-1), **kw)
+    # topk, not argmax: the same tie-breaking as beam search, so beam 1 == greedy exactly
+    return _one_path(model, src, src_lengths, lambda lp: lp.topk(1, -1).indices[:, 0], **kw)
 
 
 def sample_search(
