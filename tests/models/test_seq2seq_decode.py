@@ -61,8 +61,8 @@ KW = {"bos_id": BOS, "eos_id": EOS, "max_len_a": 0.0, "max_len_b": 6}
 
 
 def test_beam_finds_the_known_best_sequence_that_greedy_misses() -> None:
-    # node 0: A 0.6, B 0.4; after A (node 1): A/B/C about a third each, then <eos>; after B (node 2):
-    # <eos> 0.99. Greedy: A A <eos> = 0.6*0.34; best: B <eos> = 0.396.
+    # node 0: A 0.6, B 0.4; after A (node 1): A/B/C about a third each, then <eos>;
+    # after B (node 2): <eos> 0.99. Greedy: A A <eos> = 0.6*0.34; best: B <eos> = 0.396.
     probs = {
         0: {A: 0.6, B: 0.4},
         1: {A: 0.34, B: 0.33, C: 0.33},
@@ -163,11 +163,16 @@ def test_sampling_is_reproducible_and_degenerates_to_greedy(model: Seq2Seq) -> N
     greedy = [h.tokens for h in greedy_search(model, src, lengths, return_attention=False, **KW)]
     top1 = sample_search(model, src, lengths, top_k=1, return_attention=False, **KW)
     assert [h.tokens for h in top1] == greedy
+    kw = {**KW, "temperature": 2.0, "return_attention": False}
     draws = [
-        [h.tokens for h in sample_search(model, src, lengths, temperature=2.0, return_attention=False,
-                                         generator=torch.Generator().manual_seed(s), **KW)]
+        [
+            h.tokens
+            for h in sample_search(
+                model, src, lengths, generator=torch.Generator().manual_seed(s), **kw
+            )
+        ]
         for s in (0, 0, 1, 2)
-    ]  # fmt: skip
+    ]
     assert draws[0] == draws[1]
     assert any(d != draws[0] for d in draws[2:])
 
