@@ -63,7 +63,15 @@ def load_data(source: dict[str, Any]) -> tuple[TimeSeries, int]:
     return series, seasonal_period(series)
 
 
+def _names(value: str | list[str] | None) -> list[str] | None:
+    """``"a,b"`` or ``["a", "b"]`` -> ``["a", "b"]`` (the CLI takes either)."""
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    return None if value is None else list(value)
+
+
 def _source(csv, dataset, file, time_col, target, past, future, calendar, freq, fill) -> dict:
+    target, past, future, calendar = map(_names, (target, past, future, calendar))
     spec = {
         "target": target,
         "time_col": time_col,
@@ -82,10 +90,10 @@ def train(
     dataset: str | None = None,
     file: str | None = None,
     time_col: str | None = None,
-    target: list[str] | None = None,
-    past_covariates: list[str] | None = None,
-    future_covariates: list[str] | None = None,
-    calendar: list[str] | None = None,
+    target: str | list[str] | None = None,
+    past_covariates: str | list[str] | None = None,
+    future_covariates: str | list[str] | None = None,
+    calendar: str | list[str] | None = None,
     freq: str | None = None,
     fill: str | None = None,
     horizon: int = 24,
@@ -116,7 +124,7 @@ def train(
             pollution, etth1, etth2, stock) or a registered dataset name (with file).
         file: file inside a registered dataset.
         time_col: timestamp column (none: rows are equally spaced steps).
-        target: column(s) to forecast.
+        target: column(s) to forecast (comma-separated or a list).
         past_covariates: columns known up to the forecast origin only.
         future_covariates: columns known for the horizon too.
         calendar: generated known-future features: hour, dayofweek, day, dayofyear, month.
@@ -250,9 +258,9 @@ def backtest(
     dataset: str | None = None,
     file: str | None = None,
     time_col: str | None = None,
-    target: list[str] | None = None,
-    past_covariates: list[str] | None = None,
-    calendar: list[str] | None = None,
+    target: str | list[str] | None = None,
+    past_covariates: str | list[str] | None = None,
+    calendar: str | list[str] | None = None,
     freq: str | None = None,
     fill: str | None = None,
     start: str = "0.8",
@@ -283,7 +291,7 @@ def backtest(
         dataset: a built-in example or registered dataset name (see ``train``).
         file: file inside a registered dataset.
         time_col: timestamp column.
-        target: column(s) to forecast.
+        target: column(s) to forecast (comma-separated or a list).
         past_covariates: columns known up to the origin only.
         calendar: generated calendar features (hour, dayofweek, day, dayofyear, month).
         freq: pandas frequency; inferred when omitted.

@@ -1,0 +1,128 @@
+"""Forecaster and the forecast CLI: no leakage, data units, folds, learning, round trip."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from rnnkit.data.series import from_array
+from rnnkit.data.series_examples import sine_wave
+from rnnkit.metrics.forecast import mae
+from rnnkit.tasks.forecast import Forecaster, backtest, predict, train
+
+TINY = {"hidden_size": 8, "batch_size": 16}
+
+
+def test_scalers_see_training_rows_only():
+    y = np.concatenate([np.sin(np.arange(80) / 3.0), 1000 + np.arange(20.0)])
+    series = from_array(y)
+    fc = Forecaster(input_len=8, horizon=2, scaler="minmax", val=0.2, train={"epochs": 1}, **TINY)
+    fc.train_config = fc.train_config.replace(max_steps=2)
+    fc.fit(series)  # rows 80..99 are validation: never in the scaler
+    assert fc.target_scaler.shift[0] + fc.target_scaler.scale[0] == pytest.approx(y[:80].max())
+    fresh = Forecaster(input_len=8, horizon=2, scaler="minmax", val=0.0, train={"epochs": 1})
+    fresh.backtest(series, start=70)  # fits once on rows before the first origin
+    assert fresh.target_scaler.shift[0] + fresh.target_scaler.scale[0] == pytest.approx(
+        y[:70].max()
+    )
+
+
+def test_backtest_folds_actuals_and_baselines():
+    y = np.arange(60.0) % 7 + np.arange(60.0) * 0.1
+    series = from_array(y, start="2020-01-01", freq="D")
+    fc = Forecaster(input_len=10, horizon=3, train={"epochs": 1}, **TINY)
+    res = fc.backtest(series, start="2020-02-10", stride=2, period=7)
+    origins = [f.origin for f in res.folds]
+    assert origins[0] == 40 and origins == list(range(40, 58, 2))
+    for i, o in enumerate(origins):
+        np.testing.assert_array_equal(res.actual[i, :, 0], y[o : o + 3])
+        np.testing.assert_array_equal(res.forecasts["naive"][i, :, 0], [y[o - 1]] * 3)
+        np.testing.assert_array_equal(res.forecasts["seasonal_naive"][i, :, 0], y[o - 7 : o - 4])
+    assert res.metrics["naive"]["mae"] == pytest.approx(mae(res.actual, res.forecasts["naive"]))
+    assert res.forecasts["model"].shape == res.actual.shape == (9, 3, 1)
+    assert "| seasonal_naive |" in res.table()
+
+
+def test_forecasts_are_in_data_units_and_survive_save_load(tmp_path):
+    rng = np.random.default_rng(0)
+    series = from_array(5000 + 10 * rng.standard_normal(120), start="2021-01-01", freq="h")
+    fc = Forecaster(input_len=12, horizon=4, gaussian=True, train={"epochs": 2}, **TINY)
+    fc.fit(series)
+    out = fc.predict(series)
+    assert np.all(np.abs(out.mean - 5000) < 100)  # a missing inverse would give ~0
+    assert np.all(out.lower < out.mean) and np.all(out.mean < out.upper)
+    assert out.index[0] == series.index[-1] + pd.Timedelta(hours=1)
+    fc.save(tmp_path)
+    back, _ = Forecaster.load(tmp_path)
+    np.testing.assert_allclose(back.predict(series).mean, out.mean)
+
+
+@pytest.mark.slow
+def test_intervals_widen_with_horizon():
+    walk = np.cumsum(np.random.default_rng(1).standard_normal(700))
+    series = from_array(walk)
+    fc = Forecaster(
+        input_len=8,
+        horizon=8,
+        gaussian=True,
+        hidden_size=16,
+        batch_size=64,
+        val=0.0,
+        train={"epochs": 5, "lr": 5e-3},
+    )
+    fc.fit(series)
+    out = fc.predict(series)
+    width = (out.upper - out.lower)[:, 0]
+    assert width[-1] > 1.8 * width[0]  # a random walk's spread grows like sqrt(k): 2.8x
+
+
+@pytest.mark.slow
+def test_sine_wave_is_learned_to_low_error():
+    series = sine_wave(400, period=20)
+    fc = Forecaster(
+        input_len=20,
+        horizon=1,
+        mode="many_to_one",
+        hidden_size=16,
+        batch_size=32,
+        val=0.0,
+        train={"epochs": 10, "lr": 1e-2},
+    )
+    res = fc.backtest(series, start=340, stride=1)
+    assert res.metrics["model"]["mae"] < 0.05
+    assert res.metrics["model"]["mae"] < 0.3 * res.metrics["naive"]["mae"]
+
+
+@pytest.mark.slow
+def test_cli_round_trip(tmp_path):
+    from rnnkit.cli.main import main
+
+    times = pd.date_range("2022-01-01", periods=150, freq="h")
+    y = 20 + 5 * np.sin(2 * np.pi * np.arange(150) / 24)
+    csv = tmp_path / "load.csv"
+    pd.DataFrame({"date": times.strftime("%Y-%m-%d %H:%M"), "OT": y}).to_csv(csv, index=False)
+    run = tmp_path / "run"
+    argv = ["forecast", "train", "--csv", str(csv), "--time-col", "date", "--target", "OT",
+            "--horizon", "6", "--input_len", "12", "--hidden_size", "8", "--epochs", "1",
+            "--gaussian", "true", "--run_dir", str(run)]  # fmt: skip
+    assert main(argv) == 0
+    assert (run / "forecast.json").is_file() and (run / "test_forecast.png").is_file()
+    assert main(["forecast", "predict", "--run", str(run)]) == 0
+    frame = pd.read_csv(run / "forecast.csv")
+    assert len(frame) == 6 and frame["time"][0].startswith("2022-01-07 06:00")
+    assert (run / "forecast.png").stat().st_size > 1000
+    text = backtest(run=str(run), start="0.8", plot=str(tmp_path / "bt.png"))
+    assert "| model |" in text and "| seasonal_naive |" in text
+    newer = tmp_path / "newer.csv"
+    pd.DataFrame({"date": times[:100].strftime("%Y-%m-%d %H:%M"), "OT": y[:100]}).to_csv(
+        newer, index=False
+    )
+    assert "2022-01-05 04:00" in predict(run=str(run), csv=str(newer), out=str(tmp_path / "p.csv"))
+
+
+def test_cli_errors_are_clear(tmp_path):
+    with pytest.raises(ValueError, match="give the data"):
+        train(run_dir=str(tmp_path / "r"))
+    with pytest.raises(ValueError, match="`run` is required"):
+        predict()
