@@ -89,6 +89,17 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+def _underscore_flags(args: list[str]) -> list[str]:
+    """``--run-dir x`` -> ``--run_dir x``: flags are written with dashes or underscores."""
+    out = []
+    for arg in args:
+        if arg.startswith("--") and len(arg) > 2:
+            name, eq, value = arg[2:].partition("=")
+            arg = "--" + name.replace("-", "_") + eq + value
+        out.append(arg)
+    return out
+
+
 def _usage() -> str:
     lines = ["usage: rnnkit <group> <verb> [options]   (rnnkit <group> --help for the verbs)", ""]
     for group, (about, verbs) in COMMANDS.items():
@@ -117,7 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     verbs = {verb: _load(target) for verb, target in COMMANDS[group][1].items()}
     try:
-        result = CLI(verbs, args=argv[1:], prog=f"rnnkit {group}", as_positional=True)
+        args = _underscore_flags(argv[1:])
+        result = CLI(verbs, args=args, prog=f"rnnkit {group}", as_positional=True)
     except (ValueError, FileNotFoundError, FileExistsError, KeyError) as err:
         # Library errors already name the argument and what was expected.
         print(f"rnnkit {group}: error: {err}", file=sys.stderr)

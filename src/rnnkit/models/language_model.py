@@ -6,7 +6,7 @@ carry into the next window (truncated BPTT) or the next generated token.
 
 >>> import torch
 >>> from rnnkit.models.language_model import LanguageModel, LMConfig
->>> model = LanguageModel(LMConfig(vocab_size=50, embedding_dim=16, hidden_size=16))
+>>> model = LanguageModel(50, LMConfig(embedding_dim=16, hidden_size=16))
 >>> logits, state = model(torch.zeros(7, 3, dtype=torch.long))
 >>> tuple(logits.shape)
 (7, 3, 50)
@@ -18,7 +18,6 @@ import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-import torch
 from torch import Tensor, nn
 
 __all__ = ["LMConfig", "LanguageModel", "perplexity", "bits_per_token"]
@@ -28,8 +27,6 @@ __all__ = ["LMConfig", "LanguageModel", "perplexity", "bits_per_token"]
 class LMConfig:
     """The language model's shape."""
 
-    vocab_size: int
-    """Number of tokens V (set from the vocabulary)."""
     cell: str = "lstm"
     """Recurrent layer by name: rnn, rnn_relu, lstm, gru (see ``rnnkit.nn.make_rnn``)."""
     embedding_dim: int = 128
@@ -44,7 +41,7 @@ class LMConfig:
     """Share the embedding and output matrices (Press & Wolf 2017); needs E == H."""
 
     def __post_init__(self) -> None:
-        for name in ("vocab_size", "embedding_dim", "hidden_size", "num_layers"):
+        for name in ("embedding_dim", "hidden_size", "num_layers"):
             value = getattr(self, name)
             if not isinstance(value, int) or value <= 0:
                 raise ValueError(f"`{name}` must be a positive int, got {value!r}")
@@ -73,6 +70,7 @@ class LanguageModel(nn.Module):
     """Embedding -> ``num_layers`` recurrent layers -> linear decoder to V logits.
 
     Args:
+        vocab_size: number of tokens V.
         config: the model's shape (:class:`LMConfig`).
 
     Inputs: ``x, state``
@@ -84,12 +82,16 @@ class LanguageModel(nn.Module):
         - ``state``: ``h_n (L, B, H)``, or ``LSTMState(h, c)`` for an LSTM.
     """
 
-    def __init__(self, config: LMConfig) -> None:
+    def __init__(self, vocab_size: int, config: LMConfig | None = None) -> None:
         super().__init__()
         from rnnkit.nn import make_rnn
 
+        if not isinstance(vocab_size, int) or vocab_size <= 0:
+            raise ValueError(f"`vocab_size` must be a positive int, got {vocab_size!r}")
+        config = config or LMConfig()
+        self.vocab_size = vocab_size
         self.config = config
-        self.embedding = nn.Embedding(config.vocab_size, config.embedding_dim)
+        self.embedding = nn.Embedding(vocab_size, config.embedding_dim)
         self.drop = nn.Dropout(config.dropout)
         self.rnn = make_rnn(
             config.cell,
@@ -98,7 +100,7 @@ class LanguageModel(nn.Module):
             config.num_layers,
             dropout=config.dropout if config.num_layers > 1 else 0.0,
         )
-        self.decoder = nn.Linear(config.hidden_size, config.vocab_size)
+        self.decoder = nn.Linear(config.hidden_size, vocab_size)
         if config.tie_weights:
             self.decoder.weight = self.embedding.weight
         self._init_weights()
