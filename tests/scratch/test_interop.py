@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import textwrap
@@ -51,26 +50,32 @@ def test_prefix_and_errors(tmp_path):
 
 
 @pytest.mark.parametrize("cell,tie", [("lstm", False), ("gru", True), ("rnn", False)])
-def test_rnnkit_language_model_runs_in_scratch(tmp_path, cell, tie):
+def test_rnnkit_language_model_checkpoint_runs_in_scratch(tmp_path, cell, tie):
+    """An rnnkit LanguageModel saved as the trainer saves it (tied weights stored once, as
+    an alias in the metadata) loads into CharLM and gives the same logits."""
     from rnnkit.models.language_model import LanguageModel, LMConfig
+    from rnnkit.train.checkpoint import save_tensors
 
     torch.manual_seed(0)
-    cfg = LMConfig(vocab_size=11, cell=cell, embedding_dim=6, hidden_size=6, num_layers=2,
-                   tie_weights=tie)  # fmt: skip
-    model = LanguageModel(cfg).double().eval()
-    state = _numpy_state(model)
-    meta = {}
-    if tie:  # an rnnkit checkpoint stores a tied matrix once, with an alias in the metadata
-        del state["decoder.weight"]
-        meta = {"rnnkit.aliases": json.dumps({"model.decoder.weight": "model.embedding.weight"})}
-    state = {"model." + k: v for k, v in state.items()}
-    save_file(state, str(tmp_path / "model.safetensors"), metadata=meta)
-    lm = CharLM.from_safetensors(tmp_path / "model.safetensors", prefix="model")
+    cfg = LMConfig(cell=cell, embedding_dim=6, hidden_size=6, num_layers=2, tie_weights=tie)
+    model = LanguageModel(11, cfg).double().eval()
+    save_tensors(tmp_path / "model.safetensors", model.state_dict())
+    lm = CharLM.from_safetensors(tmp_path / "model.safetensors")
     assert lm.cell == cell and lm.rnn.num_layers == 2
     ids = np.random.default_rng(0).integers(0, 11, (7, 3))
     logits, _ = lm.forward(ids)
     ref, _ = model(torch.from_numpy(ids))
     assert np.abs(logits - ref.detach().numpy()).max() < 1e-10
+
+
+def test_charlm_from_prefixed_state(tmp_path):
+    lm = CharLM(9, 4, 5, 2, "lstm", rng=np.random.default_rng(0))
+    save_file(export_state_dict(lm, prefix="model"), str(tmp_path / "m.safetensors"))
+    back = CharLM.from_safetensors(tmp_path / "m.safetensors", prefix="model")
+    ids = np.arange(6).reshape(3, 2)
+    assert np.array_equal(back.forward(ids)[0], lm.forward(ids)[0])
+    with pytest.raises(KeyError, match="prefix"):
+        CharLM.from_safetensors(tmp_path / "m.safetensors", prefix="net")
 
 
 NO_TORCH = textwrap.dedent(

@@ -201,7 +201,8 @@ class Recurrent(Module):
             outs = []
             for d in range(D):
                 _, W_ih, W_hh, b_ih, b_hh = self._weights(layer, d)
-                gx = inp @ W_ih.T + b_ih  # (T, B, G*H): the input part for all T at once
+                # the input part for all T at once: one (T*B, In) @ (In, G*H) matmul
+                gx = (inp.reshape(T * B, -1) @ W_ih.T + b_ih).reshape(T, B, -1)  # (T, B, G*H)
                 out, final, cache = scan(
                     self.ops, gx, states0[layer * D + d], W_hh, b_hh, mask, reverse=d == 1
                 )
@@ -258,7 +259,8 @@ class Recurrent(Module):
                 if self.bias:
                     self.grads["bias_ih" + sfx] += dgx2.sum(axis=0)
                     self.grads["bias_hh" + sfx] += dgh2.sum(axis=0)
-                dx = dgx @ W_ih  # (T, B, I or D*H): gx = inp @ W_ih.T -> dL/dinp
+                # gx = inp @ W_ih.T -> dL/dinp, again one matmul for all T
+                dx = (dgx2 @ W_ih).reshape(T, B, -1)  # (T*B, In) -> (T, B, In)
                 dbelow = dx if dbelow is None else dbelow + dx
             dinp = dbelow
         dx = dinp
