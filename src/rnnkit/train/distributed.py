@@ -125,11 +125,15 @@ def distributed_loader(
 
     Uses a ``DistributedSampler`` even in a single process (one shard), so one process with
     batch ``B`` visits exactly the samples that ``N`` ranks with batch ``B/N`` do together.
+    The rank and world size come from the process group, or from torchrun's environment
+    when the group is not joined yet (the trainer joins it in ``fit``).
     """
     if batch_size <= 0:
         raise ValueError(f"`batch_size` must be > 0, got {batch_size}")
     if dist.is_available() and dist.is_initialized():
         rank, world = dist.get_rank(), dist.get_world_size()
+    elif launched_by_torchrun():  # the trainer joins the group later, in fit()
+        rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
     else:
         rank, world = 0, 1
     sampler = DistributedSampler(
@@ -169,7 +173,13 @@ def shard(data: Any, info: DistInfo) -> Any:
         return data
     if hasattr(data, "shard"):
         return data.shard(info.rank, info.world)
-    if isinstance(_sampler_of(data), DistributedSampler):
+    sampler = _sampler_of(data)
+    if isinstance(sampler, DistributedSampler):
+        if sampler.num_replicas != info.world or sampler.rank != info.rank:
+            raise ValueError(
+                f"the data's DistributedSampler is shard {sampler.rank} of "
+                f"{sampler.num_replicas}, this process is rank {info.rank} of {info.world}"
+            )
         return data
     log.warning(
         "data %s is not sharded across %d ranks: every rank trains on all of it "
