@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     verbs = {verb: _load(target) for verb, target in COMMANDS[group][1].items()}
     try:
         args = _underscore_flags(argv[1:])
-        result = CLI(verbs, args=args, prog=f"rnnkit {group}", as_positional=True)
+        result = CLI(verbs, args=args, prog=f"rnnkit {group}", as_positional=False)
     except (ValueError, FileNotFoundError, FileExistsError, KeyError) as err:
         # Library errors already name the argument and what was expected.
         print(f"rnnkit {group}: error: {err}", file=sys.stderr)

@@ -221,6 +221,14 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
 }
 
 
+def _preset(preset: str | dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    if isinstance(preset, dict):
+        return {"model": {}, "data": {}, "train": {}, **preset}
+    if preset not in PRESETS:
+        raise ValueError(f"`preset` must be one of {sorted(PRESETS)}, got {preset!r}")
+    return PRESETS[preset]
+
+
 def _from_dict(cls: type, d: dict[str, Any], what: str) -> Any:
     known = {f.name for f in fields(cls)}
     unknown = sorted(set(d) - known)
@@ -348,7 +356,7 @@ class TextLM:
     @classmethod
     def create(
         cls,
-        preset: str = "demo",
+        preset: str | dict[str, dict[str, Any]] = "demo",
         *,
         model: dict[str, Any] | None = None,
         data: dict[str, Any] | None = None,
@@ -357,14 +365,12 @@ class TextLM:
         """Read the data, build the vocabulary and a freshly initialised model.
 
         Args:
-            preset: a name in :data:`PRESETS`.
+            preset: a name in :data:`PRESETS`, or such a dict (``{"model": ..., "data": ...}``).
             model: :class:`LMConfig` fields overriding the preset's.
             data: :class:`LMDataConfig` fields overriding the preset's.
             seed: seeds the weight initialisation (the global RNG is left as it was).
         """
-        if preset not in PRESETS:
-            raise ValueError(f"`preset` must be one of {sorted(PRESETS)}, got {preset!r}")
-        base = PRESETS[preset]
+        base = _preset(preset)
         model_cfg = _from_dict(LMConfig, {**base["model"], **(model or {})}, "model")
         data_cfg = _from_dict(LMDataConfig, {**base["data"], **(data or {})}, "data")
         corpus = load_corpus(data_cfg)
@@ -624,10 +630,12 @@ def train(
         pick["train"]["clip_norm"] = None
     if max_steps is not None and epochs is None:
         pick["train"]["epochs"] = None
-    if preset not in PRESETS:
-        raise ValueError(f"`preset` must be one of {sorted(PRESETS)}, got {preset!r}")
-    train_cfg = TrainConfig.from_dict({**PRESETS[preset]["train"], **pick["train"], "seed": seed})
-    lm = TextLM.create(preset, model=pick["model"], data=pick["data"], seed=seed)
+    base: dict[str, dict[str, Any]] = _preset(preset)
+    if resume and (Path(run_dir) / "config.json").is_file():
+        base = read_run_config(run_dir)  # a resumed run continues with its own settings
+        log.info("resuming %s with its saved configuration", run_dir)
+    train_cfg = TrainConfig.from_dict({**base["train"], **pick["train"], "seed": seed})
+    lm = TextLM.create(base, model=pick["model"], data=pick["data"], seed=seed)
     before = lm.generate(
         prompt, sample_length, num_samples=num_samples, temperature=temperature, seed=seed
     )

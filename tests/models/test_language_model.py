@@ -1,0 +1,54 @@
+"""LanguageModel: shapes, state carry, weight tying, errors, perplexity math."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from rnnkit.models.language_model import LanguageModel, LMConfig, bits_per_token, perplexity
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+def test_shapes_and_state_carry_equals_one_pass(cell: str) -> None:
+    torch.manual_seed(0)
+    model = LanguageModel(11, LMConfig(cell=cell, embedding_dim=6, hidden_size=5, dropout=0.0))
+    model.eval()
+    x = torch.randint(0, 11, (9, 3))
+    logits, _ = model(x)
+    assert logits.shape == (9, 3, 11)
+    # two windows with the state carried give the same logits as one pass
+    a, state = model(x[:4])
+    b, _ = model(x[4:], state)
+    torch.testing.assert_close(torch.cat([a, b]), logits)
+
+
+def test_tied_weights_share_storage_and_need_equal_sizes() -> None:
+    model = LanguageModel(7, LMConfig(embedding_dim=8, hidden_size=8, tie_weights=True))
+    assert model.decoder.weight is model.embedding.weight
+    with pytest.raises(ValueError, match="`tie_weights` needs `embedding_dim` == `hidden_size`"):
+        LMConfig(embedding_dim=8, hidden_size=9, tie_weights=True)
+
+
+def test_bad_config_and_input_errors() -> None:
+    with pytest.raises(ValueError, match="`hidden_size` must be a positive int, got 0"):
+        LMConfig(hidden_size=0)
+    with pytest.raises(ValueError, match="unknown LMConfig keys"):
+        LMConfig.from_dict({"hiden_size": 3})
+    with pytest.raises(ValueError, match="`vocab_size` must be a positive int"):
+        LanguageModel(0)
+    model = LanguageModel(5, LMConfig(embedding_dim=4, hidden_size=4))
+    with pytest.raises(ValueError, match=r"`x` must be \(T, B\) token ids"):
+        model(torch.zeros(3, dtype=torch.long))
+
+
+def test_perplexity_and_bits() -> None:
+    # a uniform model over V tokens has loss log V: perplexity V, log2 V bits
+    assert perplexity(math.log(50)) == pytest.approx(50)
+    assert bits_per_token(math.log(8)) == pytest.approx(3)
+    assert perplexity(1e6) == math.inf
+    # and the model's cross-entropy at zero logits is exactly that
+    logits = torch.zeros(10, 50)
+    loss = torch.nn.functional.cross_entropy(logits, torch.randint(0, 50, (10,)))
+    assert perplexity(loss.item()) == pytest.approx(50, rel=1e-6)
