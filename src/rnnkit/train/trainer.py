@@ -385,6 +385,8 @@ class Trainer:
                     return stop
         finally:
             bar.close()
+        if seen and self.step % cfg.log_every:  # the epoch's tail since the last row
+            self._log_train(window_t)
         if seen == 0:
             raise ValueError(
                 f"the training data yielded no batches in epoch {self.epoch}; it "
@@ -489,7 +491,7 @@ class Trainer:
         else:
             opt.step()
         self.state = detach_state(out.state)
-        metrics = {k: float(v) for k, v in out.metrics.items()}
+        metrics = _scalars(out.metrics)
         return loss_value, int(out.weight), metrics
 
     # ------------------------------------------------------------ evaluation
@@ -516,7 +518,7 @@ class Trainer:
                     tally.add(
                         float(out.loss.float()),
                         out.weight,
-                        {k: float(v) for k, v in out.metrics.items()},
+                        _scalars(out.metrics),
                     )
                     state = detach_state(out.state)
                     n += 1
@@ -781,6 +783,14 @@ class Trainer:
             self.epoch,
             self.batch,
         )
+
+
+def _scalars(metrics: Mapping[str, Any]) -> dict[str, float]:
+    """Plain floats of a step's metrics (tensors detached first)."""
+    return {
+        k: float(v.detach().float()) if isinstance(v, Tensor) else float(v)
+        for k, v in metrics.items()
+    }
 
 
 class _nullcontext:

@@ -1,0 +1,49 @@
+"""plot_loss: train and validation loss vs step from metrics.csv or rows."""
+
+from __future__ import annotations
+
+import matplotlib.image as mpimg
+import pytest
+
+from rnnkit.train.metrics_log import MetricsLog
+from rnnkit.viz.curves import plot_loss
+
+
+def rows():
+    out = [{"step": s, "epoch": 0, "split": "train", "train_loss": 2.0 / s} for s in range(1, 9)]
+    out += [{"step": s, "epoch": 0, "split": "val", "val_loss": 1.5 / s} for s in (4, 8)]
+    return out
+
+
+def test_plot_from_csv_writes_png(tmp_path):
+    log = MetricsLog(tmp_path / "metrics.csv")
+    for r in rows():
+        log.append(r)
+    path = plot_loss(tmp_path / "metrics.csv", tmp_path / "loss.png", title="run")
+    assert path == tmp_path / "loss.png"
+    img = mpimg.imread(path)
+    assert img.shape[0] > 100 and img.shape[1] > 100
+    assert img[..., :3].std() > 0.01  # something was drawn
+
+
+def test_plot_lines_follow_the_rows(tmp_path, monkeypatch):
+    drawn = []
+    from matplotlib.axes import Axes
+
+    real = Axes.plot
+
+    def spy(self, *args, **kw):
+        drawn.append((kw.get("label"), list(args[0]), list(args[1])))
+        return real(self, *args, **kw)
+
+    monkeypatch.setattr(Axes, "plot", spy)
+    plot_loss(rows(), tmp_path / "x.png")
+    assert drawn[0] == ("train", list(range(1, 9)), [2.0 / s for s in range(1, 9)])
+    assert drawn[1] == ("validation", [4, 8], [1.5 / 4, 1.5 / 8])
+
+
+def test_plot_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="metrics_csv_or_rows"):
+        plot_loss(tmp_path / "none.csv", tmp_path / "x.png")
+    with pytest.raises(ValueError, match="no train_loss or val_loss"):
+        plot_loss([{"step": 1, "split": "train"}], tmp_path / "x.png")
