@@ -45,7 +45,17 @@ def test_cli_round_trip(data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFi
     run = tmp_path / "run"
     assert (
         main(
-            ["classify", "train", str(train_csv), "--run_dir", str(run), *TINY, "--pooling", "mean"]
+            [
+                "classify",
+                "train",
+                "--data",
+                str(train_csv),
+                "--run-dir",
+                str(run),
+                *TINY,
+                "--pooling",
+                "mean",
+            ]
         )
         == 0
     )
@@ -57,18 +67,37 @@ def test_cli_round_trip(data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFi
 
     # eval: a label never seen in training is left out and reported, or an error if strict
     eval_csv = _rt_slice(data_dir, tmp_path / "eval.csv", 5, [("meh", "so so film")])
-    assert main(["classify", "eval", str(run), str(eval_csv)]) == 0
+    assert main(["classify", "eval", "--run-dir", str(run), "--data", str(eval_csv)]) == 0
     out = capsys.readouterr().out
     assert "left out: 1 examples whose label was never seen" in out
     assert json.loads((run / "eval.json").read_text())["n"] == 10
-    assert main(["classify", "eval", str(run), str(eval_csv), "--strict", "true"]) == 1
+    assert (
+        main(
+            ["classify", "eval", "--run-dir", str(run), "--data", str(eval_csv), "--strict", "true"]
+        )
+        == 1
+    )
     assert "labels never seen in training: ['meh']" in capsys.readouterr().err
 
     # predict: one text a line; unseen tokens become <unk> and are counted
     new = tmp_path / "new.txt"
     new.write_text("a gorgeous film\nqwertyuiop zxcvbnm\n")
     preds = tmp_path / "preds.csv"
-    assert main(["classify", "predict", str(run), str(new), "--output", str(preds)]) == 0
+    assert (
+        main(
+            [
+                "classify",
+                "predict",
+                "--run-dir",
+                str(run),
+                "--data",
+                str(new),
+                "--output",
+                str(preds),
+            ]
+        )
+        == 0
+    )
     assert "wrote 2 predictions" in capsys.readouterr().out
     rows = list(csv.DictReader(open(preds)))
     assert [r["id"] for r in rows] == ["0", "1"] and {r["label"] for r in rows} <= {"neg", "pos"}
@@ -77,7 +106,7 @@ def test_cli_round_trip(data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFi
 
     # a second train into the same run dir is refused and leaves the run intact
     before = (run / "labels.json").read_text()
-    assert main(["classify", "train", str(train_csv), "--run_dir", str(run), *TINY]) == 1
+    assert main(["classify", "train", "--data", str(train_csv), "--run-dir", str(run), *TINY]) == 1
     assert (run / "labels.json").read_text() == before
 
 
