@@ -3,6 +3,8 @@
     python benchmarks/layers.py            # the three standard configurations, CPU
     python benchmarks/layers.py --quick    # a fast smoke run (small sizes, few repeats)
     python benchmarks/layers.py --device cuda
+    python benchmarks/layers.py --threads 1   # on a shared machine: oversubscribed OpenMP
+                                              # threads make every timing meaningless
 
 For each cell (LSTM, GRU, RNN) and size, three callables run round-robin (interleaved, so
 machine noise hits all alike): torch.nn, rnnkit with ``impl="auto"`` (the fused kernel) and
@@ -75,7 +77,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--repeat", type=int, default=None, help="timed calls per callable")
     parser.add_argument("--cells", default="LSTM,GRU,RNN", help="comma-separated subset")
+    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
     args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     sizes = QUICK_SIZES if args.quick else SIZES
     repeat = args.repeat or (3 if args.quick else 20)
     rows = [

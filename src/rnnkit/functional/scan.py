@@ -10,14 +10,13 @@ bidirectional layers do. Stacking and bidirectional layers are composition on to
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import torch
 from torch import Tensor
 
 __all__ = ["Cell", "scan", "state_output"]
 
-State = TypeVar("State", Tensor, Any)
 Cell = Callable[[Any, Tensor], Any]
 """A pure step ``(state, x_t) -> state`` (see the protocol in :mod:`rnnkit.functional.cells`)."""
 
@@ -73,17 +72,16 @@ def scan(
     # One host sync up front: steps before min(lengths) need no masking at all, steps at or
     # after max(lengths) change nothing and are skipped.
     shortest, longest = (int(v) for v in torch.stack([lengths.min(), lengths.max()]).tolist())
-    zero: Tensor | None = None
+    kept: list[Tensor | None] = []  # None: a step past every row's end, zero output
     for t in order:
         if t >= longest:
-            outputs.append(None)  # type: ignore[arg-type]  # filled with zeros below
+            kept.append(None)
             continue
         new = cell(state, x[t])
         state = new if t < shortest else _select(valid[t], new, state)
-        outputs.append(state_output(state))
-    if longest < steps:
-        zero = torch.zeros_like(next(o for o in outputs if o is not None))
-        outputs = [zero if o is None else o for o in outputs]
+        kept.append(state_output(state))
+    zero = torch.zeros_like(state_output(state))
+    outputs = [zero if o is None else o for o in kept]
     if reverse:
         outputs.reverse()
     out = torch.stack(outputs)  # (T, B, H)

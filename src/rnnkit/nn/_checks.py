@@ -48,8 +48,8 @@ def check_dropout(value: object) -> float:
 
 
 def check_dtype(what: str, tensor: Tensor, expected: torch.dtype) -> None:
-    """``tensor.dtype == expected`` (the weights' dtype) unless autocast is on, as torch."""
-    if tensor.dtype != expected and not torch.is_autocast_enabled(tensor.device.type):
+    """``tensor.dtype == expected`` (the weights' dtype) unless autocast is on (as torch.nn)."""
+    if tensor.dtype != expected and not torch._C._is_any_autocast_enabled():
         raise ValueError(
             f"{what} has dtype {tensor.dtype}, the model's weights are {expected}; convert "
             f"with `.to({expected})` (or the model with `.to({tensor.dtype})`)"

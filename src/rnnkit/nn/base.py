@@ -118,7 +118,21 @@ class RecurrentBase(torch.nn.RNNBase):
         lengths: Tensor | list[int] | None = None,
         generator: torch.Generator | None = None,
     ) -> tuple[Tensor | PackedSequence, Any]:
-        """Run the layer; see the class docstring for shapes."""
+        """Run the layer over a whole sequence.
+
+        Args:
+            input: ``(T, B, I)`` (``(B, T, I)`` if batch_first), ``(T, I)`` unbatched, or a
+                PackedSequence.
+            hx: ``h_0 (L·D, B, H_out)`` (``(L·D, H_out)`` unbatched); for an LSTM the pair
+                ``(h_0, c_0)``, ``c_0 (L·D, B, H)``. Zeros when None.
+            lengths: ``(B,)`` valid lengths in ``[1, T]``, any order (tensor input only).
+            generator: draws the between-layer dropout masks (train mode; scan path).
+
+        Returns:
+            ``(output, h_n)``: ``output (T, B, D·H_out)`` (same layout/kind as ``input``,
+            zero at padded steps) and ``h_n (L·D, B, H_out)`` or ``LSTMState(h_n, c_n)``,
+            each row's state at its last valid step.
+        """
         self._update_flat_weights()
         fused = self.forward_path(generator) == "fused"
         if isinstance(input, PackedSequence):
@@ -269,10 +283,12 @@ class RecurrentBase(torch.nn.RNNBase):
             fields = [("`hx` (h_0)", hx, h_out)]
         out = []
         for what, t, width in fields:
+            letter = "H_out" if width != self.hidden_size else "H"
             if batched:
-                _checks.check_shape(what, t, (layers, batch, width), "(L·D, B, H)")
+                _checks.check_shape(what, t, (layers, batch, width), f"(L·D, B, {letter})")
             else:
-                _checks.check_shape(what, t, (layers, width), "(L·D, H) for unbatched input")
+                expected = f"(L·D, {letter}) for unbatched input"
+                _checks.check_shape(what, t, (layers, width), expected)
                 t = t.unsqueeze(1)  # (L·D, 1, H)
             _checks.check_dtype(what, t, dtype)
             out.append(t)
