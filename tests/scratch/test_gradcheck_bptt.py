@@ -9,17 +9,29 @@ import torch
 from rnnkit.scratch import GRU, LSTM, RNN, CharLM, Linear, cross_entropy, gradcheck, mse_loss
 from rnnkit.scratch.bptt import truncated_bptt
 
+GRID = [
+    (LSTM, {}, 2, True),
+    (GRU, {}, 2, True),
+    (RNN, {}, 2, True),
+    (RNN, {"nonlinearity": "relu"}, 1, False),
+    (RNN, {"nonlinearity": "sigmoid"}, 2, False),
+    (LSTM, {"bias": False}, 1, True),
+]
 
-@pytest.mark.parametrize("cls", [LSTM, GRU, RNN])
-def test_gradcheck_agrees_with_backward(cls):
+
+@pytest.mark.parametrize("cls,kw,layers,bidir", GRID)
+def test_gradcheck_agrees_with_backward(cls, kw, layers, bidir):
     rng = np.random.default_rng(0)
-    net = cls(3, 4, 2, bidirectional=True, rng=rng)
-    head = Linear(8, 2, rng=rng)
+    net = cls(3, 4, layers, bidirectional=bidir, rng=rng, **kw)
+    D = 2 if bidir else 1
+    head = Linear(4 * D, 2, rng=rng)
     x, target = rng.standard_normal((5, 2, 3)), rng.standard_normal((5, 2, 2))
     lengths = np.array([5, 3])
+    h0 = rng.standard_normal((layers * D, 2, 4))
+    hx = (h0, h0 * 0.5) if cls is LSTM else h0
 
     def loss_fn(_model) -> float:
-        y, _ = net.forward(x, lengths=lengths)
+        y, _ = net.forward(x, hx, lengths=lengths)
         loss, dpred = mse_loss(head.forward(y), target)
         net.backward(head.backward(dpred))
         return loss

@@ -172,3 +172,36 @@ def test_errors_name_the_argument():
         net.forward(np.zeros((T, B, I)), np.zeros((1, B, H)))
     with pytest.raises(ValueError, match="`hidden_size`"):
         GRU(I, 0)
+
+
+@pytest.mark.parametrize("mode", ["RNN_TANH", "LSTM", "GRU"])
+def test_layer_equals_cell_stepped_by_hand(mode):
+    """Step cell_forward by hand over time (forward and backward) and compare with the layer."""
+    from rnnkit.scratch.cells import cell_backward, cell_forward
+
+    rng = np.random.default_rng(5)
+    net, _ = make(mode, 1, False, rng)
+    p = {
+        "W_ih": net.params["weight_ih_l0"],
+        "W_hh": net.params["weight_hh_l0"],
+        "b_ih": net.params["bias_ih_l0"],
+        "b_hh": net.params["bias_hh_l0"],
+    }
+    x = rng.standard_normal((T, B, I))
+    y, _ = net.forward(x)
+    dy = rng.standard_normal(y.shape)
+    dx, _ = net.backward(dy)
+    state = tuple(np.zeros((B, H)) for _ in range(2 if mode == "LSTM" else 1))
+    caches = []
+    for t in range(T):
+        state, cache = cell_forward(mode, x[t], state, p)
+        caches.append(cache)
+        assert np.allclose(state[0], y[t], rtol=0, atol=1e-14)
+    dstate = tuple(np.zeros((B, H)) for _ in state)
+    dW_hh = np.zeros_like(p["W_hh"])
+    for t in range(T - 1, -1, -1):
+        dstate = (dstate[0] + dy[t], *dstate[1:])
+        dx_t, dstate, grads = cell_backward(mode, dstate, caches[t], p)
+        dW_hh += grads["dW_hh"]
+        assert np.allclose(dx_t, dx[t], rtol=0, atol=1e-13)
+    assert np.allclose(dW_hh, net.grads["weight_hh_l0"], rtol=0, atol=1e-12)

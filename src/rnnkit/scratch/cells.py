@@ -68,7 +68,9 @@ def rnn_step(
 ) -> tuple[State, tuple]:
     """One Elman step. gx: (B, H) input pre-activation; state: (h,) with h (B, H)."""
     (h,) = state
-    a = gx + h @ W_hh.T + b_hh  # (B, H) pre-activation
+    a = h @ W_hh.T  # (B, H); then in place: a = gx + h @ W_hh.T + b_hh, the pre-activation
+    a += gx
+    a += b_hh
     if nonlinearity == "tanh":
         h_new = np.tanh(a)
     elif nonlinearity == "relu":
@@ -107,7 +109,9 @@ def lstm_step(
     """One LSTM step. gx: (B, 4H); state: (h, c), each (B, H)."""
     h, c = state
     H = h.shape[-1]
-    a = gx + h @ W_hh.T + b_hh  # (B, 4H) pre-activations, gate blocks i | f | g | o
+    a = h @ W_hh.T  # (B, 4H); then in place: a = gx + h @ W_hh.T + b_hh, blocks i|f|g|o
+    a += gx
+    a += b_hh
     gates = sigmoid(a)  # (B, 4H); the g block is overwritten with tanh just below
     gates[:, 2 * H : 3 * H] = np.tanh(a[:, 2 * H : 3 * H])
     i, f, g, o = gates[:, :H], gates[:, H : 2 * H], gates[:, 2 * H : 3 * H], gates[:, 3 * H :]
@@ -147,7 +151,8 @@ def gru_step(
     """One GRU step. gx: (B, 3H); state: (h,) with h (B, H)."""
     (h,) = state
     H = h.shape[-1]
-    gh = h @ W_hh.T + b_hh  # (B, 3H) hidden pre-activations, blocks r | z | n
+    gh = h @ W_hh.T  # (B, 3H) hidden pre-activations h @ W_hh.T + b_hh, blocks r | z | n
+    gh += b_hh
     rz = sigmoid(gx[:, : 2 * H] + gh[:, : 2 * H])  # (B, 2H) reset and update gates
     r, z = rz[:, :H], rz[:, H:]
     ghn = gh[:, 2 * H :]  # (B, H) h @ W_hn.T + b_hn
