@@ -353,7 +353,7 @@ def test_run_dir_contents_and_refuses_to_overwrite(tmp_path):
         Trainer(Net(), cfg(), step_fn, run_dir=tmp_path).fit(windows(1))
 
 
-def test_resume_in_process_continues_to_same_weights(tmp_path):
+def test_resume_in_process_continues_to_same_weights(tmp_path, caplog):
     data = windows(4)
     torch.manual_seed(0)
     full = Net(p=0.3)
@@ -363,6 +363,8 @@ def test_resume_in_process_continues_to_same_weights(tmp_path):
     Trainer(part, cfg(epochs=2, lr=0.01, max_steps=3), step_fn, run_dir=tmp_path / "b").fit(data)
     resumed = copy.deepcopy(start)
     Trainer(resumed, cfg(epochs=2, lr=0.01), step_fn, run_dir=tmp_path / "b").fit(data, resume=True)
+    assert "max_steps" in caplog.text  # the budget changed on resume: said, and recorded
+    assert read_run_config(tmp_path / "b")["train"]["max_steps"] is None
     for p, q in zip(full.parameters(), resumed.parameters(), strict=True):
         assert torch.equal(p, q)
 

@@ -10,7 +10,8 @@ from .config import TrainConfig
 from .distributed import distributed_loader, unwrap
 from .optim import NTASGD, LRSchedule, build_optimizer
 from .state import detach_state, reset_state, to_device
-from .trainer import NonFiniteError, StepFn, StepOutput, Trainer, seed_everything
+from .step import NonFiniteError, StepFn, StepOutput, seed_everything
+from .trainer import Trainer
 
 __all__ = [
     "NTASGD",

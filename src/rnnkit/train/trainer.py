@@ -25,16 +25,14 @@ the batches already trained on are skipped, so a resumed run is bitwise identica
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
-import random
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from types import MappingProxyType
-from typing import Any, NamedTuple
+from typing import Any
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -44,69 +42,13 @@ from .config import TrainConfig
 from .device import autocast, check_precision, make_scaler, resolve_device
 from .metrics_log import MetricsLog, ProgressBar, TensorBoardWriter
 from .optim import NTASGD, LRSchedule, build_optimizer
-from .state import detach_state, flatten_state, to_device, unflatten_state
+from .resume import maybe_restore, save_best, save_last
+from .state import detach_state, to_device
+from .step import NonFiniteError, StepFn, StepOutput, Tally, scalars, seed_everything
 
 __all__ = ["NonFiniteError", "StepFn", "StepOutput", "Trainer", "seed_everything"]
 
 log = logging.getLogger(__name__)
-
-
-class StepOutput(NamedTuple):
-    """What a step function returns for one batch."""
-
-    loss: Tensor
-    """Scalar: the mean over ``weight`` items; the trainer backpropagates it."""
-    weight: int
-    """Items the mean is over (tokens, samples): weights epoch averages and throughput."""
-    state: Any = None
-    """Recurrent state to carry into the next batch (TBPTT); None carries nothing."""
-    metrics: Mapping[str, float] = MappingProxyType({})
-    """Extra per-batch figures (means over ``weight`` items), averaged with ``weight``."""
-
-
-StepFn = Callable[[nn.Module, Any, Any], StepOutput]
-
-
-class NonFiniteError(RuntimeError):
-    """The loss or the gradient became NaN or infinite."""
-
-
-def seed_everything(seed: int) -> None:
-    """Seed python, numpy and torch (the trainer does this at the start of a fresh run)."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)  # noqa: NPY002 - user code may use the legacy global RNG
-    torch.manual_seed(seed)
-
-
-class _Tally:
-    """Weighted sums of the loss and metrics over a window of batches."""
-
-    def __init__(self, d: Mapping[str, Any] | None = None) -> None:
-        d = d or {}
-        self.weight = float(d.get("weight", 0.0))
-        self.loss = float(d.get("loss", 0.0))
-        self.metrics: dict[str, float] = dict(d.get("metrics", {}))
-
-    def add(self, loss: float, weight: float, metrics: Mapping[str, float]) -> None:
-        self.weight += weight
-        self.loss += loss * weight
-        for k, v in metrics.items():
-            self.metrics[k] = self.metrics.get(k, 0.0) + float(v) * weight
-
-    def means(self, info: ddp.DistInfo, device: torch.device, prefix: str = "") -> dict[str, float]:
-        names = sorted(self.metrics)
-        sums = ddp.all_reduce_sum(
-            [self.weight, self.loss] + [self.metrics[k] for k in names], info, device
-        )
-        w = sums[0]
-        if w <= 0:
-            return {}
-        out = {f"{prefix}loss": sums[1] / w}
-        out.update({f"{prefix}{k}": s / w for k, s in zip(names, sums[2:], strict=True)})
-        return out
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"weight": self.weight, "loss": self.loss, "metrics": dict(self.metrics)}
 
 
 class Trainer:
@@ -175,7 +117,7 @@ class Trainer:
         self.last_eval: dict[str, float] = {}
         self.last_eval_step: int | None = None
         self._epoch_rng: tuple[dict[str, Any], dict[str, Tensor]] | None = None
-        self._log_tally, self._eval_tally = _Tally(), _Tally()
+        self._log_tally, self._eval_tally = Tally(), Tally()
         self._grad_norm = float("nan")
 
     @property
@@ -264,7 +206,7 @@ class Trainer:
         restored = False
         if self.run_dir is not None:
             if resume:
-                restored = self._maybe_restore()
+                restored = maybe_restore(self)
             else:
                 self._check_fresh_run_dir()
             if self.is_main:
@@ -274,6 +216,7 @@ class Trainer:
             raise ValueError("`resume`=True needs a `run_dir` to resume from, got None")
         if restored:
             self.metrics_log.restore(self.step)
+            self._note_config_change()
         else:
             seed_everything(cfg.seed + self.info.rank)
             if self.run_dir is not None and self.is_main:
@@ -297,7 +240,7 @@ class Trainer:
                 stopped = self._run_epoch(train, val)
             if val is not None and self.last_eval_step != self.step:
                 self._evaluate_val(val)
-            self._save_last()
+            save_last(self)
         finally:
             if tb is not None:
                 tb.close()
@@ -328,6 +271,26 @@ class Trainer:
             ", ".join(f"{k} {v:.4g}" for k, v in self.last_eval.items()),
         )
         return result
+
+    def _note_config_change(self) -> None:
+        """On resume: warn about TrainConfig fields that differ, record the new config."""
+        assert self.run_dir is not None
+        if not self.is_main:
+            return
+        path = self.run_dir / "config.json"
+        try:
+            saved = ck.read_run_config(self.run_dir)
+        except ck.CheckpointError:
+            saved = {}
+        new = self.config.to_dict()
+        changed = sorted(k for k in new if saved.get("train", {}).get(k) != new[k])
+        if changed:
+            log.warning(
+                "resume: TrainConfig differs from the run's config.json in %s; "
+                "config.json now records the new values",
+                ", ".join(changed),
+            )
+            ck.atomic_write_json(path, {**saved, **self.run_config, "train": new})
 
     def _eval_tally_means_or_last(self) -> dict[str, float]:
         for row in reversed(self.history):
@@ -360,7 +323,7 @@ class Trainer:
         bar = ProgressBar(
             cfg.progress if self.is_main else False, total, self.batch, f"epoch {self.epoch}"
         )
-        window_t = time.monotonic()
+        window_t = last_t = time.monotonic()
         seen = self.batch
         try:
             for batch in it:
@@ -371,15 +334,18 @@ class Trainer:
                 if weight:
                     self._log_tally.add(loss, weight, metrics)
                     self._eval_tally.add(loss, weight, metrics)
-                bar.update({"loss": loss, **metrics})
+                now = time.monotonic()
+                rate = weight / max(now - last_t, 1e-9)
+                last_t = now
+                bar.update({"loss": loss, **metrics, "items/s": f"{rate:.0f}"})
                 if self.step % cfg.log_every == 0:
                     window_t = self._log_train(window_t)
                 stop = None
                 if cfg.eval_every and self.step % cfg.eval_every == 0 and val is not None:
                     stop = self._evaluate_val(val)
-                    self._save_last()
+                    save_last(self)
                 elif cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
-                    self._save_last()
+                    save_last(self)
                 stop = stop or self._budget_spent()
                 if stop:
                     return stop
@@ -398,7 +364,7 @@ class Trainer:
         self.batch = 0
         self.state = None
         self._epoch_rng = None
-        self._save_last()
+        save_last(self)
         return stop
 
     def _budget_spent(self) -> str | None:
@@ -491,7 +457,7 @@ class Trainer:
         else:
             opt.step()
         self.state = detach_state(out.state)
-        metrics = _scalars(out.metrics)
+        metrics = scalars(out.metrics)
         return loss_value, int(out.weight), metrics
 
     # ------------------------------------------------------------ evaluation
@@ -509,8 +475,12 @@ class Trainer:
         model = self.model
         was_training = model.training
         model.eval()
-        tally, state, n = _Tally(), None, 0
-        ctx = self.optimizer.averaged() if isinstance(self.optimizer, NTASGD) else _nullcontext()
+        tally, state, n = Tally(), None, 0
+        ctx = (
+            self.optimizer.averaged()
+            if isinstance(self.optimizer, NTASGD)
+            else contextlib.nullcontext()
+        )
         try:
             with ctx:
                 for batch in data:
@@ -518,7 +488,7 @@ class Trainer:
                     tally.add(
                         float(out.loss.float()),
                         out.weight,
-                        _scalars(out.metrics),
+                        scalars(out.metrics),
                     )
                     state = detach_state(out.state)
                     n += 1
@@ -540,7 +510,7 @@ class Trainer:
         cfg = self.config
         metrics = {f"val_{k}": v for k, v in self.evaluate(val).items()}
         train = self._eval_tally.means(self.info, self._dev, "train_")
-        self._eval_tally = _Tally()
+        self._eval_tally = Tally()
         row = {
             "step": self.step,
             "epoch": self.epoch,
@@ -583,7 +553,7 @@ class Trainer:
             self.best_step,
         )
         if improved:
-            self._save_best(metrics)
+            save_best(self, metrics)
         if (
             cfg.early_stopping_patience is not None
             and self.bad_evals >= cfg.early_stopping_patience
@@ -607,7 +577,7 @@ class Trainer:
         now = time.monotonic()
         means = self._log_tally.means(self.info, self._dev, "train_")
         items = ddp.all_reduce_sum([self._log_tally.weight], self.info, self._dev)[0]
-        self._log_tally = _Tally()
+        self._log_tally = Tally()
         assert self.schedule is not None
         row = {
             "step": self.step,
@@ -633,175 +603,3 @@ class Trainer:
             plot_loss(self.history, self.run_dir / "loss.png")
         except Exception as e:  # a figure must never lose a finished run
             log.warning("could not draw loss.png: %s", e)
-
-    # ------------------------------------------------------------ checkpoints
-
-    def _model_bytes(self) -> bytes:
-        return ck.tensor_bytes(self.model.state_dict(), {"rnnkit.step": str(self.step)})
-
-    def _meta(self, kind: str) -> dict[str, Any]:
-        return {
-            "format": ck.FORMAT,
-            "kind": kind,
-            "step": self.step,
-            "epoch": self.epoch,
-            "batch": self.batch,
-            "metrics": self.last_eval,
-            "monitor": self.config.monitor,
-            "best_value": self.best_value,
-            "best_step": self.best_step,
-        }
-
-    def _save_best(self, metrics: dict[str, float]) -> None:
-        if self.run_dir is None or not self.is_main:
-            return
-        ctx = self.optimizer.averaged() if isinstance(self.optimizer, NTASGD) else _nullcontext()
-        with ctx:
-            model = self._model_bytes()
-        meta = {**self._meta("best"), "metrics": metrics}
-        ck.write_checkpoint_dir(
-            self.run_dir / "best", {"model.safetensors": model, "trainer.json": _json_bytes(meta)}
-        )
-
-    def _save_last(self) -> None:
-        if self.run_dir is None:
-            return
-        assert self.optimizer is not None and self.schedule is not None
-        rng_js, rng_t = ck.get_rng_state()
-        state_t, spec = flatten_state(self.state)
-        mine = {
-            "rng": rng_js,
-            "rng_t": rng_t,
-            "state": state_t,
-            "spec": spec,
-            "epoch_rng": self._epoch_rng,
-            "log_tally": self._log_tally.to_dict(),
-            "eval_tally": self._eval_tally.to_dict(),
-        }
-        ranks = ddp.gather_objects(mine, self.info)
-        if not self.is_main:
-            return
-        extra: dict[str, Tensor] = {}
-        per_rank = []
-        for r, g in enumerate(ranks):
-            extra.update({f"rank{r}.rng.{k}": t for k, t in g["rng_t"].items()})
-            extra.update({f"rank{r}.state.{k}": t for k, t in g["state"].items()})
-            epoch_js = None
-            if g["epoch_rng"] is not None:
-                epoch_js = g["epoch_rng"][0]
-                extra.update({f"rank{r}.epoch_rng.{k}": t for k, t in g["epoch_rng"][1].items()})
-            per_rank.append(
-                {
-                    "rng": g["rng"],
-                    "epoch_rng": epoch_js,
-                    "state_spec": g["spec"],
-                    "log_tally": g["log_tally"],
-                    "eval_tally": g["eval_tally"],
-                }
-            )
-        meta = {
-            **self._meta("last"),
-            "world": self.info.world,
-            "elapsed": time.monotonic() - self._t0,
-            "bad_evals": self.bad_evals,
-            "monitor_history": self.monitor_history,
-            "nonfinite_skipped": self.nonfinite_skipped,
-            "ntasgd_switch_step": self.ntasgd_switch_step,
-            "last_eval_step": self.last_eval_step,
-            "schedule": self.schedule.state_dict(),
-            "ranks": per_rank,
-        }
-        optim = {
-            "optimizer": self.optimizer.state_dict(),
-            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
-        }
-        ck.write_checkpoint_dir(
-            self.run_dir / "last",
-            {
-                "model.safetensors": self._model_bytes(),
-                "optimizer.pt": lambda: ck.torch_bytes(optim),
-                "state.safetensors": lambda: ck.tensor_bytes(extra),
-                "trainer.json": _json_bytes(meta),
-            },
-        )
-
-    def _maybe_restore(self) -> bool:
-        assert self.run_dir is not None
-        try:
-            path = ck.resolve_checkpoint(self.run_dir, "last")
-        except ck.CheckpointError:
-            log.info("resume: no checkpoint in %s yet; starting a fresh run", self.run_dir)
-            return False
-        self._restore(path)
-        return True
-
-    def _restore(self, path: Path) -> None:
-        assert self.optimizer is not None and self.schedule is not None
-        full = ck.load_full_checkpoint(path)
-        meta, extra = full["meta"], full["extra"]
-        try:
-            self.model.load_state_dict(full["model"])
-        except RuntimeError as e:
-            raise ck.CheckpointError(
-                f"{path / 'model.safetensors'}: does not fit the model: {e}"
-            ) from None
-        self.optimizer.load_state_dict(full["optim"]["optimizer"])
-        if self.scaler is not None and full["optim"].get("scaler"):
-            self.scaler.load_state_dict(full["optim"]["scaler"])
-        self.step, self.epoch, self.batch = meta["step"], meta["epoch"], meta["batch"]
-        self.elapsed = float(meta["elapsed"])
-        self.best_value, self.best_step = meta["best_value"], meta["best_step"]
-        self.bad_evals = meta["bad_evals"]
-        self.monitor_history = list(meta["monitor_history"])
-        self.nonfinite_skipped = meta["nonfinite_skipped"]
-        self.ntasgd_switch_step = meta["ntasgd_switch_step"]
-        self.last_eval, self.last_eval_step = meta["metrics"], meta["last_eval_step"]
-        self.schedule.load_state_dict(meta["schedule"])
-        r = self.info.rank
-        if meta["world"] != self.info.world:
-            raise ck.CheckpointError(
-                f"{path}: written by {meta['world']} process(es), resuming with "
-                f"{self.info.world}; resume with the same world size"
-            )
-        mine = meta["ranks"][r]
-
-        def tensors(prefix: str) -> dict[str, Tensor]:
-            p = f"rank{r}.{prefix}."
-            return {k[len(p) :]: v for k, v in extra.items() if k.startswith(p)}
-
-        ck.set_rng_state(mine["rng"], tensors("rng"))
-        self._epoch_rng = (
-            (mine["epoch_rng"], tensors("epoch_rng")) if mine["epoch_rng"] is not None else None
-        )
-        self.state = unflatten_state(tensors("state"), mine["state_spec"], self._dev)
-        self._log_tally = _Tally(mine["log_tally"])
-        self._eval_tally = _Tally(mine["eval_tally"])
-        log.info(
-            "resumed from %s at step %d (epoch %d, batch %d)",
-            path,
-            self.step,
-            self.epoch,
-            self.batch,
-        )
-
-
-def _scalars(metrics: Mapping[str, Any]) -> dict[str, float]:
-    """Plain floats of a step's metrics (tensors detached first)."""
-    return {
-        k: float(v.detach().float()) if isinstance(v, Tensor) else float(v)
-        for k, v in metrics.items()
-    }
-
-
-class _nullcontext:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-
-def _json_bytes(obj: Any) -> bytes:
-    import json
-
-    return (json.dumps(obj, indent=1) + "\n").encode()
