@@ -68,8 +68,9 @@ def test_rnnkit_language_model_checkpoint_runs_in_scratch(tmp_path, cell, tie):
     assert np.abs(logits - ref.detach().numpy()).max() < 1e-10
 
 
-def test_charlm_from_prefixed_state(tmp_path):
-    lm = CharLM(9, 4, 5, 2, "lstm", rng=np.random.default_rng(0))
+@pytest.mark.parametrize("proj", [0, 3])
+def test_charlm_from_prefixed_state(tmp_path, proj):
+    lm = CharLM(9, 4, 5, 2, "lstm", proj_size=proj, rng=np.random.default_rng(0))
     save_file(export_state_dict(lm, prefix="model"), str(tmp_path / "m.safetensors"))
     back = CharLM.from_safetensors(tmp_path / "m.safetensors", prefix="model")
     ids = np.arange(6).reshape(3, 2)

@@ -21,9 +21,15 @@ def rel(a, b) -> float:
     return float(np.abs(np.asarray(a) - b).max() / max(np.abs(b).max(), 1e-300))
 
 
+P = 2  # proj_size of the "LSTMP" configurations
+
+
 def make(mode: str, layers: int, bidir: bool, rng, **kw):
     if mode == "LSTM":
         return LSTM(I, H, layers, bidirectional=bidir, rng=rng, **kw), torch.nn.LSTM
+    if mode == "LSTMP":
+        net = LSTM(I, H, layers, bidirectional=bidir, rng=rng, proj_size=P, **kw)
+        return net, lambda *a, **k: torch.nn.LSTM(*a, proj_size=P, **k)
     if mode == "GRU":
         return GRU(I, H, layers, bidirectional=bidir, rng=rng, **kw), torch.nn.GRU
     nl = mode.split("_")[1].lower()
@@ -38,7 +44,7 @@ def torch_twin(scratch, ctor, layers, bidir, **kw):
     return net
 
 
-MODES = ["RNN_TANH", "RNN_RELU", "LSTM", "GRU"]
+MODES = ["RNN_TANH", "RNN_RELU", "LSTM", "GRU", "LSTMP"]
 CONFIGS = list(itertools.product(MODES, [1, 2], [False, True], [0, 1], [0, 1]))
 
 
@@ -50,10 +56,10 @@ def test_layer_matches_torch_autograd(mode, layers, bidir, use_lengths, use_h0):
     LD = layers * (2 if bidir else 1)
     x = rng.standard_normal((T, B, I))
     lengths = np.array([T, 2, 4]) if use_lengths else None
-    is_lstm = mode == "LSTM"
+    is_lstm = mode.startswith("LSTM")
     hx = None
     if use_h0:
-        hx = rng.standard_normal((LD, B, H))
+        hx = rng.standard_normal((LD, B, P if mode == "LSTMP" else H))
         if is_lstm:
             hx = LSTMState(hx, rng.standard_normal((LD, B, H)))
 

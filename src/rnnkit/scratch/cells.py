@@ -108,7 +108,7 @@ def lstm_step(
 ) -> tuple[State, tuple]:
     """One LSTM step. gx: (B, 4H); state: (h, c), each (B, H)."""
     h, c = state
-    H = h.shape[-1]
+    H = c.shape[-1]  # h has P < H features when the layer projects it
     a = h @ W_hh.T  # (B, 4H); then in place: a = gx + h @ W_hh.T + b_hh, blocks i|f|g|o
     a += gx
     a += b_hh

@@ -43,52 +43,70 @@ def scan(
     b_hh: np.ndarray,
     mask: np.ndarray | None = None,
     reverse: bool = False,
+    W_hr: np.ndarray | None = None,
 ) -> tuple[np.ndarray, State, tuple]:
     """Run one cell over time. gx: (T, B, G*H) input pre-activations; state: tuple of (B, H);
-    mask: (T, B) bool, False at padded steps. Returns outputs (T, B, H), final state, cache."""
+    mask: (T, B) bool, False at padded steps; W_hr: (P, H) LSTM projection or None.
+    Returns outputs (T, B, H) ((T, B, P) with a projection), final state, cache."""
     T = gx.shape[0]
-    B, H = state[0].shape
-    out = np.empty((T, B, H), dtype=gx.dtype)  # (T, B, H) h at every step
-    h_prev = np.empty((T, B, H), dtype=gx.dtype)  # (T, B, H) h entering every step
+    B, Hout = state[0].shape  # Hout = H, or P with a projection
+    out = np.empty((T, B, Hout), dtype=gx.dtype)  # (T, B, Hout) h at every step
+    h_prev = np.empty((T, B, Hout), dtype=gx.dtype)  # (T, B, Hout) h entering every step
+    m = None if W_hr is None else np.empty((T, B, W_hr.shape[1]), gx.dtype)  # (T, B, H)
     caches: list = [None] * T
     for t in range(T - 1, -1, -1) if reverse else range(T):
         h_prev[t] = state[0]
         new, caches[t] = ops.step(gx[t], state, W_hh, b_hh)
+        if W_hr is not None:  # LSTM projection: h' = (o * tanh(c')) @ W_hr.T, (B, P)
+            m[t] = new[0]
+            new = (new[0] @ W_hr.T, *new[1:])
         if mask is not None:  # padded step: keep the old state
-            m = mask[t][:, None]  # (B, 1)
-            new = tuple(np.where(m, a, b) for a, b in zip(new, state, strict=True))
+            valid = mask[t][:, None]  # (B, 1)
+            new = tuple(np.where(valid, a, b) for a, b in zip(new, state, strict=True))
         state = new
         out[t] = state[0]
     if mask is not None:
         out *= mask[:, :, None]  # zero output at padded steps
-    return out, state, (caches, h_prev, mask, reverse)
+    return out, state, (caches, h_prev, mask, reverse, m)
 
 
 def scan_backward(
-    ops: CellOps, dout: np.ndarray, dstate: State, cache: tuple, W_hh: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, State]:
+    ops: CellOps,
+    dout: np.ndarray,
+    dstate: State,
+    cache: tuple,
+    W_hh: np.ndarray,
+    W_hr: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, State, np.ndarray | None]:
     """BPTT through :func:`scan`. dout: (T, B, H) gradient of the outputs; dstate: gradient of
-    the final state. Returns ``dgx, dgh`` (T, B, G*H), ``h_prev`` (T, B, H) and the gradient
-    of the initial state."""
-    caches, h_prev, mask, reverse = cache
-    T = dout.shape[0]
-    dgx = np.empty((T, *dout.shape[1:-1], ops.gates * dout.shape[-1]), dtype=dout.dtype)
+    the final state. Returns ``dgx, dgh`` (T, B, G*H), ``h_prev`` (T, B, H), the gradient
+    of the initial state, and ``dW_hr`` (P, H) with a projection (else None)."""
+    caches, h_prev, mask, reverse, m = cache
+    T, B = dout.shape[:2]
+    dgx = np.empty((T, B, W_hh.shape[0]), dtype=dout.dtype)  # (T, B, G*H)
     dgh = dgx if ops.gates != 3 else np.empty_like(dgx)  # differ only for GRU
+    dh_proj = None if W_hr is None else np.empty_like(dout)  # (T, B, P) dL/dh' per step
     if mask is not None:
         dout = dout * mask[:, :, None]  # out_t = m_t * h_t -> dL/dh_t from the output
     dstate = tuple(dstate)
     for t in range(T) if reverse else range(T - 1, -1, -1):  # forward order, reversed
         dstate = (dstate[0] + dout[t], *dstate[1:])  # h_t feeds the output and step t+1
         if mask is not None:  # state_t = m * new + (1 - m) * state_{t-1}
-            m = mask[t][:, None]  # (B, 1)
-            d_keep = tuple(np.where(m, 0.0, d) for d in dstate)
-            dstate = tuple(np.where(m, d, 0.0) for d in dstate)
+            valid = mask[t][:, None]  # (B, 1)
+            d_keep = tuple(np.where(valid, 0.0, d) for d in dstate)
+            dstate = tuple(np.where(valid, d, 0.0) for d in dstate)
+        if W_hr is not None:  # h' = m_t @ W_hr.T -> dL/dm_t = dh' @ W_hr
+            dh_proj[t] = dstate[0]
+            dstate = (dstate[0] @ W_hr, *dstate[1:])
         dgx[t], dgh_t, dstate = ops.step_backward(dstate, caches[t], W_hh)
         if dgh is not dgx:
             dgh[t] = dgh_t
         if mask is not None:
             dstate = tuple(a + b for a, b in zip(dstate, d_keep, strict=True))
-    return dgx, dgh, h_prev, dstate
+    dW_hr = None
+    if W_hr is not None:  # sum_t dh'_t.T @ m_t as one matmul
+        dW_hr = dh_proj.reshape(T * B, -1).T @ m.reshape(T * B, -1)  # (P, H)
+    return dgx, dgh, h_prev, dstate, dW_hr
 
 
 class Recurrent(Module):
@@ -102,10 +120,13 @@ class Recurrent(Module):
         bidirectional: D = 2 when True.
         dtype: float64 (exact, for checks) or float32 (fast).
         rng: the generator for the initial weights (uniform +-1/sqrt(H), as torch).
+        proj_size: LSTM only: P > 0 projects h to P features (``weight_hr_l{k}`` (P, H)),
+            so h, the outputs and the next layer's input have P features instead of H.
 
     Inputs of ``forward(x, hx=None, lengths=None)``: x (T, B, I) or (T, I) unbatched;
     hx (L*D, B, H) (``LSTMState(h, c)`` for LSTM), zeros if None; lengths (B,) ints.
     Outputs: y (T, B, D*H) and the final state (L*D, B, H) (an ``LSTMState`` for LSTM).
+    With ``proj_size`` P, h, h0 and y have P features where these say H (c keeps H).
     ``backward(dy, dstate=None)`` returns ``dx`` and the gradient of ``hx``, and adds the
     parameter gradients into ``self.grads``.
     """
@@ -122,6 +143,7 @@ class Recurrent(Module):
         bidirectional: bool = False,
         dtype: type = np.float64,
         rng: np.random.Generator | None = None,
+        proj_size: int = 0,
     ) -> None:
         super().__init__()
         if mode not in CELLS:
@@ -131,6 +153,12 @@ class Recurrent(Module):
                 raise ValueError(f"`{name}` must be > 0, got {value}")
         if num_layers < 1:
             raise ValueError(f"`num_layers` must be >= 1, got {num_layers}")
+        if proj_size and (mode != "LSTM" or not 0 < proj_size < hidden_size):
+            raise ValueError(
+                f"`proj_size` must be 0, or in (0, hidden_size={hidden_size}) for an LSTM; "
+                f"got {proj_size} for {mode}"
+            )
+        self.proj_size = proj_size
         self.mode, self.ops = mode, CELLS[mode]
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         self.bias, self.batch_first = bias, batch_first
@@ -138,14 +166,17 @@ class Recurrent(Module):
         self.dtype = np.dtype(dtype)
         rng = rng if rng is not None else np.random.default_rng()
         G, H, D = self.ops.gates, hidden_size, self.num_directions
+        P = proj_size or H  # the size of h (H, or the projection's P)
         self._zero_bias = np.zeros(G * H, dtype=self.dtype)
         for layer in range(num_layers):
-            in_size = input_size if layer == 0 else D * H
+            in_size = input_size if layer == 0 else D * P
             for d in range(D):
                 sfx = f"_l{layer}" + ("_reverse" if d else "")
-                shapes = {"weight_ih": (G * H, in_size), "weight_hh": (G * H, H)}
+                shapes = {"weight_ih": (G * H, in_size), "weight_hh": (G * H, P)}
                 if bias:
                     shapes.update({"bias_ih": (G * H,), "bias_hh": (G * H,)})
+                if proj_size:
+                    shapes["weight_hr"] = (P, H)
                 for name, shape in shapes.items():
                     self.params[name + sfx] = init_uniform(shape, H, rng, self.dtype)
         self.zero_grad()
@@ -156,21 +187,26 @@ class Recurrent(Module):
         p, zero = self.params, self._zero_bias
         b_ih = p["bias_ih" + sfx] if self.bias else zero
         b_hh = p["bias_hh" + sfx] if self.bias else zero
-        return sfx, p["weight_ih" + sfx], p["weight_hh" + sfx], b_ih, b_hh
+        W_hr = p["weight_hr" + sfx] if self.proj_size else None
+        return sfx, p["weight_ih" + sfx], p["weight_hh" + sfx], b_ih, b_hh, W_hr
+
+    def _state_sizes(self) -> tuple[int, ...]:
+        """Features of each state part: (H,), (H, H) for LSTM, (P, H) with a projection."""
+        H = self.hidden_size
+        return (self.proj_size or H, H) if self.ops.has_cell_state else (H,)
 
     def _initial_state(self, hx, B: int) -> list[State]:
         """hx -> one state tuple per (layer, direction), index layer * D + d."""
-        LD, H = self.num_layers * self.num_directions, self.hidden_size
-        parts = (hx,) if not self.ops.has_cell_state else hx
+        LD, sizes = self.num_layers * self.num_directions, self._state_sizes()
         if hx is None:
-            zero = np.zeros((B, H), dtype=self.dtype)
-            return [(zero,) * (2 if self.ops.has_cell_state else 1)] * LD
+            return [tuple(np.zeros((B, n), dtype=self.dtype) for n in sizes)] * LD
         if self.ops.has_cell_state and (not isinstance(hx, tuple) or len(hx) != 2):
             raise ValueError("`hx` of an LSTM must be a pair (h0, c0)")
+        parts = (hx,) if not self.ops.has_cell_state else hx
         arrays = [np.asarray(a, dtype=self.dtype) for a in parts]
-        for a in arrays:
-            if a.shape != (LD, B, H):
-                raise ValueError(f"`hx` must have shape (L*D, B, H) = {(LD, B, H)}, got {a.shape}")
+        for a, n in zip(arrays, sizes, strict=True):
+            if a.shape != (LD, B, n):
+                raise ValueError(f"`hx` must have shape (L*D, B, H) = {(LD, B, n)}, got {a.shape}")
         return [tuple(a[k] for a in arrays) for k in range(LD)]
 
     def forward(self, x: np.ndarray, hx=None, lengths: np.ndarray | None = None):
@@ -200,12 +236,11 @@ class Recurrent(Module):
         for layer in range(self.num_layers):
             outs = []
             for d in range(D):
-                _, W_ih, W_hh, b_ih, b_hh = self._weights(layer, d)
+                _, W_ih, W_hh, b_ih, b_hh, W_hr = self._weights(layer, d)
                 # the input part for all T at once: one (T*B, In) @ (In, G*H) matmul
                 gx = (inp.reshape(T * B, -1) @ W_ih.T + b_ih).reshape(T, B, -1)  # (T, B, G*H)
-                out, final, cache = scan(
-                    self.ops, gx, states0[layer * D + d], W_hh, b_hh, mask, reverse=d == 1
-                )
+                state0 = states0[layer * D + d]
+                out, final, cache = scan(self.ops, gx, state0, W_hh, b_hh, mask, d == 1, W_hr)
                 outs.append(out)
                 finals.append(final)
                 caches.append((inp, cache))
@@ -225,37 +260,41 @@ class Recurrent(Module):
         if self._cache is None:
             raise RuntimeError("`backward` needs a `forward` first")
         caches, T, B, unbatched = self._cache
-        H, D, LD = self.hidden_size, self.num_directions, self.num_layers * self.num_directions
+        D, sizes = self.num_directions, self._state_sizes()
+        LD = self.num_layers * D
+        Hout = sizes[0]  # features of h and of each direction's output (H, or P)
         dy = np.asarray(dy, dtype=self.dtype)
         if unbatched:
             dy = dy[:, None]  # (T, D*H) -> (T, 1, D*H)
             dstate = None if dstate is None else _map_state(dstate, lambda a: a[:, None])
         elif self.batch_first:
             dy = dy.transpose(1, 0, 2)  # (B, T, D*H) -> (T, B, D*H)
-        n_state = 2 if self.ops.has_cell_state else 1
         if dstate is None:
-            dfinal = np.zeros((n_state, LD, B, H), dtype=self.dtype)
+            dfinal = tuple(np.zeros((LD, B, n), dtype=self.dtype) for n in sizes)
         else:
             parts = tuple(dstate) if self.ops.has_cell_state else (dstate,)
-            dfinal = np.stack([np.asarray(a, dtype=self.dtype) for a in parts])  # (n, LD, B, H)
-        dh0 = np.empty_like(dfinal)  # (n, L*D, B, H)
+            dfinal = tuple(np.asarray(a, dtype=self.dtype) for a in parts)  # each (LD, B, .)
+        dh0 = tuple(np.empty_like(a) for a in dfinal)  # each (L*D, B, .)
         dinp = dy  # (T, B, D*H) gradient of the top layer's output
         for layer in range(self.num_layers - 1, -1, -1):
             dbelow = None
             for d in range(D):
-                sfx, W_ih, W_hh, _, _ = self._weights(layer, d)
+                sfx, W_ih, W_hh, _, _, W_hr = self._weights(layer, d)
                 inp, cache = caches[layer * D + d]
-                dout = dinp[:, :, d * H : (d + 1) * H]  # (T, B, H) this direction's share
+                dout = dinp[:, :, d * Hout : (d + 1) * Hout]  # (T, B, H) this direction's share
                 k = layer * D + d
-                dgx, dgh, h_prev, ds0 = scan_backward(
-                    self.ops, dout, tuple(dfinal[:, k]), cache, W_hh
+                dgx, dgh, h_prev, ds0, dW_hr = scan_backward(
+                    self.ops, dout, tuple(a[k] for a in dfinal), cache, W_hh, W_hr
                 )
-                dh0[:, k] = ds0
+                for a, g in zip(dh0, ds0, strict=True):
+                    a[k] = g
+                if W_hr is not None:
+                    self.grads["weight_hr" + sfx] += dW_hr
                 G = dgx.shape[-1]
                 dgx2, dgh2 = dgx.reshape(T * B, G), dgh.reshape(T * B, G)  # (T*B, G*H)
                 # gx = inp @ W_ih.T + b_ih and gh = h_prev @ W_hh.T + b_hh, summed over T, B
                 self.grads["weight_ih" + sfx] += dgx2.T @ inp.reshape(T * B, -1)
-                self.grads["weight_hh" + sfx] += dgh2.T @ h_prev.reshape(T * B, H)
+                self.grads["weight_hh" + sfx] += dgh2.T @ h_prev.reshape(T * B, Hout)
                 if self.bias:
                     self.grads["bias_ih" + sfx] += dgx2.sum(axis=0)
                     self.grads["bias_hh" + sfx] += dgh2.sum(axis=0)
@@ -263,8 +302,7 @@ class Recurrent(Module):
                 dx = (dgx2 @ W_ih).reshape(T, B, -1)  # (T*B, In) -> (T, B, In)
                 dbelow = dx if dbelow is None else dbelow + dx
             dinp = dbelow
-        dx = dinp
-        dhx = tuple(dh0)
+        dx, dhx = dinp, dh0
         if unbatched:
             dx, dhx = dx[:, 0], tuple(a[:, 0] for a in dhx)  # drop B = 1
         elif self.batch_first:
@@ -313,7 +351,8 @@ class RNN(Recurrent):
 
 
 class LSTM(Recurrent):
-    """LSTM with gates i, f, g, o (torch's order); torch.nn.LSTM's arguments (no proj_size)."""
+    """LSTM with gates i, f, g, o (torch's order); torch.nn.LSTM's arguments, ``proj_size``
+    included."""
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, **kwargs) -> None:
         super().__init__("LSTM", input_size, hidden_size, num_layers, **kwargs)

@@ -39,6 +39,9 @@ def _make_rnn(cell: str, input_size: int, hidden_size: int, num_layers: int, **k
 class CharLM(Module):
     """Embedding (V, E) -> ``cell`` x L layers of size H -> Linear (H -> V).
 
+    ``proj_size`` P > 0 (LSTM only) projects the LSTM's h to P features; the decoder then
+    reads P features.
+
     ``forward(ids (T, B), state=None) -> logits (T, B, V), state``; ``backward(dlogits)``;
     ``train_step(ids, targets, state)`` does forward, cross-entropy and backward.
     """
@@ -51,6 +54,7 @@ class CharLM(Module):
         num_layers: int = 1,
         cell: str = "lstm",
         *,
+        proj_size: int = 0,
         dtype: type = np.float64,
         rng: np.random.Generator | None = None,
     ) -> None:
@@ -58,8 +62,11 @@ class CharLM(Module):
         rng = rng if rng is not None else np.random.default_rng()
         self.cell = cell
         self.embedding = Embedding(vocab_size, embedding_dim, dtype=dtype, rng=rng)
-        self.rnn = _make_rnn(cell, embedding_dim, hidden_size, num_layers, dtype=dtype, rng=rng)
-        self.decoder = Linear(hidden_size, vocab_size, dtype=dtype, rng=rng)
+        kw = {"proj_size": proj_size} if proj_size else {}
+        self.rnn = _make_rnn(
+            cell, embedding_dim, hidden_size, num_layers, dtype=dtype, rng=rng, **kw
+        )
+        self.decoder = Linear(proj_size or hidden_size, vocab_size, dtype=dtype, rng=rng)
         self.children = {"embedding": self.embedding, "rnn": self.rnn, "decoder": self.decoder}
 
     def forward(self, ids: np.ndarray, state=None):
@@ -138,6 +145,9 @@ class CharLM(Module):
                 raise KeyError(f"state lacks `{p}{key}`; is `prefix` ({prefix!r}) right?")
         V, E = state["embedding.weight"].shape
         GH, H = state["rnn.weight_hh_l0"].shape
+        proj = 0
+        if "rnn.weight_hr_l0" in state:  # LSTM with projection: weight_hh is (4H, P)
+            proj, H = state["rnn.weight_hr_l0"].shape
         layers = [m for k in state if (m := re.fullmatch(r"rnn\.weight_ih_l(\d+)", k))]
         if any(k.endswith("_reverse") for k in state):
             raise ValueError("a language model is unidirectional; the state has `_reverse` keys")
@@ -147,7 +157,9 @@ class CharLM(Module):
             raise ValueError(f"cannot infer the cell from `weight_hh_l0` of shape {(GH, H)}")
         if "decoder.weight" not in state:  # tied weights are stored once
             state["decoder.weight"] = state["embedding.weight"]
-        model = cls(V, E, H, len(layers), cell, dtype=dtype, rng=np.random.default_rng(0))
+        model = cls(
+            V, E, H, len(layers), cell, proj_size=proj, dtype=dtype, rng=np.random.default_rng(0)
+        )
         load_state_dict(model, state)
         return model
 
