@@ -11,7 +11,15 @@ import pytest
 import torch
 from safetensors.numpy import save_file
 
-from rnnkit.scratch import GRU, LSTM, CharLM, export_state_dict, load_safetensors, load_state_dict
+from rnnkit.scratch import (
+    GRU,
+    LSTM,
+    RNN,
+    CharLM,
+    export_state_dict,
+    load_safetensors,
+    load_state_dict,
+)
 
 
 def _numpy_state(module: torch.nn.Module) -> dict[str, np.ndarray]:
@@ -118,3 +126,19 @@ def test_scratch_runs_where_torch_cannot_be_imported(tmp_path):
     )
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip() == "ok False"
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn_relu"])
+def test_rnnkit_nn_layer_matches_scratch(cell):
+    from rnnkit.nn import make_rnn
+
+    torch.manual_seed(0)
+    layer = make_rnn(cell, 3, 4, 2, bidirectional=True, dtype=torch.float64)
+    kinds = {"lstm": (LSTM, {}), "gru": (GRU, {}), "rnn_relu": (RNN, {"nonlinearity": "relu"})}
+    cls, kw = kinds[cell]
+    net = cls(3, 4, 2, bidirectional=True, **kw)
+    load_state_dict(net, layer.state_dict())
+    x = np.random.default_rng(0).standard_normal((6, 2, 3))
+    y, _ = net.forward(x)
+    yt, _ = layer(torch.from_numpy(x))
+    assert np.abs(y - yt.detach().numpy()).max() < 1e-12
