@@ -89,10 +89,13 @@ def test_loss_ignores_padding() -> None:
     assert smooth.item() != pytest.approx(loss.item())
 
 
-@pytest.mark.parametrize("attention", ["general", "none"])
-def test_one_shot_decoder_equals_step_by_step(attention: str) -> None:
-    """Without input feeding the whole target runs at once; it must equal stepping."""
-    model = _model(attention=attention, input_feeding=False)
+@pytest.mark.parametrize(
+    ("attention", "feeding"), [("general", False), ("none", False), ("additive", True)]
+)
+def test_teacher_forced_decoder_equals_step_by_step(attention: str, feeding: bool) -> None:
+    """Teacher forcing embeds and projects all steps at once (and without input feeding runs
+    the whole target in one call): it must equal decoding one step at a time."""
+    model = _model(attention=attention, input_feeding=feeding)
     src, lengths, tgt = _batch([5, 3])
     logits, weights = model(src, lengths, tgt)
     state, memory = model.encode(src, lengths)

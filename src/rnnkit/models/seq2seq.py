@@ -245,17 +245,23 @@ class Decoder(nn.Module):
         context, weights = self.attention(h, memory.values, memory.mask, memory.keys)
         return torch.tanh(self.combine(torch.cat([context, h], -1))), weights  # (..., B, H_d)
 
-    def step(
-        self, tokens: Tensor, state: DecoderState, memory: Memory
+    def advance(
+        self, x: Tensor, state: DecoderState, memory: Memory
     ) -> tuple[Tensor, DecoderState, Tensor | None]:
-        """One step: ``tokens (B,)`` -> logits ``(B, V_t)``, the next state, weights ``(B, S)``."""
-        x = self.dropout(self.embedding(tokens))  # (B, E)
+        """One step from embedded inputs ``x (B, E)``: attentional vector ``(B, H_d)``, the
+        next state and the weights ``(B, S)``."""
         if self.input_feeding:
             x = torch.cat([x, state.feed], -1)  # (B, E + H_d)
         out, rnn_state = self.rnn(x.unsqueeze(0), state.rnn)  # (1, B, H_d)
         att, weights = self.attend(out[0], memory)
-        logits = self.out(self.dropout(att))
-        return logits, DecoderState(rnn_state, att if self.input_feeding else state.feed), weights
+        return att, DecoderState(rnn_state, att if self.input_feeding else state.feed), weights
+
+    def step(
+        self, tokens: Tensor, state: DecoderState, memory: Memory
+    ) -> tuple[Tensor, DecoderState, Tensor | None]:
+        """One step: ``tokens (B,)`` -> logits ``(B, V_t)``, the next state, weights ``(B, S)``."""
+        att, state, weights = self.advance(self.dropout(self.embedding(tokens)), state, memory)
+        return self.out(self.dropout(att)), state, weights
 
     def forward(
         self,
@@ -270,21 +276,28 @@ class Decoder(nn.Module):
         With ``teacher_forcing < 1`` each row at each step is fed the gold token with that
         probability, else the model's own previous argmax (``generator`` draws the coins).
         """
-        if not self.input_feeding and teacher_forcing >= 1.0:
-            # Nothing feeds back: the whole target runs through the fused kernel at once.
+        if teacher_forcing >= 1.0:
+            # The inputs are known: embed them, and project to the vocabulary, all at once.
             x = self.dropout(self.embedding(tgt_in))  # (T, B, E)
-            out, _ = self.rnn(x, state.rnn)  # (T, B, H_d)
-            att, weights = self.attend(out, memory)
+            if not self.input_feeding:  # nothing feeds back: one call of the fused kernel
+                out, _ = self.rnn(x, state.rnn)  # (T, B, H_d)
+                att, weights = self.attend(out, memory)
+            else:
+                atts, ws = [], []
+                for t in range(tgt_in.shape[0]):
+                    a, state, w = self.advance(x[t], state, memory)
+                    atts.append(a)
+                    ws.append(w)
+                att = torch.stack(atts)  # (T, B, H_d)
+                weights = None if ws[0] is None else torch.stack(ws)  # (T, B, S)
             return self.out(self.dropout(att)), weights
         logits_all, weights_all = [], []
         tokens = tgt_in[0]
         for t in range(tgt_in.shape[0]):
             if t > 0:
-                tokens = tgt_in[t]
-                if teacher_forcing < 1.0:
-                    coin = torch.rand(tokens.shape, generator=generator).to(tokens.device)
-                    own = logits_all[-1].detach().argmax(-1)  # (B,)
-                    tokens = torch.where(coin < teacher_forcing, tokens, own)
+                coin = torch.rand(tokens.shape, generator=generator).to(tokens.device)
+                own = logits_all[-1].detach().argmax(-1)  # (B,)
+                tokens = torch.where(coin < teacher_forcing, tgt_in[t], own)
             logits, state, weights = self.step(tokens, state, memory)
             logits_all.append(logits)
             weights_all.append(weights)

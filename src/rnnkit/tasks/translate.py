@@ -379,8 +379,13 @@ def train(
     task_cfg = _from_dict(TranslateConfig, cfg["task"], "task")
     train_cfg = TrainConfig.from_dict(cfg["train"])
 
-    pairs = load_pairs(data_cfg)
     run = Path(run_dir)
+    if not resume and ((run / "last").exists() or (run / "best").exists()):
+        raise FileExistsError(
+            f"{run} already holds a run; pass resume=True to continue it, or choose another "
+            "`run_dir`"
+        )
+    pairs = load_pairs(data_cfg)
     _save_vocabs(run, pairs, resume)
     model_cfg = Seq2SeqConfig.from_dict(
         {**cfg["model"], "src_vocab_size": len(pairs.src_vocab),
@@ -517,7 +522,7 @@ def evaluate(
 
 def translate(
     run: str = "runs/translate",
-    sentences: list[str] | None = None,
+    sentences: str | list[str] | None = None,
     method: str = "beam",
     beam_size: int = 5,
     length_penalty: float = 0.6,
@@ -532,7 +537,8 @@ def translate(
 
     Args:
         run: the run directory written by ``rnnkit translate train``.
-        sentences: the sentences to translate; none reads one per line from stdin.
+        sentences: a sentence, or a list of them (a JSON list on the command line); a string
+            with newlines holds one sentence per line; none reads the lines of stdin.
         method: beam, greedy or sample.
         beam_size: beams per sentence (1 is greedy).
         length_penalty: alpha of the GNMT length penalty (0: raw log-probability).
@@ -544,6 +550,8 @@ def translate(
         seed: seed of the sampling.
         attention_dir: also write an attention heatmap per sentence here.
     """
+    if isinstance(sentences, str):
+        sentences = [line.strip() for line in sentences.splitlines() if line.strip()]
     if not sentences:
         sentences = [line.strip() for line in sys.stdin if line.strip()]
         if not sentences:
