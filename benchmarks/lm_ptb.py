@@ -1,0 +1,154 @@
+"""PTB word-level LM: rnnkit's ``ptb-small`` preset vs a plain-PyTorch word LM in one run.
+
+The plain-PyTorch side is written from the documented configuration of PyTorch's
+``word_language_model`` example (2-layer LSTM, 200 units, bptt 35, batch 20, dropout 0.2,
+plain SGD lr 20 divided by 4 when validation does not improve, gradient clip 0.25, eval
+batch 10, 6 epochs; published test perplexity 117.6 for that configuration). Both train on
+the same machine in the same process, one after the other, and the table reports test
+perplexity and training throughput (tokens/s) as a ratio.
+
+    python benchmarks/lm_ptb.py                 # the full 6 epochs (about 2 x 10-20 CPU minutes)
+    python benchmarks/lm_ptb.py --epochs 1 --max-batches 200   # a quick look
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import os
+import shutil
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _timing import table  # noqa: E402
+from rnnkit.tasks.lm import PRESETS, LMDataConfig, TextLM, load_corpus  # noqa: E402
+
+PUBLISHED_TEST_PPL = 117.6
+
+
+class PlainWordLM(nn.Module):
+    """Embedding -> nn.LSTM -> dropout -> Linear, as the example's RNNModel (untied)."""
+
+    def __init__(self, ntoken: int, ninp: int, nhid: int, nlayers: int, dropout: float) -> None:
+        super().__init__()
+        self.drop = nn.Dropout(dropout)
+        self.encoder = nn.Embedding(ntoken, ninp)
+        self.rnn = nn.LSTM(ninp, nhid, nlayers, dropout=dropout)
+        self.decoder = nn.Linear(nhid, ntoken)
+        nn.init.uniform_(self.encoder.weight, -0.1, 0.1)
+        nn.init.uniform_(self.decoder.weight, -0.1, 0.1)
+        nn.init.zeros_(self.decoder.bias)
+
+    def forward(self, x: torch.Tensor, hidden):
+        out, hidden = self.rnn(self.drop(self.encoder(x)), hidden)
+        return self.decoder(self.drop(out)), hidden
+
+
+def _batchify(ids: torch.Tensor, bsz: int) -> torch.Tensor:
+    n = ids.numel() // bsz
+    return ids[: n * bsz].view(bsz, n).t().contiguous()  # (N // B, B)
+
+
+def _evaluate(model: PlainWordLM, data: torch.Tensor, bptt: int) -> float:
+    model.eval()
+    total, count, hidden = 0.0, 0, None
+    with torch.no_grad():
+        for i in range(0, data.size(0) - 1, bptt):
+            t = min(bptt, data.size(0) - 1 - i)
+            x, y = data[i : i + t], data[i + 1 : i + 1 + t]
+            logits, hidden = model(x, hidden)
+            total += F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="sum").item()
+            count += y.numel()
+    return total / count
+
+
+def run_plain(splits: dict[str, torch.Tensor], ntoken: int, epochs: int, max_batches: int | None):
+    torch.manual_seed(0)
+    bptt, lr, clip = 35, 20.0, 0.25
+    model = PlainWordLM(ntoken, 200, 200, 2, 0.2)
+    train = _batchify(splits["train"], 20)
+    val, test = _batchify(splits["valid"], 10), _batchify(splits["test"], 10)
+    best, best_state, tokens, seconds = math.inf, None, 0, 0.0
+    for _ in range(epochs):
+        model.train()
+        hidden = None
+        start = time.perf_counter()
+        for b, i in enumerate(range(0, train.size(0) - 1, bptt)):
+            if max_batches is not None and b >= max_batches:
+                break
+            t = min(bptt, train.size(0) - 1 - i)
+            x, y = train[i : i + t], train[i + 1 : i + 1 + t]
+            if hidden is not None:
+                hidden = tuple(h.detach() for h in hidden)
+            model.zero_grad()
+            logits, hidden = model(x, hidden)
+            loss = F.cross_entropy(logits.flatten(0, 1), y.flatten())
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), clip)
+            with torch.no_grad():
+                for p in model.parameters():
+                    p.add_(p.grad, alpha=-lr)
+            tokens += y.numel()
+        seconds += time.perf_counter() - start
+        val_loss = _evaluate(model, val, bptt)
+        if val_loss < best:
+            best, best_state = val_loss, {k: v.clone() for k, v in model.state_dict().items()}
+        else:
+            lr /= 4.0
+    model.load_state_dict(best_state)
+    return math.exp(_evaluate(model, test, bptt)), tokens / seconds
+
+
+def run_rnnkit(epochs: int, max_batches: int | None, run_dir: Path):
+    lm = TextLM.create("ptb-small", seed=0)
+    train_cfg = {**PRESETS["ptb-small"]["train"], "epochs": epochs, "progress": False}
+    if max_batches is not None:
+        train_cfg.update(max_steps=max_batches * epochs, epochs=epochs)
+    result = lm.fit(run_dir, train_cfg)
+    # throughput: the median of the trainer's logged training windows (tokens/s)
+    with open(run_dir / "metrics.csv", newline="") as f:
+        rates = [float(r["items_per_s"]) for r in csv.DictReader(f) if r.get("items_per_s")]
+    return result["test_perplexity"], statistics.median(rates)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--max-batches", type=int, default=None, help="per epoch (quick look)")
+    parser.add_argument("--run-dir", default="runs/bench-ptb-small")
+    args = parser.parse_args()
+    os.environ.setdefault(
+        "RNNKIT_DATA_DIR", str(Path(__file__).resolve().parents[2] / "shared/data")
+    )
+    corpus = load_corpus(LMDataConfig(data="ptb", level="word", eval_batch_size=10))
+    shutil.rmtree(args.run_dir, ignore_errors=True)
+    ours_ppl, ours_tps = run_rnnkit(args.epochs, args.max_batches, Path(args.run_dir))
+    plain_ppl, plain_tps = run_plain(
+        corpus.splits, len(corpus.vocab), args.epochs, args.max_batches
+    )
+    print(
+        f"PTB word level, ptb-small, {args.epochs} epochs, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads"
+    )
+    print(
+        table(
+            ["program", "test ppl", "train tokens/s", "throughput ratio"],
+            [
+                ["published (word_language_model)", PUBLISHED_TEST_PPL, "-", "-"],
+                ["plain PyTorch (same run)", plain_ppl, plain_tps, 1.0],
+                ["rnnkit lm ptb-small", ours_ppl, ours_tps, ours_tps / plain_tps],
+            ],
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
