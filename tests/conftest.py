@@ -19,6 +19,14 @@ os.environ.setdefault("RNNKIT_CACHE_DIR", str(ROOT / ".rnnkit-cache"))
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """One intra-op thread per test process: pytest-xdist runs one worker per core, and tiny
+    recurrent steps slow down badly when OpenMP threads oversubscribe the cores."""
+    import torch
+
+    torch.set_num_threads(1)
+
+
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     """The real-data mirror (``../shared/data``)."""
