@@ -7,14 +7,16 @@
                                               # threads make every timing meaningless
 
 For each cell (LSTM, GRU, RNN) and size, three callables run round-robin (interleaved, so
-machine noise hits all alike): torch.nn, rnnkit with ``impl="auto"`` (the fused kernel) and
-rnnkit with ``impl="scan"``. Each call is one forward and one backward of ``output.sum()``
-in train mode with the same weights. Prints a Markdown table of median times and ratios.
+machine noise hits all alike, with the order rotated every round): torch.nn, rnnkit with
+``impl="auto"`` (the fused kernel) and rnnkit with ``impl="scan"``. Each call is one forward
+and one backward of ``output.sum()`` in train mode with the same weights. Prints a Markdown
+table of median times and ratios.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 from pathlib import Path
 
@@ -41,6 +43,22 @@ def step_fn(layer: torch.nn.Module, x: torch.Tensor, device: str):
             torch.cuda.synchronize()
 
     return run
+
+
+def rotating_interleaved(fns: dict, repeat: int, warmup: int = 2) -> dict[str, float]:
+    """Median seconds per callable; round r starts at callable r mod n, so no callable always
+    runs right after the same other one (allocator/cache carry-over stays fair)."""
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    names = list(fns)
+    samples: dict[str, list[float]] = {name: [] for name in names}
+    for r in range(repeat):
+        order = names[r % len(names) :] + names[: r % len(names)]
+        one = measure_interleaved({n: fns[n] for n in order}, repeat=1, warmup=0)
+        for name, seconds in one.items():
+            samples[name].append(seconds)
+    return {name: statistics.median(ts) for name, ts in samples.items()}
 
 
 def bench(cell: str, size: tuple[int, int, int, int], device: str, repeat: int) -> list:

@@ -57,10 +57,13 @@ def scan(
     """
     steps = x.size(0)
     order = range(steps - 1, -1, -1) if reverse else range(steps)
+    # unbind, not x[t]: its backward is ONE stack of the step gradients, where T selects would
+    # each scatter into a fresh (T, B, ·) zero tensor (quadratic in T).
+    xs = x.unbind(0)  # T x (B, ·)
     outputs: list[Tensor] = []
     if lengths is None:
         for t in order:
-            state = cell(state, x[t])
+            state = cell(state, xs[t])
             outputs.append(state_output(state))
         if reverse:
             outputs.reverse()
@@ -77,7 +80,7 @@ def scan(
         if t >= longest:
             kept.append(None)
             continue
-        new = cell(state, x[t])
+        new = cell(state, xs[t])
         state = new if t < shortest else _select(valid[t], new, state)
         kept.append(state_output(state))
     zero = torch.zeros_like(state_output(state))
