@@ -82,29 +82,31 @@ def test_beam_finds_the_known_best_sequence_that_greedy_misses() -> None:
 
 
 def test_length_penalty_favours_longer_output() -> None:
-    # <eos> at once: 0.5; "A A A <eos>": 0.5 * 0.9 * 0.9 * 0.9 = 0.36.
-    probs = {0: {EOS: 0.5, A: 0.5}, 1: {A: 0.9, EOS: 0.1}, 2: {A: 0.9, EOS: 0.1}, 3: {EOS: 1.0}}
-    probs[3] = {A: 0.1, EOS: 0.9}
-    probs[4] = {EOS: 1.0}
-    succ = {0: {A: 1}, 1: {A: 2}, 2: {A: 3}, 3: {A: 4}}
+    # <eos> at once: 0.4; "A A <eos>" (or "B A <eos>"): 0.3 * 0.99 * 0.99 = 0.294.
+    probs = {0: {EOS: 0.4, A: 0.3, B: 0.3}, 1: {A: 0.99, EOS: 0.01}, 2: {EOS: 0.99, C: 0.01}}
+    probs[3] = {EOS: 1.0}
+    succ = {0: {A: 1, B: 1}, 1: {A: 2}, 2: {C: 3}}
     model = Automaton(probs, succ)
     src, lengths = _src([2])
-    plain = beam_search(model, src, lengths, beam_size=3, length_penalty=0.0, n_best=3, **KW)[0]
-    assert plain[0].tokens == [] and plain[0].score == pytest.approx(math.log(0.5))
-    long = beam_search(model, src, lengths, beam_size=3, length_penalty=2.0, n_best=3, **KW)[0]
-    assert long[0].tokens == [A, A, A] and long[0].score == pytest.approx(math.log(0.5 * 0.9**3))
-    assert [h.score for h in plain] == sorted((h.score for h in plain), reverse=True)
+    plain = beam_search(model, src, lengths, beam_size=2, length_penalty=0.0, n_best=2, **KW)[0]
+    assert plain[0].tokens == [] and plain[0].score == pytest.approx(math.log(0.4))
+    assert plain[1].tokens in ([A, A], [B, A])
+    long = beam_search(model, src, lengths, beam_size=2, length_penalty=2.0, n_best=2, **KW)[0]
+    assert {tuple(h.tokens) for h in long} == {(A, A), (B, A)}  # both now outrank <eos>
+    assert long[0].score == pytest.approx(math.log(0.3 * 0.99 * 0.99))  # the raw log-prob
+    assert greedy_search(model, src, lengths, **KW)[0].tokens == []
 
 
 def test_max_length_is_relative_to_the_source() -> None:
-    model = Automaton({0: {A: 0.9, EOS: 0.1}}, {})  # never wants to stop
+    model = Automaton({0: {A: 0.5, B: 0.4999, EOS: 0.0001}}, {})  # never wants to stop
     src, lengths = _src([4, 2])
-    kw = {**KW, "max_len_a": 1.5, "max_len_b": 1}  # 7 and 4 tokens with <eos>
+    kw = {**KW, "max_len_a": 1.5, "max_len_b": 1}  # at most 7 and 4 tokens
     for hyps in (
         [h[0] for h in beam_search(model, src, lengths, beam_size=2, **kw)],
         greedy_search(model, src, lengths, return_attention=False, **kw),
+        sample_search(model, src, lengths, return_attention=False, **kw),
     ):
-        assert [len(h.tokens) for h in hyps] == [6, 3]
+        assert [len(h.tokens) for h in hyps] == [7, 4]  # cut there, without <eos>
     model.steps = 0
     greedy_search(model, src, lengths, return_attention=False, **kw)
     assert model.steps == 7  # one step per token: the state is carried, not recomputed

@@ -10,12 +10,16 @@ Every function returns, per source sentence, :class:`Hypothesis` objects: the ta
 (without ``<bos>``/``<eos>``), the summed log-probability, and optionally the attention
 weights ``(len + 1, S)`` (one row per emitted token, the ``<eos>`` included).
 
-Stopping: a hypothesis ends at ``<eos>``; none runs past ``max_len_a * S_b + max_len_b``
-tokens for its own source length ``S_b`` (then ``<eos>`` is forced).
+Greedy and beam search are :func:`rnnkit.decoding.beam.greedy_search` / ``beam_search``
+(fairseq-style: finished hypotheses leave the beam; a row stops with ``beam_size`` of them),
+driven through :func:`make_step`; sampling uses :func:`rnnkit.decoding.sampling.sample`.
 
-Length penalty (Wu et al., 2016): beams are ranked by ``score / ((5 + n) / 6) ** alpha`` with
-``n`` the number of tokens emitted (``<eos>`` included); ``alpha = 0`` ranks by raw score,
-larger ``alpha`` favours longer output. Beam size 1 is greedy decoding exactly.
+Stopping: a hypothesis ends at ``<eos>``; none emits more than ``max_len_a * S_b + max_len_b``
+tokens (``<eos>`` included) for its own source length ``S_b``; one cut there has no ``<eos>``.
+
+Length penalty (Wu et al., 2016): hypotheses are ranked by ``log_prob / ((5 + n) / 6) ** alpha``
+with ``n`` the tokens emitted (``<eos>`` included); ``alpha = 0`` ranks by the plain
+log-probability, larger ``alpha`` favours longer output. Beam size 1 is greedy exactly.
 """
 
 from __future__ import annotations
@@ -27,8 +31,8 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor
 
+from rnnkit.decoding import beam as search
 from rnnkit.decoding.sampling import sample
-from rnnkit.decoding.state import expand_state, reorder_state
 from rnnkit.models.seq2seq import DecoderState, Memory, Seq2Seq
 
 __all__ = [
@@ -50,9 +54,10 @@ class Hypothesis:
     tokens: list[int]
     """Target ids, without ``<bos>`` and ``<eos>``."""
     score: float
-    """Sum of the log-probabilities of the tokens and the final ``<eos>``."""
+    """Sum of the log-probabilities of the emitted tokens (``<eos>`` included)."""
     attention: Tensor | None = None
-    """``(len(tokens) + 1, S_b)`` attention weights (None unless asked for or no attention)."""
+    """``(n, S_b)`` attention weights of the ``n`` emitted tokens: ``len(tokens) + 1`` with
+    ``<eos>``, ``len(tokens)`` when cut at the maximum length (None unless asked for)."""
 
 
 class SearchState(NamedTuple):
@@ -90,89 +95,92 @@ def make_step(model: Seq2Seq) -> Callable[[Tensor, SearchState], tuple[Tensor, S
 
 
 def _max_lengths(src_lengths: Tensor, a: float, b: int) -> Tensor:
-    """``(B,)`` most tokens (``<eos>`` included) each row may emit."""
-    return (src_lengths.double() * a + b).floor().long().clamp(min=1)
+    """``(B,)`` most tokens (``<eos>`` included) each row may emit (CPU)."""
+    return (src_lengths.cpu().double() * a + b).floor().long().clamp(min=1)
 
 
-def _force_eos(log_probs: Tensor, rows: Tensor, eos_id: int) -> Tensor:
-    """Rows ``rows (B,) bool`` may only emit ``<eos>`` (with log-prob 0: no extra cost)."""
-    forced = torch.full_like(log_probs, float("-inf"))
-    forced[:, eos_id] = 0.0
-    return torch.where(rows[:, None], forced, log_probs)
+def _hypotheses(
+    found: list[list[search.Hypothesis]], src_lengths: Tensor, eos_id: int, attention: bool
+) -> list[list[Hypothesis]]:
+    """``rnnkit.decoding`` hypotheses -> ours (``<eos>`` stripped, attention cut to ``S_b``)."""
+    out = []
+    for b, hyps in enumerate(found):
+        n_src = int(src_lengths[b])
+        row = []
+        for h in hyps:
+            tokens = h.tokens[:-1] if h.tokens and h.tokens[-1] == eos_id else list(h.tokens)
+            a = h.extras[:, :n_src].float() if attention and h.extras is not None else None
+            row.append(Hypothesis(tokens, float(h.log_prob), a))
+        out.append(row)
+    return out
 
 
 @torch.no_grad()
-def _one_path(
+def greedy_search(
     model: Seq2Seq,
     src: Tensor,
     src_lengths: Tensor,
-    pick: Callable[[Tensor], Tensor],
     *,
     bos_id: int,
     eos_id: int,
-    max_len_a: float,
-    max_len_b: int,
-    return_attention: bool,
+    max_len_a: float = 1.5,
+    max_len_b: int = 5,
+    return_attention: bool = False,
 ) -> list[Hypothesis]:
-    """Greedy or sampled decoding: one hypothesis per row, ``pick(log_probs) -> (B,)``."""
-    B = src.shape[1]
+    """The most likely next token at every step, one hypothesis per row of ``src (S, B)``."""
     state = start_search(model, src, src_lengths)
-    step = make_step(model)
-    limit = _max_lengths(src_lengths, max_len_a, max_len_b).to(src.device)
-    tokens = torch.full((B,), bos_id, dtype=torch.long, device=src.device)
-    done = torch.zeros(B, dtype=torch.bool, device=src.device)
-    scores = torch.zeros(B, dtype=torch.double, device=src.device)
-    out, attn = [], []
-    for t in range(int(limit.max())):
-        log_probs, state, weights = step(tokens, state)
-        log_probs = _force_eos(log_probs, done | (t + 1 >= limit), eos_id)
-        tokens = pick(log_probs)
-        scores += torch.where(done, 0.0, log_probs.gather(1, tokens[:, None])[:, 0].double())
-        out.append(torch.where(done, eos_id, tokens))
-        if return_attention and weights is not None:
-            attn.append(weights)
-        done |= tokens == eos_id
-        if bool(done.all()):
-            break
-    ids = torch.stack(out, 1).tolist()  # (B, steps)
-    weights_all = torch.stack(attn, 1) if attn else None  # (B, steps, S)
-    hyps = []
-    for b in range(B):
-        n = ids[b].index(eos_id) if eos_id in ids[b] else len(ids[b])
-        a = None if weights_all is None else weights_all[b, : n + 1, : int(src_lengths[b])]
-        hyps.append(Hypothesis(ids[b][:n], float(scores[b]), a))
-    return hyps
+    limit = _max_lengths(src_lengths, max_len_a, max_len_b)
+    found = search.greedy_search(make_step(model), state, src.shape[1], bos_id, eos_id,
+                                 max_len=limit)  # fmt: skip
+    return [h[0] for h in _hypotheses(found, src_lengths, eos_id, return_attention)]
 
 
-def greedy_search(model: Seq2Seq, src: Tensor, src_lengths: Tensor, **kw: Any) -> list[Hypothesis]:
-    """The most likely next token at every step. Keywords: ``bos_id``, ``eos_id``,
-    ``max_len_a``, ``max_len_b``, ``return_attention`` (as :func:`decode`)."""
-    # topk, not argmax: the same tie-breaking as beam search, so beam 1 == greedy exactly
-    return _one_path(model, src, src_lengths, lambda lp: lp.topk(1, -1).indices[:, 0], **kw)
-
-
+@torch.no_grad()
 def sample_search(
     model: Seq2Seq,
     src: Tensor,
     src_lengths: Tensor,
     *,
+    bos_id: int,
+    eos_id: int,
     temperature: float = 1.0,
     top_k: int | None = None,
     top_p: float | None = None,
     generator: torch.Generator | None = None,
-    **kw: Any,
+    max_len_a: float = 1.5,
+    max_len_b: int = 5,
+    return_attention: bool = False,
 ) -> list[Hypothesis]:
     """Sampled tokens (temperature, then top-k, then top-p; see ``rnnkit.decoding.sampling``)."""
-
-    def pick(log_probs: Tensor) -> Tensor:
-        # A row forced to <eos> has a single finite entry, so it draws <eos> with certainty.
-        return sample(log_probs, temperature, top_k, top_p, generator)
-
-    return _one_path(model, src, src_lengths, pick, **kw)
-
-
-def _penalty(lengths: Tensor, alpha: float) -> Tensor:
-    return ((5.0 + lengths.double()) / 6.0) ** alpha
+    B = src.shape[1]
+    state = start_search(model, src, src_lengths)
+    step = make_step(model)
+    limit = _max_lengths(src_lengths, max_len_a, max_len_b).tolist()
+    tokens = torch.full((B,), bos_id, dtype=torch.long, device=src.device)
+    out: list[list[int]] = [[] for _ in range(B)]
+    scores, attn = [0.0] * B, []
+    open_rows = set(range(B))
+    for t in range(max(limit)):
+        log_probs, state, weights = step(tokens, state)
+        tokens = sample(log_probs, temperature, top_k, top_p, generator)  # (B,)
+        picked = log_probs.gather(1, tokens[:, None])[:, 0].tolist()
+        if weights is not None:
+            attn.append(weights)
+        for b, tok in enumerate(tokens.tolist()):
+            if b in open_rows:
+                out[b].append(tok)
+                scores[b] += picked[b]
+                if tok == eos_id or t + 1 >= limit[b]:
+                    open_rows.discard(b)
+        if not open_rows:
+            break
+    stacked = torch.stack(attn, 1) if attn and return_attention else None  # (B, steps, S)
+    found = [
+        [search.Hypothesis(out[b], scores[b], scores[b],
+                           None if stacked is None else stacked[b, : len(out[b])])]
+        for b in range(B)
+    ]  # fmt: skip
+    return [h[0] for h in _hypotheses(found, src_lengths, eos_id, return_attention)]
 
 
 @torch.no_grad()
@@ -190,60 +198,15 @@ def beam_search(
     max_len_b: int = 5,
     return_attention: bool = False,
 ) -> list[list[Hypothesis]]:
-    """Batched beam search: the ``n_best`` best of ``beam_size`` beams per source, best first.
-
-    Finished beams stay in the beam (extended only by a free ``<eos>``), so they compete
-    with the open ones on raw score; the final ranking applies the length penalty.
-    """
-    if beam_size < 1:
-        raise ValueError(f"`beam_size` must be >= 1, got {beam_size}")
-    if not 1 <= n_best <= beam_size:
-        raise ValueError(f"`n_best` must be in [1, beam_size={beam_size}], got {n_best}")
-    S, B = src.shape
-    K, dev = beam_size, src.device
-    state = expand_state(start_search(model, src, src_lengths), K)  # B -> B*K, beams adjacent
-    step = make_step(model)
-    limit = _max_lengths(src_lengths, max_len_a, max_len_b).to(dev).repeat_interleave(K)  # (B*K,)
-    tokens = torch.full((B * K,), bos_id, dtype=torch.long, device=dev)
-    scores = torch.zeros(B, K, dtype=torch.double, device=dev)
-    scores[:, 1:] = float("-inf")  # all beams start equal: let only the first one expand
-    done = torch.zeros(B * K, dtype=torch.bool, device=dev)
-    lengths = torch.zeros(B * K, dtype=torch.long, device=dev)
-    history = torch.empty(B * K, 0, dtype=torch.long, device=dev)
-    attn_history = torch.empty(B * K, 0, S, device=dev) if return_attention else None
-    base = (torch.arange(B, device=dev) * K)[:, None]  # (B, 1)
-    for t in range(int(limit.max())):
-        log_probs, state, weights = step(tokens, state)  # (B*K, V)
-        V = log_probs.shape[-1]
-        log_probs = _force_eos(log_probs.double(), done | (t + 1 >= limit), eos_id)
-        total = scores[:, :, None] + log_probs.view(B, K, V)  # (B, K, V)
-        scores, flat = total.view(B, K * V).topk(K, dim=-1)  # (B, K)
-        origin = (base + flat // V).view(-1)  # (B*K,) row each new beam comes from
-        tokens = (flat % V).view(-1)  # (B*K,)
-        state = reorder_state(state, origin)
-        was_done = done[origin]
-        lengths = lengths[origin] + (~was_done).long()
-        done = was_done | (tokens == eos_id)
-        history = torch.cat([history[origin], tokens[:, None]], 1)  # (B*K, t+1)
-        if attn_history is not None and weights is not None:
-            attn_history = torch.cat([attn_history[origin], weights[origin][:, None].float()], 1)
-        if bool(done.all()):
-            break
-    ranked = (scores.view(-1) / _penalty(lengths, length_penalty)).view(B, K)
-    order = ranked.argsort(dim=-1, descending=True)  # (B, K)
-    ids = history.tolist()
-    results = []
-    for b in range(B):
-        best = []
-        for k in order[b, :n_best].tolist():
-            row = b * K + k
-            n = int(lengths[row]) - 1  # tokens before <eos>
-            a = None
-            if attn_history is not None and attn_history.shape[1] > 0:
-                a = attn_history[row, : n + 1, : int(src_lengths[b])]
-            best.append(Hypothesis(ids[row][:n], float(scores[b, k]), a))
-        results.append(best)
-    return results
+    """Batched beam search: the ``n_best`` best hypotheses per row of ``src (S, B)``, best
+    first (ranked with the length penalty; :attr:`Hypothesis.score` is the log-probability)."""
+    state = start_search(model, src, src_lengths)
+    limit = _max_lengths(src_lengths, max_len_a, max_len_b)
+    found = search.beam_search(
+        make_step(model), state, src.shape[1], bos_id, eos_id, beam_size=beam_size,
+        max_len=limit, length_penalty=length_penalty, n_best=n_best,
+    )  # fmt: skip
+    return _hypotheses(found, src_lengths, eos_id, return_attention)
 
 
 def decode(

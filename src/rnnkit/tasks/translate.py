@@ -134,7 +134,8 @@ class Translation:
     tokens: list[str]
     """Output tokens (without ``<eos>``)."""
     attention: torch.Tensor | None = None
-    """``(len(tokens) + 1, len(source_tokens))`` weights, if asked for."""
+    """``(len(tokens) + 1, len(source_tokens))`` weights, if asked for (one row less when the
+    output was cut at the maximum length, without ``<eos>``)."""
     alternatives: list[tuple[str, float]] = dataclasses.field(default_factory=list)
     """The n-best list after the first: ``(text, score)``."""
 
@@ -453,6 +454,12 @@ def _perplexity(tr: Translator, pairs: Sequence[tuple[str, str]], batch_size: in
     return perplexity(nll, n)
 
 
+def _rows(t: Translation) -> list[str]:
+    """Row labels of an attention map: the output tokens, and ``<eos>`` if it was emitted."""
+    assert t.attention is not None
+    return [*t.tokens, "<eos>"][: t.attention.shape[0]]
+
+
 def evaluate(
     run: str = "runs/translate",
     split: str = "test",
@@ -512,7 +519,7 @@ def evaluate(
             f.write(f"{s}\t{r}\t{h}\n")
     for i, t in enumerate(out[:attention_plots]):
         if t.attention is not None:
-            plot_attention(t.attention, t.source_tokens, [*t.tokens, "<eos>"],
+            plot_attention(t.attention, t.source_tokens, _rows(t),
                            run_dir / "attention" / f"{split}-{i}.png")  # fmt: skip
     result["translations"] = str(tsv)
     result["seconds"] = time.perf_counter() - t0
@@ -567,7 +574,7 @@ def translate(
 
         for i, t in enumerate(out):
             if t.attention is not None:
-                plot_attention(t.attention, t.source_tokens, [*t.tokens, "<eos>"],
+                plot_attention(t.attention, t.source_tokens, _rows(t),
                                Path(attention_dir) / f"sentence-{i}.png")  # fmt: skip
     if n_best == 1:
         return [t.text for t in out]
