@@ -86,3 +86,25 @@ def test_initialisers():
 def test_optimizer_key_mismatch_is_an_error():
     with pytest.raises(ValueError, match="same keys"):
         Adam({"w": np.zeros(2)}, {"v": np.zeros(2)})
+
+
+def test_recurrent_init_is_torch_uniform_and_seeded():
+    from rnnkit.scratch import GRU
+
+    a = GRU(3, 16, 2, rng=np.random.default_rng(7))
+    b = GRU(3, 16, 2, rng=np.random.default_rng(7))
+    for k, v in a.params.items():
+        assert np.abs(v).max() <= 1 / 4 and np.array_equal(v, b.params[k])  # 1/sqrt(16)
+    assert np.abs(a.params["weight_hh_l1"]).max() > 0.2  # fills the range, not a tiny init
+
+
+def test_mse_loss_matches_torch():
+    from rnnkit.scratch import mse_loss
+
+    rng = np.random.default_rng(8)
+    pred, target = rng.standard_normal((4, 3)), rng.standard_normal((4, 3))
+    loss, d = mse_loss(pred, target)
+    pt = torch.tensor(pred, requires_grad=True)
+    ref = torch.nn.functional.mse_loss(pt, torch.from_numpy(target))
+    ref.backward()
+    assert abs(loss - ref.item()) < 1e-12 and np.abs(d - pt.grad.numpy()).max() < 1e-12

@@ -209,7 +209,12 @@ class Recurrent(Module):
                 raise ValueError(f"`hx` must have shape (L*D, B, H) = {(LD, B, n)}, got {a.shape}")
         return [tuple(a[k] for a in arrays) for k in range(LD)]
 
-    def forward(self, x: np.ndarray, hx=None, lengths: np.ndarray | None = None):
+    def forward(
+        self,
+        x: np.ndarray,
+        hx: np.ndarray | LSTMState | None = None,
+        lengths: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray | LSTMState]:
         """y (T, B, D*H), final state (L*D, B, H); see the class docstring."""
         x = np.asarray(x, dtype=self.dtype)
         unbatched = x.ndim == 2
@@ -254,7 +259,9 @@ class Recurrent(Module):
             y = y.transpose(1, 0, 2)  # (T, B, D*H) -> (B, T, D*H)
         return y, LSTMState(*final) if self.ops.has_cell_state else final[0]
 
-    def backward(self, dy: np.ndarray, dstate=None):
+    def backward(
+        self, dy: np.ndarray, dstate: np.ndarray | LSTMState | None = None
+    ) -> tuple[np.ndarray, np.ndarray | LSTMState]:
         """BPTT: dy like y, dstate like the final state (or None). Returns ``dx`` (like x) and
         the gradient of ``hx``; parameter gradients are added into ``self.grads``."""
         if self._cache is None:

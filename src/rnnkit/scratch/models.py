@@ -69,7 +69,7 @@ class CharLM(Module):
         self.decoder = Linear(proj_size or hidden_size, vocab_size, dtype=dtype, rng=rng)
         self.children = {"embedding": self.embedding, "rnn": self.rnn, "decoder": self.decoder}
 
-    def forward(self, ids: np.ndarray, state=None):
+    def forward(self, ids: np.ndarray, state: object = None) -> tuple[np.ndarray, object]:
         """ids (T, B) ints -> logits (T, B, V), final state."""
         ids = np.asarray(ids)
         if ids.ndim != 2:
@@ -84,7 +84,9 @@ class CharLM(Module):
         demb, _ = self.rnn.backward(dout)  # (T, B, E)
         self.embedding.backward(demb)
 
-    def train_step(self, ids: np.ndarray, targets: np.ndarray, state=None):
+    def train_step(
+        self, ids: np.ndarray, targets: np.ndarray, state: object = None
+    ) -> tuple[float, object]:
         """Forward, mean cross-entropy over (T, B) and backward. Returns loss, final state."""
         logits, state = self.forward(ids, state)
         V = logits.shape[-1]
