@@ -14,9 +14,10 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-__all__ = ["COMMANDS", "main", "show"]
+__all__ = ["COMMANDS", "POSITIONAL", "main", "show"]
 
-# group -> (one-line description, {verb: "module:function"})
+# group -> (one-line description, {verb: "module:function"}). Required arguments are flags
+# (``--run DIR``), except in the groups named in POSITIONAL (``rnnkit data path ptb``).
 COMMANDS: dict[str, tuple[str, dict[str, str]]] = {
     "data": (
         "list, locate and fetch datasets",
@@ -59,6 +60,9 @@ COMMANDS: dict[str, tuple[str, dict[str, str]]] = {
         },
     ),
 }
+
+
+POSITIONAL = {"data"}
 
 
 def _load(target: str) -> Callable[..., Any]:
@@ -129,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     verbs = {verb: _load(target) for verb, target in COMMANDS[group][1].items()}
     try:
         args = _underscore_flags(argv[1:])
-        result = CLI(verbs, args=args, prog=f"rnnkit {group}", as_positional=False)
+        result = CLI(verbs, args=args, prog=f"rnnkit {group}", as_positional=group in POSITIONAL)
     except (ValueError, FileNotFoundError, FileExistsError, KeyError) as err:
         # Library errors already name the argument and what was expected.
         print(f"rnnkit {group}: error: {err}", file=sys.stderr)
