@@ -1,10 +1,11 @@
 """Decoding a :class:`~rnnkit.models.seq2seq.Seq2Seq`: greedy, sampling and beam search, batched.
 
 The source is encoded once; after that each step feeds one token per hypothesis and carries
-the decoder state (never re-running the prefix). For the search the decoder state and the
-encoder memory are kept in one :class:`SearchState` whose tensors all have the batch on
-dimension 1, so :func:`rnnkit.decoding.state.reorder_state` / ``expand_state`` move whole
-hypotheses (the memory along with them) when beams are pruned.
+the decoder state (never re-running the prefix). The decoder state travels as a
+:class:`SearchState` whose tensors all have the batch on dimension 1, so
+:func:`rnnkit.decoding.state.reorder_state` / ``expand_state`` move it with the beams; the
+encoder memory is constant per source, so it sits in the step function's closure, tiled
+once per beam (a row's beams stay in that row's block, so it never needs reordering).
 
 Every function returns, per source sentence, :class:`Hypothesis` objects: the target ids
 (without ``<bos>``/``<eos>``), the summed log-probability, and optionally the attention
@@ -44,6 +45,7 @@ __all__ = [
     "make_step",
     "sample_search",
     "start_search",
+    "tile_memory",
 ]
 
 
@@ -61,35 +63,39 @@ class Hypothesis:
 
 
 class SearchState(NamedTuple):
-    """Decoder state plus memory, every tensor batch-on-dim-1 (``B`` rows or ``B*beam``)."""
+    """The decoder state with the batch on dim 1 (``B`` rows, or ``B*beam``)."""
 
     rnn: Any
     """``(L_d, B, H_d)`` or an LSTM ``(h, c)``."""
     feed: Tensor
     """``(1, B, H_d)`` the input-feeding vector (``(1, B, 0)`` without it)."""
-    values: Tensor
-    """``(S, B, K)`` encoder outputs."""
-    mask: Tensor
-    """``(S, B)`` valid source positions."""
-    keys: Tensor | None
-    """``(S, B, ·)`` prepared attention keys (None without attention)."""
 
 
-def start_search(model: Seq2Seq, src: Tensor, src_lengths: Tensor) -> SearchState:
-    """Encode ``src (S, B)`` once and pack the result for a search."""
+def start_search(model: Seq2Seq, src: Tensor, src_lengths: Tensor) -> tuple[SearchState, Memory]:
+    """Encode ``src (S, B)`` once: the initial search state and the memory."""
     state, memory = model.encode(src, src_lengths)
-    keys = None if memory.keys is None else memory.keys.transpose(0, 1)  # (B,S,·) -> (S,B,·)
-    return SearchState(state.rnn, state.feed.unsqueeze(0), memory.values, memory.mask, keys)
+    return SearchState(state.rnn, state.feed.unsqueeze(0)), memory
 
 
-def make_step(model: Seq2Seq) -> Callable[[Tensor, SearchState], tuple[Tensor, SearchState, Any]]:
-    """``step(tokens (B,), state) -> (log_probs (B, V), state, weights (B, S) or None)``."""
+def tile_memory(memory: Memory, times: int) -> Memory:
+    """Each row's memory repeated ``times`` times in place (``B -> B*times``, beams adjacent)."""
+    keys = None if memory.keys is None else memory.keys.repeat_interleave(times, 0)  # (B*K,S,·)
+    return Memory(
+        memory.values.repeat_interleave(times, 1),  # (S, B*K, K)
+        memory.mask.repeat_interleave(times, 1),  # (S, B*K)
+        keys,
+    )
+
+
+def make_step(
+    model: Seq2Seq, memory: Memory
+) -> Callable[[Tensor, SearchState], tuple[Tensor, SearchState, Any]]:
+    """``step(tokens (B,), state) -> (log_probs (B, V), state, weights (B, S) or None)`` over
+    ``memory`` (whose batch must match the state's)."""
 
     def step(tokens: Tensor, s: SearchState) -> tuple[Tensor, SearchState, Any]:
-        keys = None if s.keys is None else s.keys.transpose(0, 1)  # (S,B,·) -> (B,S,·)
-        memory = Memory(s.values, s.mask, keys)
         log_probs, state, weights = model.step(tokens, DecoderState(s.rnn, s.feed[0]), memory)
-        return log_probs, s._replace(rnn=state.rnn, feed=state.feed.unsqueeze(0)), weights
+        return log_probs, SearchState(state.rnn, state.feed.unsqueeze(0)), weights
 
     return step
 
@@ -128,9 +134,9 @@ def greedy_search(
     return_attention: bool = False,
 ) -> list[Hypothesis]:
     """The most likely next token at every step, one hypothesis per row of ``src (S, B)``."""
-    state = start_search(model, src, src_lengths)
+    state, memory = start_search(model, src, src_lengths)
     limit = _max_lengths(src_lengths, max_len_a, max_len_b)
-    found = search.greedy_search(make_step(model), state, src.shape[1], bos_id, eos_id,
+    found = search.greedy_search(make_step(model, memory), state, src.shape[1], bos_id, eos_id,
                                  max_len=limit)  # fmt: skip
     return [h[0] for h in _hypotheses(found, src_lengths, eos_id, return_attention)]
 
@@ -153,8 +159,8 @@ def sample_search(
 ) -> list[Hypothesis]:
     """Sampled tokens (temperature, then top-k, then top-p; see ``rnnkit.decoding.sampling``)."""
     B = src.shape[1]
-    state = start_search(model, src, src_lengths)
-    step = make_step(model)
+    state, memory = start_search(model, src, src_lengths)
+    step = make_step(model, memory)
     limit = _max_lengths(src_lengths, max_len_a, max_len_b).tolist()
     tokens = torch.full((B,), bos_id, dtype=torch.long, device=src.device)
     out: list[list[int]] = [[] for _ in range(B)]
@@ -200,11 +206,12 @@ def beam_search(
 ) -> list[list[Hypothesis]]:
     """Batched beam search: the ``n_best`` best hypotheses per row of ``src (S, B)``, best
     first (ranked with the length penalty; :attr:`Hypothesis.score` is the log-probability)."""
-    state = start_search(model, src, src_lengths)
+    state, memory = start_search(model, src, src_lengths)
     limit = _max_lengths(src_lengths, max_len_a, max_len_b)
+    step = make_step(model, tile_memory(memory, beam_size))
     found = search.beam_search(
-        make_step(model), state, src.shape[1], bos_id, eos_id, beam_size=beam_size,
-        max_len=limit, length_penalty=length_penalty, n_best=n_best,
+        step, state, src.shape[1], bos_id, eos_id, beam_size=beam_size, max_len=limit,
+        length_penalty=length_penalty, n_best=n_best,
     )  # fmt: skip
     return _hypotheses(found, src_lengths, eos_id, return_attention)
 
