@@ -84,7 +84,9 @@ def test_evaluate_writes_translations_and_its_bleu_is_sacrebleus(run: Path) -> N
     assert json.loads((run / "eval-test.json").read_text())["bleu"] == result["bleu"]
 
 
-def test_python_api_matches_cli_and_reads_stdin(run: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_python_api_matches_cli_and_reads_stdin(
+    run: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     tr = Translator.load(run)
     out = tr.translate(["I am cold.", "He is tall."], method="greedy", return_attention=True)
     assert [t.text for t in out] == translate(
@@ -94,6 +96,11 @@ def test_python_api_matches_cli_and_reads_stdin(run: Path, monkeypatch: pytest.M
     assert t.source == "i am cold." and t.source_tokens[:2] == ["i", "am"]
     assert t.attention.shape == (len(t.tokens) + 1, len(t.source_tokens))
     torch.testing.assert_close(t.attention.sum(-1), torch.ones(len(t.tokens) + 1))
+    translate(str(run), ["I am cold.", "He is tall."], attention_dir=str(tmp_path / "maps"))
+    assert sorted(p.name for p in (tmp_path / "maps").iterdir()) == [
+        "sentence-0.png",
+        "sentence-1.png",
+    ]
     monkeypatch.setattr("sys.stdin", io.StringIO("I am cold.\n\nHe is tall.\n"))
     assert translate(str(run), method="greedy") == [x.text for x in out]
     beam1 = translate(str(run), ["I am cold.", "He is tall."], method="beam", beam_size=1)
