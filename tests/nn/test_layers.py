@@ -244,3 +244,22 @@ def test_lengths_errors(impl):
     packed = pack_padded_sequence(x, [5, 4, 3])
     with pytest.raises(ValueError, match=r"either a PackedSequence or `lengths`, not both"):
         gru(packed, lengths=[5, 4, 3])
+
+
+@pytest.mark.parametrize("impl", ["fused", "scan"])
+def test_torch_func_grad_matches_torch(impl):
+    """torch.func transforms see the same gradients (the scan's one-matmul W_hh gradient too)."""
+    torch.manual_seed(6)
+    ours = LSTM(I, H, num_layers=2, bidirectional=True, dtype=F64, impl=impl)
+    ref = torch.nn.LSTM(I, H, num_layers=2, bidirectional=True, dtype=F64)
+    ref.load_state_dict(ours.state_dict())
+    x = torch.randn(T, B, I, dtype=F64)
+
+    def loss(params, module):
+        out, (h, c) = torch.func.functional_call(module, params, (x,))
+        return out.square().sum() + c.sum()
+
+    got = torch.func.grad(loss)(dict(ours.named_parameters()), ours)
+    expected = torch.func.grad(loss)(dict(ref.named_parameters()), ref)
+    for name in expected:
+        torch.testing.assert_close(got[name], expected[name], atol=1e-10, rtol=0, msg=name)

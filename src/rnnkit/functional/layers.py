@@ -3,7 +3,9 @@
 This is the explicit engine behind ``rnnkit.nn``'s ``impl="scan"``: for each layer and
 direction, one matmul projects the whole input (``x W_ih^T + b``, all T steps at once), the
 scan runs the cell's hidden part step by step, the two directions are concatenated, and
-dropout (train mode only) goes between layers, never after the last.
+dropout (train mode only) goes between layers, never after the last. For Elman and LSTM
+cells ``W_hh``'s gradient is summed over time in one matmul (``_weight_grad``), as fused
+kernels do.
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from rnnkit.functional._weight_grad import Record, WeightGradTap, previous_outputs
 from rnnkit.functional.cells import LSTMState, gru_cell, lstm_cell, rnn_relu_cell, rnn_tanh_cell
-from rnnkit.functional.scan import Cell, scan
+from rnnkit.functional.scan import Cell, scan, state_output
 
 __all__ = ["MODES", "CellWeights", "dropout_between_layers", "scan_layers"]
 
@@ -35,18 +38,36 @@ class CellWeights(NamedTuple):
     w_hr: Tensor | None = None  # (P, H), LSTM projection only
 
 
-def _project_and_cell(mode: str, x: Tensor, w: CellWeights) -> tuple[Tensor, Cell]:
+def _project_and_cell(mode: str, x: Tensor, w: CellWeights, w_hh: Tensor) -> tuple[Tensor, Cell]:
     """The input projection for all steps ``(T, B, G·H)`` and the hidden-part cell."""
     if mode == "gru":  # b_hn must stay inside the reset product: only b_ih goes up front
-        cell = partial(gru_cell, w_ih=None, w_hh=w.w_hh, b_hh=w.b_hh)
+        cell = partial(gru_cell, w_ih=None, w_hh=w_hh, b_hh=w.b_hh)
         return F.linear(x, w.w_ih, w.b_ih), cell
     biases = [b for b in (w.b_ih, w.b_hh) if b is not None]
     bias = biases[0] + biases[1] if len(biases) == 2 else (biases[0] if biases else None)
     if mode == "lstm":
-        cell = partial(lstm_cell, w_ih=None, w_hh=w.w_hh, w_hr=w.w_hr)
+        cell = partial(lstm_cell, w_ih=None, w_hh=w_hh, w_hr=w.w_hr)
     else:
-        cell = partial(_CELLS[mode], w_ih=None, w_hh=w.w_hh)
+        cell = partial(_CELLS[mode], w_ih=None, w_hh=w_hh)
     return F.linear(x, w.w_ih, bias), cell  # (T, B, G·H), both biases folded in
+
+
+def _direction(
+    mode: str, x: Tensor, state: Any, w: CellWeights, *, reverse: bool, lengths: Tensor | None
+) -> tuple[Tensor, Any]:
+    """One layer, one direction: project all steps, then scan the cell's hidden part."""
+    tap = mode != "gru" and torch.is_grad_enabled() and w.w_hh.requires_grad
+    if not tap:
+        gx, cell = _project_and_cell(mode, x, w, w.w_hh)
+        return scan(cell, gx, state, reverse=reverse, lengths=lengths)
+    # Same maths; W_hh's gradient is summed in one matmul (see rnnkit.functional._weight_grad)
+    gx, cell = _project_and_cell(mode, x, w, w.w_hh.detach())
+    record = Record()
+    gx = WeightGradTap.apply(gx, w.w_hh, record)  # (T, B, G·H)
+    out, final = scan(cell, gx, state, reverse=reverse, lengths=lengths)
+    h0 = state_output(state).detach()  # (B, H_out)
+    record.h_prev = previous_outputs(out.detach(), h0, reverse=reverse, lengths=lengths)
+    return out, final
 
 
 def dropout_between_layers(
@@ -100,8 +121,9 @@ def scan_layers(
         for direction in range(directions):
             k = layer * directions + direction
             state = LSTMState(hx[0][k], hx[1][k]) if mode == "lstm" else hx[k]
-            gx, cell = _project_and_cell(mode, x, weights[k])
-            out, state = scan(cell, gx, state, reverse=direction == 1, lengths=lengths)
+            out, state = _direction(
+                mode, x, state, weights[k], reverse=direction == 1, lengths=lengths
+            )
             outs.append(out)  # (T, B, H_out)
             finals.append(state)
         x = outs[0] if directions == 1 else torch.cat(outs, dim=-1)  # (T, B, D·H_out)
