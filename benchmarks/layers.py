@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
+import time
 from pathlib import Path
 
 import torch
@@ -70,13 +71,12 @@ def bench(cell: str, size: tuple[int, int, int, int], device: str, repeat: int) 
     auto.load_state_dict(ref.state_dict())
     scan.load_state_dict(ref.state_dict())
     x = torch.randn(steps, batch, hidden, device=device)  # (T, B, I)
-    times = measure_interleaved(
-        {
-            name: step_fn(m, x, device)
-            for name, m in (("torch", ref), ("auto", auto), ("scan", scan))
-        },
-        repeat=repeat,
-    )
+    fns = {n: step_fn(m, x, device) for n, m in (("torch", ref), ("auto", auto), ("scan", scan))}
+    if repeat <= 0:  # adaptive: about `budget` seconds of torch calls, at least 21 rounds
+        start = time.perf_counter()
+        fns["torch"]()
+        repeat = min(201, max(21, int(-repeat / (time.perf_counter() - start))))
+    times = rotating_interleaved(fns, repeat)
     ms = {k: v * 1e3 for k, v in times.items()}
     return [
         cell,
@@ -86,6 +86,7 @@ def bench(cell: str, size: tuple[int, int, int, int], device: str, repeat: int) 
         ms["auto"] / ms["torch"],
         ms["scan"],
         ms["scan"] / ms["torch"],
+        repeat,
     ]
 
 
@@ -93,20 +94,31 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, few repeats")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
-    parser.add_argument("--repeat", type=int, default=None, help="timed calls per callable")
+    parser.add_argument(
+        "--repeat", type=int, default=None, help="timed rounds (default: ~6 s of torch calls)"
+    )
     parser.add_argument("--cells", default="LSTM,GRU,RNN", help="comma-separated subset")
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     sizes = QUICK_SIZES if args.quick else SIZES
-    repeat = args.repeat or (3 if args.quick else 20)
+    repeat = args.repeat or (3 if args.quick else -6)  # negative: a time budget in seconds
     rows = [
         bench(cell, size, args.device, repeat) for size in sizes for cell in args.cells.split(",")
     ]
-    header = ["cell", "size", "torch ms", "auto ms", "auto/torch", "scan ms", "scan/torch"]
+    header = [
+        "cell",
+        "size",
+        "torch ms",
+        "auto ms",
+        "auto/torch",
+        "scan ms",
+        "scan/torch",
+        "rounds",
+    ]
     threads = torch.get_num_threads()
-    print(f"device={args.device} torch={torch.__version__} threads={threads} repeat={repeat}")
+    print(f"device={args.device} torch={torch.__version__} threads={threads} (median times)")
     print(table(header, rows))
 
 

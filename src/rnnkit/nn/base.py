@@ -170,7 +170,7 @@ class RecurrentBase(torch.nn.RNNBase):
         else:
             out, h_n = self._scan(x, hx, lengths, generator, time_major=not self.batch_first)
         if not batched:
-            out = out.squeeze(batch_dim)
+            out = out.squeeze(batch_dim)  # (T, D·H_out)
             h_n = (
                 h_n.squeeze(1)
                 if isinstance(h_n, Tensor)
