@@ -15,6 +15,17 @@ covariates of the K forecast steps. Four ways to produce K steps (``mode``):
 
 With ``gaussian=True`` every step predicts a mean and a standard deviation (softplus) and
 trains on the Gaussian negative log-likelihood; otherwise on the mean squared error.
+
+Instance normalisation (``norm``): each window's target columns are shifted (and scaled)
+by statistics of that window alone before the network sees them, and the forecast is
+shifted back (RevIN, Kim et al. 2022, without the learned affine; NLinear's last-value
+subtraction). A global scaler fitted on the training rows maps a trending series'
+later values outside the range the network was trained on; per-window statistics keep
+every window in the same range, so a level the network never saw is carried forward::
+
+    last:  loc = x[T-1],   s = 1          mean:  loc = mean_t x[t],  s = 1
+    revin: loc = mean_t x[t],  s = sqrt(var_t x[t] + eps)
+    x' = (x - loc) / s;   y_hat = net(x') * s + loc;   sigma_hat = net_sigma(x') * s
 """
 
 from __future__ import annotations
@@ -27,9 +38,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["MODES", "ForecastNet", "ForecastOutput", "ForecasterConfig"]
+__all__ = ["MODES", "NORMS", "ForecastNet", "ForecastOutput", "ForecasterConfig"]
 
 MODES = ("many_to_one", "direct", "autoregressive", "seq2seq")
+NORMS = ("none", "last", "mean", "revin")
+_REVIN_EPS = 1e-5
 _MIN_SCALE = 1e-3
 
 
@@ -57,6 +70,8 @@ class ForecasterConfig:
     """Dropout between stacked layers."""
     gaussian: bool = False
     """Predict a standard deviation too (prediction intervals)."""
+    norm: str = "none"
+    """Instance normalisation of each window's targets: none, last, mean or revin."""
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -69,6 +84,8 @@ class ForecasterConfig:
                 raise ValueError(f"`{name}` must be >= 1, got {getattr(self, name)}")
         if self.mode not in MODES:
             raise ValueError(f"`mode` must be one of {MODES}, got {self.mode!r}")
+        if self.norm not in NORMS:
+            raise ValueError(f"`norm` must be one of {NORMS}, got {self.norm!r}")
         if self.mode in ("many_to_one", "autoregressive") and self.n_past and self.horizon > 1:
             raise ValueError(
                 f"mode {self.mode!r} feeds its predictions back and cannot roll "
@@ -172,11 +189,46 @@ class ForecastNet(nn.Module):
                 f"`x` must be (T, B, {want}) = (T, B, C + P + F), got {tuple(x.shape)}"
             )
 
+    def window_stats(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Instance-normalisation statistics of each window's targets (see ``norm``).
+
+        Args:
+            x: ``(T, B, C + P + F)`` history rows; the first C columns are the targets.
+
+        Returns:
+            ``loc, s``: ``(1, B, C)`` each; ``(x - loc) / s`` normalises, ``z * s + loc``
+            inverts (``loc = 0, s = 1`` for ``norm="none"``).
+        """
+        c = self.config
+        tgt = x[..., : c.n_targets]  # (T, B, C)
+        one = torch.ones_like(tgt[-1:])  # (1, B, C)
+        if c.norm == "none":
+            return torch.zeros_like(one), one
+        if c.norm == "last":
+            return tgt[-1:], one
+        loc = tgt.mean(dim=0, keepdim=True)  # (1, B, C)
+        if c.norm == "mean":
+            return loc, one
+        var = tgt.var(dim=0, unbiased=False, keepdim=True)  # (1, B, C)
+        return loc, torch.sqrt(var + _REVIN_EPS)
+
     # -- forward -----------------------------------------------------------------------------
     def forward(
         self, x: Tensor, future: Tensor | None = None, y: Tensor | None = None
     ) -> ForecastOutput:
         self._check(x)
+        if self.config.norm == "none":
+            return self._forward(x, future, y)
+        n_c = self.config.n_targets
+        loc, s = self.window_stats(x)  # (1, B, C) each
+        x = torch.cat([(x[..., :n_c] - loc) / s, x[..., n_c:]], dim=-1)  # (T, B, C + P + F)
+        y = None if y is None else (y - loc) / s  # (K, B, C), for teacher forcing
+        out = self._forward(x, future, y)
+        scale = None if out.scale is None else out.scale * s
+        return ForecastOutput(out.mean * s + loc, scale)
+
+    def _forward(self, x: Tensor, future: Tensor | None, y: Tensor | None) -> ForecastOutput:
+        """The network on (already normalised) rows; see :meth:`forward`."""
         c = self.config
         k = c.horizon
         future = self._future(future, x, k)
@@ -263,6 +315,8 @@ class ForecastNet(nn.Module):
         self._check(x)
         b = x.shape[1]
         future = self._future(future, x, c.horizon)
+        loc, s = self.window_stats(x)  # (1, B, C) each
+        x = torch.cat([(x[..., : c.n_targets] - loc) / s, x[..., c.n_targets :]], dim=-1)
         xs = x.repeat(1, samples, 1)  # (T, S*B, I), sample-major along the batch
         fs = future.repeat(1, samples, 1)  # (K, S*B, F)
         out, state = self.encoder(xs)
@@ -277,4 +331,5 @@ class ForecastNet(nn.Module):
                 dec, state = self.encoder(row, state)
                 pred = self._split(self.head(dec))
         paths = torch.cat(draws)  # (K, S*B, C)
-        return paths.reshape(c.horizon, samples, b, -1).transpose(0, 1)  # (S, K, B, C)
+        paths = paths.reshape(c.horizon, samples, b, -1).transpose(0, 1)  # (S, K, B, C)
+        return paths * s + loc  # back from the per-window normalisation

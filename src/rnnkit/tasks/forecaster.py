@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -79,6 +80,10 @@ class ForecastConfig:
     dropout: float = 0.0
     gaussian: bool = False
     """Predict a standard deviation too: prediction intervals."""
+    norm: str = "revin"
+    """Instance normalisation of each input window's targets (added back to the forecast):
+    revin (window mean and std), last (subtract the last value), mean, or none. Without it
+    a trending series drifts out of the range the network was fitted on."""
     level: float = 0.9
     """Interval coverage: 0.8, 0.9, 0.95 or 0.99."""
     samples: int = 200
@@ -268,6 +273,7 @@ class Forecaster:
             num_layers=cfg.num_layers,
             dropout=cfg.dropout,
             gaussian=cfg.gaussian,
+            norm=cfg.norm,
         )
         torch.manual_seed(self.train_config.seed)
         self.net = ForecastNet(net_cfg)
@@ -293,14 +299,25 @@ class Forecaster:
             0 if val_data is None else len(val_data.dataset),
         )
         Trainer, _, _, load_checkpoint = _train_api()
-        trainer = Trainer(
-            self.net, self.train_config, _step, run_dir=run_dir, run_config=self._run_config()
-        )
-        result = trainer.fit(train_data, val_data, resume=resume)
-        self.net.cpu().eval()
+        # The weights kept are the best on validation, not the last: without a run directory
+        # the trainer writes its checkpoints to a temporary one.
+        scratch = None
+        if run_dir is None and val_data is not None:
+            scratch = tempfile.TemporaryDirectory(prefix="rnnkit-forecast-")
+        ckpt_dir = run_dir if scratch is None else scratch.name
+        try:
+            trainer = Trainer(
+                self.net, self.train_config, _step, run_dir=ckpt_dir, run_config=self._run_config()
+            )
+            result = trainer.fit(train_data, val_data, resume=resume)
+            self.net.cpu().eval()
+            if ckpt_dir is not None:
+                state, _ = load_checkpoint(ckpt_dir, "best")
+                self.net.load_state_dict(state)
+        finally:
+            if scratch is not None:
+                scratch.cleanup()
         if run_dir is not None:
-            state, _ = load_checkpoint(run_dir, "best")
-            self.net.load_state_dict(state)
             self.save(run_dir)
         return result
 
