@@ -36,11 +36,14 @@ def main() -> None:
     p.add_argument("--directions", default="en-fr,fr-en")
     p.add_argument("--attention", default="general,none")
     p.add_argument("--max-pairs", type=int, default=None)
+    p.add_argument("--keep", default=None, help="keep the run directories here")
+    p.add_argument("--eval-limit", type=int, default=None, help="score the first N test pairs")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     logging.basicConfig(level=logging.WARNING)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
+        tmp = args.keep or tmp
         for direction in args.directions.split(","):
             for attention in args.attention.split(","):
                 run = Path(tmp) / f"{direction}-{attention}"
@@ -51,8 +54,9 @@ def main() -> None:
                     max_pairs=args.max_pairs, progress=False,
                 )  # fmt: skip
                 wall = time.perf_counter() - t0
-                greedy = evaluate(str(run), method="greedy", attention_plots=0)
-                beam = evaluate(str(run), method="beam", beam_size=5, attention_plots=0)
+                lim = args.eval_limit
+                greedy = evaluate(str(run), method="greedy", attention_plots=0, limit=lim)
+                beam = evaluate(str(run), method="beam", beam_size=5, attention_plots=0, limit=lim)
                 rows.append([
                     direction, attention, fit["train_pairs"], greedy["pairs"], fit["epoch"],
                     fit["step"], f"{fit['elapsed']:.0f}", f"{wall:.0f}", f"{greedy['bleu']:.1f}",
