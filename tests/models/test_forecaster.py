@@ -81,3 +81,46 @@ def test_config_errors():
         ForecasterConfig.from_dict({"hidden": 3})
     with pytest.raises(ValueError, match=r"`x` must be \(T, B, 3\)"):
         make("direct")(torch.zeros(T, B, 5), torch.zeros(K, B, F))
+
+
+@pytest.mark.parametrize("norm", ["last", "mean", "revin"])
+def test_window_stats_invert_exactly(norm):
+    torch.manual_seed(0)
+    net = ForecastNet(ForecasterConfig(n_targets=C, n_future=F, horizon=K, norm=norm)).eval()
+    x, _ = data()
+    loc, s = net.window_stats(x)
+    assert loc.shape == s.shape == (1, B, C) and bool((s > 0).all())
+    z = (x[..., :C] - loc) / s
+    torch.testing.assert_close(z * s + loc, x[..., :C])
+    if norm == "revin":  # each normalised window has mean 0 and std 1
+        torch.testing.assert_close(z.mean(0), torch.zeros(B, C), atol=1e-5, rtol=0)
+        torch.testing.assert_close(z.std(0, unbiased=False), torch.ones(B, C), atol=1e-3, rtol=0)
+
+
+@pytest.mark.parametrize("mode", ["many_to_one", "direct", "autoregressive", "seq2seq"])
+@pytest.mark.parametrize("norm", ["last", "mean", "revin"])
+def test_instance_norm_is_shift_equivariant(mode, norm):
+    # Shifting the targets (revin: and scaling them) shifts (scales) the forecast by exactly
+    # as much, intervals included: the network never sees the window's level.
+    torch.manual_seed(0)
+    cfg = ForecasterConfig(
+        n_targets=C, n_future=F, horizon=K, mode=mode, hidden_size=8, gaussian=True, norm=norm
+    )
+    net = ForecastNet(cfg).eval()
+    x, fut = data()
+    a = 3.0 if norm == "revin" else 1.0
+    moved = torch.cat([a * x[..., :C] + 100.0, x[..., C:]], dim=-1)
+    with torch.no_grad():
+        base, out = net(x, fut), net(moved, fut)
+        torch.testing.assert_close(out.mean, a * base.mean + 100.0, atol=1e-3, rtol=1e-5)
+        torch.testing.assert_close(out.scale, a * base.scale, atol=1e-4, rtol=1e-4)
+        if mode == "autoregressive":
+            gen = [torch.Generator().manual_seed(3) for _ in range(2)]
+            p0 = net.sample_paths(x, fut, samples=4, generator=gen[0])
+            p1 = net.sample_paths(moved, fut, samples=4, generator=gen[1])
+            torch.testing.assert_close(p1, a * p0 + 100.0, atol=1e-3, rtol=1e-5)
+
+
+def test_norm_config_error():
+    with pytest.raises(ValueError, match="`norm` must be one of"):
+        ForecasterConfig(norm="minmax")

@@ -104,6 +104,7 @@ def train(
     num_layers: int = 1,
     dropout: float = 0.0,
     gaussian: bool = False,
+    norm: str = "revin",
     scaler: str = "standard",
     val: float = 0.1,
     test: float = 0.1,
@@ -138,6 +139,8 @@ def train(
         num_layers: stacked recurrent layers.
         dropout: dropout between layers.
         gaussian: also predict a standard deviation (prediction intervals).
+        norm: per-window instance normalisation of the targets: revin (window mean and
+            std), last (subtract the last value), mean or none.
         scaler: minmax, standard or none (fitted on training rows only).
         val: fraction of the training rows used for validation (the last ones).
         test: fraction of all rows held out and backtested (the last ones).
@@ -177,6 +180,7 @@ def train(
             num_layers=num_layers,
             dropout=dropout,
             gaussian=gaussian,
+            norm=norm,
             scaler=scaler,
             val=val,
             batch_size=batch_size,
@@ -276,6 +280,7 @@ def backtest(
     cell: str = "lstm",
     hidden_size: int = 64,
     gaussian: bool = False,
+    norm: str = "revin",
     scaler: str = "standard",
     epochs: int = 20,
     lr: float = 1e-3,
@@ -309,6 +314,7 @@ def backtest(
         cell: rnn, rnn_relu, lstm or gru (without ``run``).
         hidden_size: hidden units (without ``run``).
         gaussian: prediction intervals (without ``run``).
+        norm: revin, last, mean or none: per-window normalisation (without ``run``).
         scaler: minmax, standard or none (without ``run``).
         epochs: training epochs (without ``run``).
         lr: learning rate (without ``run``).
@@ -333,6 +339,7 @@ def backtest(
                 cell=cell,
                 hidden_size=hidden_size,
                 gaussian=gaussian,
+                norm=norm,
                 scaler=scaler,
             ),
             train={"epochs": epochs, "lr": lr, "seed": seed},
