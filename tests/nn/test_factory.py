@@ -60,3 +60,9 @@ def test_make_rnn_errors():
         make_rnn("gru", 3, 4, proj_size=2)
     with pytest.raises(ValueError, match=r"cell='rnn_relu' fixes \['nonlinearity'\]"):
         make_rnn("rnn_relu", 3, 4, nonlinearity="tanh")
+
+
+def test_make_rnn_single_layer_drops_the_no_op_dropout_without_warning(recwarn):
+    layer = make_rnn("lstm", 3, 4, 1, dropout=0.5)
+    assert layer.dropout == 0.0
+    assert not [w for w in recwarn if "dropout" in str(w.message)]

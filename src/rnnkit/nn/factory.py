@@ -40,7 +40,8 @@ def make_rnn(
     Args:
         cell: one of ``LAYERS`` ("rnn"/"rnn_tanh", "rnn_relu", "lstm", "gru"; case-insensitive).
         input_size: I; hidden_size: H; num_layers: L.
-        dropout, bidirectional, batch_first: as torch.nn.
+        dropout, bidirectional, batch_first: as torch.nn; dropout acts between layers, so
+            with ``num_layers=1`` it is set to 0 (torch.nn would warn that it does nothing).
         **kwargs: passed on to the layer (``bias``, ``proj_size`` (LSTM only), ``impl``,
             ``device``, ``dtype``).
 
@@ -61,6 +62,8 @@ def make_rnn(
     clash = sorted(set(fixed) & set(kwargs))
     if clash:
         raise ValueError(f"cell={cell!r} fixes {clash}; do not pass them again")
+    if num_layers == 1:
+        dropout = 0.0
     return layer(
         input_size,
         hidden_size,
