@@ -263,3 +263,19 @@ def test_torch_func_grad_matches_torch(impl):
     expected = torch.func.grad(loss)(dict(ref.named_parameters()), ref)
     for name in expected:
         torch.testing.assert_close(got[name], expected[name], atol=1e-10, rtol=0, msg=name)
+
+
+@pytest.mark.parametrize("impl", ["fused", "scan"])
+def test_dropout_sits_between_layers_not_after_the_last(impl):
+    """p=1 zeroes layer 1's output: layer 2 then sees zeros, and its own output is NOT dropped."""
+    torch.manual_seed(7)
+    gru = GRU(I, H, num_layers=2, dropout=1.0, impl=impl)
+    x = torch.randn(T, B, I)
+    out, h_n = gru(x, generator=torch.Generator().manual_seed(0) if impl == "scan" else None)
+    assert out.abs().min() > 0  # not dropped
+    gru.eval()
+    expected = GRU(H, H, impl=impl)
+    expected.load_state_dict(
+        {k[:-1] + "0": v for k, v in gru.state_dict().items() if k.endswith("l1")}
+    )
+    torch.testing.assert_close(out, expected(torch.zeros(T, B, H))[0], atol=1e-6, rtol=0)
