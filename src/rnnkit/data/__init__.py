@@ -1,1 +1,38 @@
-"""rnnkit.data."""
+"""rnnkit.data: from files to batches.
+
+Text (language modelling, translation):
+- :mod:`~rnnkit.data.vocab` ``Vocab``; :mod:`~rnnkit.data.tokenizers` char and word
+  tokenizers; :mod:`~rnnkit.data.text` ``read_text`` with errors by file, line and column;
+- :mod:`~rnnkit.data.streams` ``CorpusStream``: B parallel streams in BPTT windows;
+- :mod:`~rnnkit.data.pairs`: sentence pairs for translation.
+
+Series (forecasting): :mod:`~rnnkit.data.series` (``TimeSeries``, ``read_series``),
+:mod:`~rnnkit.data.series_examples`, :mod:`~rnnkit.data.windows`, :mod:`~rnnkit.data.scalers`.
+
+Classification: :mod:`~rnnkit.data.classification` (readers, splits, label maps),
+:mod:`~rnnkit.data.ts_format` (UEA/UCR ``.ts``), :mod:`~rnnkit.data.bucketing`.
+
+Datasets: :mod:`~rnnkit.data.registry` (``rnnkit data list|path|fetch``) over the table in
+:mod:`~rnnkit.data.catalog`. The names below are the light text core; the series and
+classification modules (pandas) are imported where they are used.
+"""
+
+from rnnkit.data.registry import dataset_path, fetch, list_datasets, resolve_text_source
+from rnnkit.data.streams import CorpusStream, batchify
+from rnnkit.data.text import read_text
+from rnnkit.data.tokenizers import CharTokenizer, WordTokenizer, get_tokenizer
+from rnnkit.data.vocab import Vocab
+
+__all__ = [
+    "CharTokenizer",
+    "CorpusStream",
+    "Vocab",
+    "WordTokenizer",
+    "batchify",
+    "dataset_path",
+    "fetch",
+    "get_tokenizer",
+    "list_datasets",
+    "read_text",
+    "resolve_text_source",
+]
