@@ -2,8 +2,8 @@
 
     .venv/bin/python benchmarks/forecast_figure.py [--out docs/img/forecast-airline.png]
 
-A direct LSTM (32 units, per-window RevIN normalisation, month calendar features) fitted on
-1949-1958, forecasting 12 months from 1959-01 and from 1960-01 with 90 % intervals; prints
+A direct Gaussian LSTM (32 units, per-window RevIN normalisation, month calendar features,
+300 epochs, no validation split) fitted on 1949-1958, forecasting 12 months from 1959-01 and from 1960-01 with 90 % intervals; prints
 the backtest table (model vs naive vs seasonal naive) it drew.
 """
 
@@ -40,7 +40,7 @@ def main() -> None:
         gaussian=True,
         scaler="minmax",
         norm="revin",
-        val=0.1,
+        val=0.0,  # all 120 rows before 1959 train; the last weights are kept
         batch_size=16,
         train={"epochs": args.epochs, "lr": 3e-3, "seed": 0},
     )
