@@ -3,8 +3,9 @@
     .venv/bin/python benchmarks/forecast_figure.py [--out docs/img/forecast-airline.png]
 
 A direct Gaussian LSTM (32 units, per-window RevIN normalisation, month calendar features,
-300 epochs, no validation split) fitted on 1949-1958, forecasting 12 months from 1959-01 and from 1960-01 with 90 % intervals; prints
-the backtest table (model vs naive vs seasonal naive) it drew.
+300 epochs, no validation split) fitted on 1949-1958, forecasting 12 months from 1959-01
+and from 1960-01 with 90 % intervals; prints the backtest table (model vs naive vs
+seasonal naive) it drew.
 """
 
 from __future__ import annotations

@@ -149,3 +149,18 @@ def test_instance_norm_extrapolates_a_linear_trend():
         errors[norm] = np.abs(out - np.arange(300.0, 304.0)).max()
     assert errors["revin"] < 2.0  # within two steps of a slope-1 ramp at level 300
     assert errors["none"] > 50.0
+
+
+def test_runs_saved_before_norm_existed_load_without_it(tmp_path):
+    import json
+
+    series = from_array(np.sin(np.arange(80) / 3.0))
+    fc = Forecaster(input_len=8, horizon=2, norm="none", val=0.0, train={"epochs": 1}, **TINY)
+    fc.fit(series)
+    path = fc.save(tmp_path)
+    meta = json.loads(path.read_text())
+    del meta["forecast"]["norm"], meta["net"]["norm"]  # as written before `norm` existed
+    path.write_text(json.dumps(meta))
+    back, _ = Forecaster.load(tmp_path)
+    assert back.config.norm == back.net.config.norm == "none"
+    np.testing.assert_allclose(back.predict(series).mean, fc.predict(series).mean)

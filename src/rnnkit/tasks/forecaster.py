@@ -533,7 +533,9 @@ class Forecaster:
         meta = read_json(directory / "forecast.json")
         if meta.get("format") != "rnnkit.forecast/1":
             raise ValueError(f"{directory / 'forecast.json'}: format {meta.get('format')!r}")
-        fc = cls(ForecastConfig.from_dict(meta["forecast"]), train=meta["train"])
+        # Runs saved before instance normalisation existed were trained without it.
+        task = {"norm": meta["net"].get("norm", "none"), **meta["forecast"]}
+        fc = cls(ForecastConfig.from_dict(task), train=meta["train"])
         fc.columns = {k: tuple(v) for k, v in meta["columns"].items()}
         fc.target_scaler = scaler_from_dict(meta["target_scaler"])
         fc.cov_scaler = scaler_from_dict(meta["cov_scaler"])
