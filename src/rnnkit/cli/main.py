@@ -9,6 +9,7 @@ mirrors the signature. Only this module prints: the function's return value is s
 from __future__ import annotations
 
 import importlib
+import json
 import logging
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -64,6 +65,11 @@ COMMANDS: dict[str, tuple[str, dict[str, str]]] = {
 
 POSITIONAL = {"data"}
 
+# group -> (verb used when none is named, argument that takes bare words):
+# ``rnnkit translate --run DIR "I am cold."`` is ``rnnkit translate run --run DIR
+# --sentences '["I am cold."]'``.
+DEFAULT_VERB = {"translate": ("run", "sentences")}
+
 
 def _load(target: str) -> Callable[..., Any]:
     module, _, name = target.partition(":")
@@ -104,6 +110,25 @@ def _underscore_flags(args: list[str]) -> list[str]:
     return out
 
 
+def _default_verb(group: str, args: list[str], verbs: Mapping[str, object]) -> list[str]:
+    """Insert the group's default verb and gather bare words into its list argument."""
+    if group not in DEFAULT_VERB or (args and (args[0] in verbs or args[0] in ("-h", "--help"))):
+        return args
+    verb, target = DEFAULT_VERB[group]
+    out, words, i = [verb], [], 0
+    while i < len(args):
+        arg = args[i]
+        if arg.startswith("--") and "=" not in arg and i + 1 < len(args):
+            out += [arg, args[i + 1]]  # every flag takes a value (booleans too: --x true)
+            i += 2
+            continue
+        (out if arg.startswith("-") else words).append(arg)
+        i += 1
+    if words:
+        out += [f"--{target}", json.dumps(words)]
+    return out
+
+
 def _usage() -> str:
     lines = ["usage: rnnkit <group> <verb> [options]   (rnnkit <group> --help for the verbs)", ""]
     for group, (about, verbs) in COMMANDS.items():
@@ -132,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     verbs = {verb: _load(target) for verb, target in COMMANDS[group][1].items()}
     try:
-        args = _underscore_flags(argv[1:])
+        args = _default_verb(group, _underscore_flags(argv[1:]), verbs)
         result = CLI(verbs, args=args, prog=f"rnnkit {group}", as_positional=group in POSITIONAL)
     except (ValueError, FileNotFoundError, FileExistsError, KeyError) as err:
         # Library errors already name the argument and what was expected.

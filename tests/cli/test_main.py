@@ -1,0 +1,66 @@
+"""The CLI table: usage, unknown groups, dashed flags, the default verb, printing."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from rnnkit.cli.main import COMMANDS, _default_verb, _underscore_flags, main, show
+
+
+def test_usage_lists_every_group(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([]) == 0
+    out = capsys.readouterr().out
+    for group in COMMANDS:
+        assert group in out
+
+
+def test_unknown_group_is_an_error_naming_the_choices(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["lmm", "train"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown group 'lmm'" in err and "lm" in err
+
+
+def test_every_verb_resolves_to_a_documented_function() -> None:
+    from rnnkit.cli.main import _load
+
+    for _, verbs in COMMANDS.values():
+        for target in verbs.values():
+            fn = _load(target)
+            assert callable(fn) and fn.__doc__, target
+
+
+def test_dashed_flags_become_underscored() -> None:
+    assert _underscore_flags(["--run-dir", "a-b", "--max-steps=3", "-h", "x-y"]) == [
+        "--run_dir",
+        "a-b",
+        "--max_steps=3",
+        "-h",
+        "x-y",
+    ]
+
+
+def test_translate_default_verb_gathers_sentences() -> None:
+    verbs = {"train": 1, "run": 1}
+    args = _default_verb("translate", ["--run", "d", "I am cold.", "He is tall."], verbs)
+    assert args[:3] == ["run", "--run", "d"]
+    assert json.loads(args[args.index("--sentences") + 1]) == ["I am cold.", "He is tall."]
+    assert _default_verb("translate", ["train", "--epochs", "1"], verbs)[0] == "train"
+    assert _default_verb("lm", ["--run", "d"], verbs) == ["--run", "d"]
+
+
+def test_show_prints_mappings_and_lists(capsys: pytest.CaptureFixture[str]) -> None:
+    show({"loss": 1.234567891, "split": "test"})
+    show(["a", "b"])
+    out = capsys.readouterr().out.splitlines()
+    assert out == ["loss   1.23457", "split  test", "a", "b"]
+
+
+def test_console_script_runs_as_module() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "rnnkit", "--version"], capture_output=True, text=True, check=True
+    )
+    assert proc.stdout.startswith("rnnkit ")
