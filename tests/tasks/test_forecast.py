@@ -164,3 +164,11 @@ def test_runs_saved_before_norm_existed_load_without_it(tmp_path):
     back, _ = Forecaster.load(tmp_path)
     assert back.config.norm == back.net.config.norm == "none"
     np.testing.assert_allclose(back.predict(series).mean, fc.predict(series).mean)
+
+
+def test_train_defaults_lie_under_the_fields_given():
+    cfg = Forecaster(input_len=8).train_config
+    assert (cfg.epochs, cfg.lr, cfg.early_stopping_patience) == (200, 3e-3, 20)
+    cfg = Forecaster(input_len=8, train={"epochs": 3}).train_config
+    assert (cfg.epochs, cfg.lr, cfg.early_stopping_patience) == (3, 3e-3, 20)
+    assert Forecaster(val=0.0).train_config.early_stopping_patience is None  # no val split

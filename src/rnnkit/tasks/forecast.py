@@ -109,10 +109,10 @@ def train(
     val: float = 0.1,
     test: float = 0.1,
     batch_size: int = 32,
-    epochs: int = 20,
-    lr: float = 1e-3,
+    epochs: int = 200,
+    lr: float = 3e-3,
     max_time: float | None = None,
-    patience: int | None = None,
+    patience: int | None = 20,
     seed: int = 0,
     period: int | None = None,
     run_dir: str = "runs/forecast",
@@ -148,7 +148,8 @@ def train(
         epochs: passes over the training windows.
         lr: learning rate (Adam).
         max_time: stop training after this many seconds.
-        patience: early stopping after this many evaluations without improvement.
+        patience: early stopping after this many evaluations (epochs) without improvement of
+            the validation loss (none: off).
         seed: random seed.
         period: seasonal period for seasonal naive and MASE (default from the data).
         run_dir: where the run is written (must not hold a run already).
@@ -282,8 +283,8 @@ def backtest(
     gaussian: bool = False,
     norm: str = "revin",
     scaler: str = "standard",
-    epochs: int = 20,
-    lr: float = 1e-3,
+    epochs: int = 200,
+    lr: float = 3e-3,
     seed: int = 0,
     plot: str | None = None,
 ) -> str:
