@@ -6,6 +6,12 @@ scan runs the cell's hidden part step by step, the two directions are concatenat
 dropout (train mode only) goes between layers, never after the last. For Elman and LSTM
 cells ``W_hh``'s gradient is summed over time in one matmul (``_weight_grad``), as fused
 kernels do.
+
+Options beyond torch.nn (layer norm, recurrent dropout, zoneout: per layer and direction, a
+:class:`~rnnkit.functional.ln_cells.CellOptions`) run the cells of
+:mod:`rnnkit.functional.ln_cells`; their ``W_hh`` gradient is summed in one matmul too (the
+per-step record of ``_weight_grad``). Locked (per-sequence) dropout between layers is a list
+of ready masks, drawn by the caller (``rnnkit.nn``) so both of its paths use the same masks.
 """
 
 from __future__ import annotations
@@ -18,8 +24,17 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from rnnkit.functional._weight_grad import Record, WeightGradTap, previous_outputs
+from rnnkit.functional import ln_cells
+from rnnkit.functional._weight_grad import (
+    CollectWeightGrad,
+    Record,
+    StepRecord,
+    WeightGradTap,
+    hidden_matmul,
+    previous_outputs,
+)
 from rnnkit.functional.cells import LSTMState, gru_cell, lstm_cell, rnn_relu_cell, rnn_tanh_cell
+from rnnkit.functional.ln_cells import CellOptions
 from rnnkit.functional.scan import Cell, scan, state_output
 
 __all__ = ["MODES", "CellWeights", "dropout_between_layers", "scan_layers"]
@@ -38,8 +53,16 @@ class CellWeights(NamedTuple):
     w_hr: Tensor | None = None  # (P, H), LSTM projection only
 
 
-def _project_and_cell(mode: str, x: Tensor, w: CellWeights, w_hh: Tensor) -> tuple[Tensor, Cell]:
-    """The input projection for all steps ``(T, B, G·H)`` and the hidden-part cell."""
+def _project_and_cell(
+    mode: str, x: Tensor, w: CellWeights, w_hh: Any, options: CellOptions | None = None
+) -> tuple[Tensor, Cell]:
+    """The input projection for all steps ``(T, B, G·H)`` and the hidden-part cell.
+
+    With ``options``, ``w_hh`` is the hidden product ``h -> h W_hh^T`` and the cell is one of
+    :mod:`rnnkit.functional.ln_cells` (layer norm, recurrent dropout, zoneout).
+    """
+    if options is not None:
+        return ln_cells.project_and_cell(mode, x, w, w_hh, options)
     if mode == "gru":  # b_hn must stay inside the reset product: only b_ih goes up front
         cell = partial(gru_cell, w_ih=None, w_hh=w_hh, b_hh=w.b_hh)
         return F.linear(x, w.w_ih, w.b_ih), cell
@@ -50,6 +73,32 @@ def _project_and_cell(mode: str, x: Tensor, w: CellWeights, w_hh: Tensor) -> tup
     else:
         cell = partial(_CELLS[mode], w_ih=None, w_hh=w_hh)
     return F.linear(x, w.w_ih, bias), cell  # (T, B, G·H), both biases folded in
+
+
+def _plain_hidden(h: Tensor, *, w: Tensor) -> Tensor:
+    return h.mm(w.t())  # (B, G·H)
+
+
+def _direction_with_options(
+    mode: str,
+    x: Tensor,
+    state: Any,
+    w: CellWeights,
+    options: CellOptions,
+    *,
+    reverse: bool,
+    lengths: Tensor | None,
+) -> tuple[Tensor, Any]:
+    """As :func:`_direction` for the cells of ``ln_cells``; ``dW_hh`` from the step record."""
+    if not (torch.is_grad_enabled() and w.w_hh.requires_grad):
+        hh = partial(_plain_hidden, w=w.w_hh)
+    else:
+        record = StepRecord()
+        hh = partial(hidden_matmul, w=w.w_hh.detach(), record=record)
+        h0 = CollectWeightGrad.apply(state_output(state), w.w_hh, record)  # (B, H_out)
+        state = h0 if isinstance(state, Tensor) else LSTMState(h0, state[1])
+    gx, cell = _project_and_cell(mode, x, w, hh, options)
+    return scan(cell, gx, state, reverse=reverse, lengths=lengths)
 
 
 def _direction(
@@ -95,6 +144,8 @@ def scan_layers(
     dropout: float = 0.0,
     training: bool = False,
     generator: torch.Generator | None = None,
+    between_masks: Sequence[Tensor] | None = None,
+    options: Sequence[CellOptions] | None = None,
 ) -> tuple[Tensor, Any]:
     """A stacked (optionally bidirectional) recurrent network run with :func:`scan`.
 
@@ -107,6 +158,9 @@ def scan_layers(
         lengths: ``(B,)`` valid lengths or None (see :func:`scan`).
         dropout, training, generator: dropout on the outputs of every layer but the last,
             applied only when ``training``.
+        between_masks: instead, ``L - 1`` locked (per-sequence) scaled keep masks
+            ``(B, D·H_out)``, multiplied into the outputs of every layer but the last.
+        options: ``L·D`` :class:`CellOptions` (layer norm, recurrent dropout, zoneout), or None.
 
     Returns:
         ``(output (T, B, D·H_out), h_n)`` with ``h_n`` shaped like ``hx``.
@@ -121,13 +175,20 @@ def scan_layers(
         for direction in range(directions):
             k = layer * directions + direction
             state = LSTMState(hx[0][k], hx[1][k]) if mode == "lstm" else hx[k]
-            out, state = _direction(
-                mode, x, state, weights[k], reverse=direction == 1, lengths=lengths
-            )
+            if options is None:
+                out, state = _direction(
+                    mode, x, state, weights[k], reverse=direction == 1, lengths=lengths
+                )
+            else:
+                out, state = _direction_with_options(
+                    mode, x, state, weights[k], options[k], reverse=direction == 1, lengths=lengths
+                )
             outs.append(out)  # (T, B, H_out)
             finals.append(state)
         x = outs[0] if directions == 1 else torch.cat(outs, dim=-1)  # (T, B, D·H_out)
-        if training and dropout > 0.0 and layer < num_layers - 1:
+        if between_masks is not None and layer < num_layers - 1:
+            x = x * between_masks[layer].unsqueeze(0)  # (T, B, D·H_out) * (1, B, D·H_out)
+        elif training and dropout > 0.0 and layer < num_layers - 1:
             x = dropout_between_layers(x, dropout, generator=generator)
     if mode == "lstm":
         h_n = LSTMState(torch.stack([s.h for s in finals]), torch.stack([s.c for s in finals]))

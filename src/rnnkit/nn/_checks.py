@@ -19,6 +19,7 @@ __all__ = [
     "check_features",
     "check_lengths",
     "check_positive_int",
+    "check_probability",
     "check_shape",
 ]
 
@@ -44,6 +45,15 @@ def check_dropout(value: object) -> float:
         raise TypeError(f"`dropout` must be a float in [0, 1], got {type(value).__name__}")
     if not 0.0 <= float(value) <= 1.0:
         raise ValueError(f"`dropout` must be in [0, 1] (a probability), got {value}")
+    return float(value)
+
+
+def check_probability(name: str, value: object) -> float:
+    """``value`` as a float in ``[0, 1)`` (a drop or zoneout probability) or an error."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"`{name}` must be a float in [0, 1), got {type(value).__name__}")
+    if not 0.0 <= float(value) < 1.0:
+        raise ValueError(f"`{name}` must be in [0, 1) (a probability), got {value}")
     return float(value)
 
 

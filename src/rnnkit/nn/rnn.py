@@ -7,7 +7,13 @@ Same constructor arguments, parameter names, initialisation, forward contract an
   alternative to a PackedSequence (outputs at padded steps are zero, states come from each
   row's last valid step; lengths need not be sorted); ``generator`` draws dropout masks;
 - ``impl="auto" | "fused" | "scan"`` (see :mod:`rnnkit.nn.base`); ``forward_path()`` tells
-  which path a forward takes.
+  which path a forward takes;
+- keyword-only regularisers, all off by default (see :mod:`rnnkit.nn.regularization` for each
+  one's paper and :mod:`rnnkit.functional.ln_cells` for the layer-norm equations):
+  ``layer_norm=False``, ``dropout_kind="standard" | "locked"`` (of ``dropout``),
+  ``input_dropout=0``, ``output_dropout=0``, ``recurrent_dropout=0`` (LSTM, GRU),
+  ``zoneout_h=0``, ``zoneout_c=0`` (LSTM), ``weight_drop=0``. Every mask comes from the
+  forward's ``generator`` when given; eval mode turns them off (zoneout: its expectation).
 
 Shapes (letters as everywhere in rnnkit; D = 2 if bidirectional else 1, H_out = proj_size or
 H):
@@ -24,6 +30,8 @@ Initialisation: every weight and bias ~ U(-1/sqrt(H), 1/sqrt(H)), as torch.nn.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import torch
 
@@ -43,6 +51,7 @@ class RNN(RecurrentBase):
         bidirectional: D = 2 when True.
         device, dtype: of the parameters.
         impl: "auto" (fused kernel when it can), "fused" (error when it cannot), "scan".
+        **options: the regularisers of :mod:`rnnkit.nn.regularization` (keyword-only).
 
     Example:
         >>> rnn = RNN(10, 20, num_layers=2)
@@ -65,12 +74,13 @@ class RNN(RecurrentBase):
         dtype: torch.dtype | None = None,
         *,
         impl: str = "auto",
+        **options: Any,
     ) -> None:
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"`nonlinearity` must be 'tanh' or 'relu', got {nonlinearity!r}")
         super().__init__(
             f"rnn_{nonlinearity}", input_size, hidden_size, num_layers, bias, batch_first,
-            dropout, bidirectional, 0, device, dtype, impl=impl,
+            dropout, bidirectional, 0, device, dtype, impl=impl, **options,
         )  # fmt: skip
         self.nonlinearity = nonlinearity
 
@@ -108,10 +118,11 @@ class LSTM(RecurrentBase):
         dtype: torch.dtype | None = None,
         *,
         impl: str = "auto",
+        **options: Any,
     ) -> None:
         super().__init__(
             "lstm", input_size, hidden_size, num_layers, bias, batch_first, dropout,
-            bidirectional, proj_size, device, dtype, impl=impl,
+            bidirectional, proj_size, device, dtype, impl=impl, **options,
         )  # fmt: skip
 
 
@@ -145,8 +156,9 @@ class GRU(RecurrentBase):
         dtype: torch.dtype | None = None,
         *,
         impl: str = "auto",
+        **options: Any,
     ) -> None:
         super().__init__(
             "gru", input_size, hidden_size, num_layers, bias, batch_first, dropout,
-            bidirectional, 0, device, dtype, impl=impl,
+            bidirectional, 0, device, dtype, impl=impl, **options,
         )  # fmt: skip
