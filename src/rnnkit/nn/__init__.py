@@ -2,12 +2,14 @@
 
 - :mod:`~rnnkit.nn.rnn`: ``RNN``, ``LSTM``, ``GRU`` (``impl="auto" | "fused" | "scan"``);
 - :mod:`~rnnkit.nn.cells`: ``RNNCell``, ``LSTMCell``, ``GRUCell``;
+- :mod:`~rnnkit.nn.minrnn`: ``MinGRU``, ``MinLSTM`` (Feng et al. 2024, parallel scan);
 - :mod:`~rnnkit.nn.factory`: ``make_rnn(cell, input_size, hidden_size, ...)`` by name.
 """
 
 from rnnkit.functional.cells import LSTMState
 from rnnkit.nn.cells import GRUCell, LSTMCell, RNNCell
 from rnnkit.nn.factory import LAYERS, make_rnn
+from rnnkit.nn.minrnn import MinGRU, MinLSTM
 from rnnkit.nn.rnn import GRU, LSTM, RNN
 
 __all__ = [
@@ -18,6 +20,8 @@ __all__ = [
     "GRUCell",
     "LSTMCell",
     "LSTMState",
+    "MinGRU",
+    "MinLSTM",
     "RNNCell",
     "make_rnn",
 ]

@@ -10,6 +10,7 @@ from typing import Any
 
 from torch import nn
 
+from rnnkit.nn.minrnn import MinGRU, MinLSTM
 from rnnkit.nn.rnn import GRU, LSTM, RNN
 
 __all__ = ["LAYERS", "make_rnn"]
@@ -21,6 +22,8 @@ LAYERS: dict[str, tuple[type[nn.Module], dict[str, Any]]] = {
     "rnn_relu": (RNN, {"nonlinearity": "relu"}),
     "lstm": (LSTM, {}),
     "gru": (GRU, {}),
+    "mingru": (MinGRU, {}),
+    "minlstm": (MinLSTM, {}),
 }
 
 

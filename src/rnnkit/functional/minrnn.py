@@ -1,0 +1,301 @@
+"""minGRU and minLSTM (Feng et al. 2024, "Were RNNs All We Needed?"): the math, on torch tensors.
+
+Both cells are a gated *linear* recurrence whose gates depend on the input only::
+
+    h_t = a_t ⊙ h_{t-1} + b_t,   a_t, b_t computed from x_t alone
+
+    minGRU:  z = σ(k_z),  a = 1 - z,  b = z ⊙ g(k_h)
+    minLSTM: f = σ(k_f), i = σ(k_i),  a = f / (f + i),  b = i / (f + i) ⊙ g(k_h)
+
+with ``k = x W_ih^T + b_ih`` for all T steps in one matmul, and the paper's positive
+activation ``g(x) = x + 0.5 if x >= 0 else σ(x)`` on the candidate state.
+
+Two ways to run the recurrence, the same function:
+
+- :func:`scan_log` — the parallel scan in log space (Heinsen 2023): with ``a*_t = Σ_{s<=t}
+  log a_s``, ``h_t = exp(a*_t + logcumsumexp_t(log b_t - a*_t)) + exp(a*_t) ⊙ h_0``.
+  Every step of every sequence at once (depth log T on a GPU); ``log_a``/``log_b`` come
+  from :func:`mingru_log_coeffs` / :func:`minlstm_log_coeffs` without ever forming a
+  ``log`` of a number that could be 0.
+- :func:`scan_linear` — the recurrence one step at a time, ``h = a_t ⊙ h + b_t``, as a
+  single autograd node with a hand-written backward (the adjoint recurrence ``δ_t = ∂h_t +
+  a_{t+1} ⊙ δ_{t+1}``). O(1) memory per step beyond the outputs, and on a CPU (where a
+  parallel scan has no parallel hardware to use) the faster of the two.
+
+:func:`mingru_step` / :func:`minlstm_step` are the O(1)-per-step cells for generation.
+Shapes: T time, B batch, I input features, H hidden.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+__all__ = [
+    "COEFFS",
+    "KINDS",
+    "LOG_COEFFS",
+    "g",
+    "log_g",
+    "mingru_coeffs",
+    "mingru_log_coeffs",
+    "mingru_step",
+    "minlstm_coeffs",
+    "minlstm_log_coeffs",
+    "minlstm_step",
+    "SCANS",
+    "minrnn_scan",
+    "scan_log",
+]
+
+KINDS = {"mingru": 2, "minlstm": 3}
+"""Cell name -> number G of H-wide blocks in ``k = x W_ih^T + b_ih`` (z|h and i|f|h)."""
+
+
+def g(x: Tensor) -> Tensor:
+    """The paper's positive activation: ``x + 0.5`` for ``x >= 0``, ``σ(x)`` below (C¹ at 0)."""
+    return torch.where(x >= 0, x + 0.5, torch.sigmoid(x))
+
+
+def log_g(x: Tensor) -> Tensor:
+    """``log g(x)`` without forming g: ``log(x + 0.5)`` for ``x >= 0``, ``-softplus(-x)`` below."""
+    return torch.where(x >= 0, torch.log(F.relu(x) + 0.5), -F.softplus(-x))
+
+
+def _minlstm_diff(k_i: Tensor, k_f: Tensor) -> Tensor:
+    """``log i - log f`` with ``i = σ(k_i)``, ``f = σ(k_f)``; then ``f' = σ(-d)``, ``i' = σ(d)``."""
+    return F.softplus(-k_f) - F.softplus(-k_i)
+
+
+# -- coefficients a, b of h_t = a_t h_{t-1} + b_t, from k (T, B, G·H) ----------------------
+
+
+def mingru_log_coeffs(k: Tensor) -> tuple[Tensor, Tensor]:
+    """``log a, log b`` of minGRU from ``k (..., 2H)`` (blocks z | h): each ``(..., H)``."""
+    k_z, k_h = k.chunk(2, dim=-1)  # (..., H) each
+    return -F.softplus(k_z), -F.softplus(-k_z) + log_g(k_h)  # log(1 - z), log z + log g(h~)
+
+
+def minlstm_log_coeffs(k: Tensor) -> tuple[Tensor, Tensor]:
+    """``log a, log b`` of minLSTM from ``k (..., 3H)`` (blocks i | f | h): each ``(..., H)``."""
+    k_i, k_f, k_h = k.chunk(3, dim=-1)  # (..., H) each
+    d = _minlstm_diff(k_i, k_f)
+    return -F.softplus(d), -F.softplus(-d) + log_g(k_h)  # log f', log i' + log g(h~)
+
+
+def mingru_coeffs(k: Tensor) -> tuple[Tensor, Tensor]:
+    """``a, b`` of minGRU from ``k (..., 2H)``: ``a = 1 - z``, ``b = z ⊙ g(k_h)``."""
+    k_z, k_h = k.chunk(2, dim=-1)  # (..., H) each
+    z = torch.sigmoid(k_z)
+    return 1.0 - z, z * g(k_h)
+
+
+def minlstm_coeffs(k: Tensor) -> tuple[Tensor, Tensor]:
+    """``a, b`` of minLSTM from ``k (..., 3H)``: ``a = f'``, ``b = i' ⊙ g(k_h)``."""
+    k_i, k_f, k_h = k.chunk(3, dim=-1)  # (..., H) each
+    d = _minlstm_diff(k_i, k_f)
+    return torch.sigmoid(-d), torch.sigmoid(d) * g(k_h)
+
+
+COEFFS = {"mingru": mingru_coeffs, "minlstm": minlstm_coeffs}
+LOG_COEFFS = {"mingru": mingru_log_coeffs, "minlstm": minlstm_log_coeffs}
+
+
+# -- the steps (generation) -------------------------------------------------------------------
+
+
+def mingru_step(x: Tensor, h: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """One minGRU step: ``x (B, I)``, ``h (B, H)``, ``weight (2H, I)`` -> ``h' (B, H)``."""
+    a, b = mingru_coeffs(F.linear(x, weight, bias))  # (B, H) each
+    return torch.addcmul(b, a, h)
+
+
+def minlstm_step(x: Tensor, h: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """One minLSTM step: ``x (B, I)``, ``h (B, H)``, ``weight (3H, I)`` -> ``h' (B, H)``."""
+    a, b = minlstm_coeffs(F.linear(x, weight, bias))  # (B, H) each
+    return torch.addcmul(b, a, h)
+
+
+# -- the parallel scan in log space --------------------------------------------------------
+
+
+def scan_log(log_a: Tensor, log_b: Tensor, h0: Tensor | None = None, *, chunk: int = 64) -> Tensor:
+    """``h_t = a_t ⊙ h_{t-1} + b_t`` for all t at once, in log space (Heinsen's method).
+
+    Args:
+        log_a: ``(T, B, H)`` log of the decay, ``<= 0``.
+        log_b: ``(T, B, H)`` log of the (positive) input term; ``-inf`` allowed (b = 0).
+        h0: ``(B, H)`` initial state of any sign, or None for zeros. It enters linearly,
+            ``+ exp(a*_t) ⊙ h_0``, so it never needs a logarithm (the paper's ``log h_0``
+            requires ``h_0 > 0``; a state handed over from elsewhere, or zeros, is not).
+        chunk: the scan runs on blocks of ``chunk`` steps, each block's end state carried
+            into the next (T / chunk sequential hops). This bounds ``|a*|`` and so the float32
+            cancellation in ``a*_t + logcumsumexp(...)``, which otherwise grows with T.
+
+    Returns:
+        ``h (T, B, H)``: the state after every step.
+    """
+    steps = log_a.size(0)
+    outs: list[Tensor] = []
+    h = h0
+    for start in range(0, steps, chunk):
+        la, lb = log_a[start : start + chunk], log_b[start : start + chunk]  # (C, B, H)
+        a_star = la.cumsum(0)  # (C, B, H), log of a_1 ⋯ a_t within the block
+        block = torch.exp(a_star + torch.logcumsumexp(lb - a_star, dim=0))
+        if h is not None:
+            block = block + torch.exp(a_star) * h
+        outs.append(block)
+        h = block[-1]  # (B, H), carried into the next block
+    return outs[0] if len(outs) == 1 else torch.cat(outs)  # (T, B, H)
+
+
+# -- the blocked scan in linear space, one autograd node ----------------------------------
+
+
+def _blocked_recurrence(a: Tensor, b: Tensor, h0: Tensor, block: int) -> Tensor:
+    """``h_t = a_t h_{t-1} + b_t`` (no autograd) as a two-level scan: O(√T) dispatches.
+
+    Time is cut into ``n`` blocks of ``C`` steps. Level 1 runs the C positions of every block
+    at once (the local state from zero and the decay product ``P = a_1 ⋯ a_c``); level 2 hops
+    over the n block ends carrying the true state; then ``h = local + P ⊙ carry``. The same
+    sums as the plain loop, reassociated; nothing is exponentiated, so nothing overflows.
+    """
+    steps = a.size(0)
+    n = -(-steps // block)
+    pad = n * block - steps
+    if pad:  # a = 1, b = 0 past the end: the state just carries (and is cut off below)
+        a = torch.cat([a, a.new_ones((pad, *a.shape[1:]))])
+        b = torch.cat([b, b.new_zeros((pad, *b.shape[1:]))])
+    a = a.view(n, block, *a.shape[1:])  # (n, C, B, H)
+    b = b.view(n, block, *b.shape[1:])  # (n, C, B, H)
+    local = torch.empty_like(b)  # (n, C, B, H): the state within each block, from zero
+    decay = torch.empty_like(a)  # (n, C, B, H): a_1 ⋯ a_c within each block
+    local[:, 0], decay[:, 0] = b[:, 0], a[:, 0]
+    for c in range(1, block):
+        torch.addcmul(b[:, c], a[:, c], local[:, c - 1], out=local[:, c])
+        torch.mul(a[:, c], decay[:, c - 1], out=decay[:, c])
+    carry = torch.empty_like(b[:, 0])  # (n, B, H): the true state entering each block
+    prev = h0
+    for j in range(n):
+        carry[j] = prev
+        prev = torch.addcmul(local[j, -1], decay[j, -1], prev)
+    h = torch.addcmul(local, decay, carry.unsqueeze(1))  # (n, C, B, H)
+    return h.view(n * block, *h.shape[2:])[:steps]  # (T, B, H)
+
+
+def _grad_parts(kind: str, k: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """What the fused backward needs, recomputed from ``k (T, B, G·H)``.
+
+    Returns ``a, b, s, g(k_h), g'(k_h)`` (each (T, B, H)) where ``b = w ⊙ g`` and ``s`` is
+    the derivative of ``w = 1 - a`` with respect to the gate logit it comes from.
+    """
+    if kind == "mingru":
+        k_z, k_h = k.chunk(2, dim=-1)  # (T, B, H) each
+        w = torch.sigmoid(k_z)  # z
+    else:
+        k_i, k_f, k_h = k.chunk(3, dim=-1)  # (T, B, H) each
+        w = torch.sigmoid(_minlstm_diff(k_i, k_f))  # i' = σ(d)
+    a = 1.0 - w
+    s = w * a  # dw/d(logit) for σ
+    sig_h = torch.sigmoid(k_h)
+    pos = k_h >= 0
+    gh = torch.where(pos, k_h + 0.5, sig_h)
+    dgh = torch.where(pos, torch.ones_like(sig_h), sig_h * (1.0 - sig_h))
+    return a, w * gh, s, gh, dgh
+
+
+class _FusedScan(torch.autograd.Function):
+    """minGRU/minLSTM coefficients + the linear recurrence, one node, backward by hand.
+
+    Forward: ``a, b`` from ``k``, then ``h_t = a_t h_{t-1} + b_t`` (blocked). Backward: the
+    adjoint ``δ_t = ∂h_t + a_{t+1} δ_{t+1}`` (the same recurrence reversed), then, with
+    ``b = w g`` and ``a = 1 - w``: ``dL/dw = δ (g - h_{t-1})``, ``dL/dk_h = δ w g'``.
+    """
+
+    @staticmethod
+    def forward(ctx, k: Tensor, h0: Tensor, valid: Tensor | None, kind: str, block: int) -> Tensor:  # noqa: ANN001
+        with torch.no_grad():
+            a, b = COEFFS[kind](k)  # (T, B, H) each
+            if valid is not None:  # padded steps: a = 1, b = 0, the state carries over
+                a = torch.where(valid, a, 1.0)
+                b = torch.where(valid, b, 0.0)
+            h = _blocked_recurrence(a, b, h0, block)  # (T, B, H)
+        ctx.save_for_backward(k, h, h0, valid)
+        ctx.kind, ctx.block = kind, block
+        return h
+
+    @staticmethod
+    def backward(ctx, dh: Tensor):  # noqa: ANN001, ANN205
+        k, h, h0, valid = ctx.saved_tensors
+        a, _, s, gh, dgh = _grad_parts(ctx.kind, k)
+        w = 1.0 - a
+        if valid is not None:
+            a = torch.where(valid, a, 1.0)
+        a_next = torch.cat([a[1:], a.new_zeros((1, *a.shape[1:]))])  # (T, B, H): a_{t+1}
+        delta = _blocked_recurrence(
+            a_next.flip(0), dh.flip(0).contiguous(), torch.zeros_like(h0), ctx.block
+        ).flip(0)  # (T, B, H)
+        dh0 = a[0] * delta[0]
+        if valid is not None:
+            delta = torch.where(valid, delta, 0.0)  # padded steps carry, they have no gates
+        h_prev = torch.cat([h0.unsqueeze(0), h[:-1]])  # (T, B, H): h_{t-1}
+        dw = delta * (gh - h_prev) * s  # dL/d(gate logit)
+        dk_h = delta * w * dgh
+        if ctx.kind == "mingru":
+            dk = torch.cat([dw, dk_h], dim=-1)  # (T, B, 2H)
+        else:
+            k_i, k_f, _ = k.chunk(3, dim=-1)  # (T, B, H) each
+            # d = softplus(-k_f) - softplus(-k_i): dd/dk_i = σ(-k_i), dd/dk_f = -σ(-k_f)
+            dk = torch.cat(
+                [dw * torch.sigmoid(-k_i), -dw * torch.sigmoid(-k_f), dk_h], dim=-1
+            )  # (T, B, 3H)
+        return dk, dh0, None, None, None
+
+
+def _block(steps: int) -> int:
+    """⌈√T⌉ steps per block: about as many block positions as blocks (fewest dispatches)."""
+    return max(1, math.isqrt(max(steps - 1, 0)) + 1)
+
+
+SCANS = ("linear", "log")
+
+
+def minrnn_scan(
+    kind: str,
+    k: Tensor,
+    h0: Tensor | None = None,
+    *,
+    valid: Tensor | None = None,
+    scan: str = "linear",
+) -> Tensor:
+    """Run a minGRU/minLSTM layer's recurrence over all steps, from its gate logits.
+
+    Args:
+        kind: "mingru" or "minlstm".
+        k: ``(T, B, G·H)``, ``x W_ih^T + b_ih`` for every step (G = 2: z | h; 3: i | f | h).
+        h0: ``(B, H)`` initial state (any sign), or None for zeros.
+        valid: ``(T, B, 1)`` bool, False at padded steps (``a = 1, b = 0`` there: the state
+            carries over unchanged), or None when every step is valid.
+        scan: "log" — Heinsen's parallel scan in log space (:func:`scan_log`), the paper's
+            parallel mode; "linear" — the blocked two-level scan in linear space, fused with
+            the gates into one autograd node with a hand-written backward (fastest on CPU).
+
+    Returns:
+        ``h (T, B, H)``; at padded steps it holds the last valid state.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"`kind` must be one of {sorted(KINDS)}, got {kind!r}")
+    if scan not in SCANS:
+        raise ValueError(f"`scan` must be one of {SCANS}, got {scan!r}")
+    if h0 is None:
+        h0 = k.new_zeros((k.size(1), k.size(2) // KINDS[kind]))  # (B, H)
+    if scan == "linear":
+        return _FusedScan.apply(k.contiguous(), h0, valid, kind, _block(k.size(0)))
+    log_a, log_b = LOG_COEFFS[kind](k)  # (T, B, H) each
+    if valid is not None:  # log a = 0 (a = 1), log b = -inf (b = 0) at padded steps
+        log_a = torch.where(valid, log_a, 0.0)
+        log_b = torch.where(valid, log_b, float("-inf"))
+    return scan_log(log_a, log_b, h0)
