@@ -49,11 +49,13 @@ def test_make_rnn_passes_lstm_options_and_impl():
 def test_make_rnn_errors():
     with pytest.raises(
         ValueError,
-        match=r"`cell` must be one of \['gru', 'lstm', 'rnn', 'rnn_relu', 'rnn_tanh'\], "
-        r"got 'transformer'",
+        match=r"`cell` must be one of \['gru', 'gru_ln', 'lstm', 'lstm_ln', 'mingru', 'minlstm', "
+        r"'rnn', 'rnn_relu', 'rnn_tanh'\], got 'transformer'",
     ):
         make_rnn("transformer", 3, 4)
-    assert set(LAYERS) == {"gru", "lstm", "rnn", "rnn_relu", "rnn_tanh"}
+    assert set(LAYERS) == {
+        "gru", "gru_ln", "lstm", "lstm_ln", "mingru", "minlstm", "rnn", "rnn_relu", "rnn_tanh"
+    }  # fmt: skip
     with pytest.raises(
         ValueError, match=r"`proj_size` is only for LSTM, got proj_size=2 with cell='gru'"
     ):
@@ -66,3 +68,11 @@ def test_make_rnn_single_layer_drops_the_no_op_dropout_without_warning(recwarn):
     layer = make_rnn("lstm", 3, 4, 1, dropout=0.5)
     assert layer.dropout == 0.0
     assert not [w for w in recwarn if "dropout" in str(w.message)]
+
+
+def test_make_rnn_layer_norm_rows_and_regularisers():
+    lstm = make_rnn("lstm_ln", 3, 4, 2, dropout=0.3, dropout_kind="locked", weight_drop=0.2)
+    assert lstm.layer_norm and lstm.dropout_kind == "locked" and lstm.weight_drop == 0.2
+    assert make_rnn("gru_ln", 3, 4).forward_path() == "scan"
+    with pytest.raises(ValueError, match=r"cell='lstm_ln' fixes \['layer_norm'\]"):
+        make_rnn("lstm_ln", 3, 4, layer_norm=False)

@@ -22,6 +22,8 @@ LAYERS: dict[str, tuple[type[nn.Module], dict[str, Any]]] = {
     "rnn_relu": (RNN, {"nonlinearity": "relu"}),
     "lstm": (LSTM, {}),
     "gru": (GRU, {}),
+    "lstm_ln": (LSTM, {"layer_norm": True}),  # Ba et al. 2016, see rnnkit.functional.ln_cells
+    "gru_ln": (GRU, {"layer_norm": True}),
     "mingru": (MinGRU, {}),
     "minlstm": (MinLSTM, {}),
 }
