@@ -22,6 +22,7 @@ from rnnkit.scratch.interop import (
     save_safetensors,
 )
 from rnnkit.scratch.layers import GRU, LSTM, RNN, LSTMState, Recurrent
+from rnnkit.scratch.minrnn import MinGRU, MinLSTM
 from rnnkit.scratch.models import CharLM
 from rnnkit.scratch.modules import Embedding, Linear, Module, cross_entropy, mse_loss
 from rnnkit.scratch.optim import (
@@ -48,6 +49,8 @@ __all__ = [
     "Embedding",
     "LSTMState",
     "Linear",
+    "MinGRU",
+    "MinLSTM",
     "Module",
     "Recurrent",
     "cell_backward",

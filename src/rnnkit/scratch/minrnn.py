@@ -1,0 +1,160 @@
+"""minGRU and minLSTM (Feng et al. 2024) in NumPy: sequential forward, backward by hand.
+
+Same parameters and names as :class:`rnnkit.nn.MinGRU` / :class:`rnnkit.nn.MinLSTM`
+(``weight_ih_l{l} (G·H, I_l)``, ``bias_ih_l{l} (G·H,)``; blocks z | h, or i | f | h), so a
+torch state dict loads with :func:`rnnkit.scratch.load_state_dict`. Unidirectional, no
+``lengths`` (the torch layer has both). Per layer, with ``k = x W^T + b`` for all steps::
+
+    minGRU:  w = σ(k_z)                                   (z)
+    minLSTM: w = σ(d),  d = softplus(-k_f) - softplus(-k_i)   (i' = i/(f+i); f' = 1 - i')
+    a = 1 - w,  b = w ⊙ g(k_h),  h_t = a_t ⊙ h_{t-1} + b_t,  g(x) = x + 0.5 | σ(x)
+
+Backward (δ_t = dL/dh_t through every path, the adjoint of the recurrence)::
+
+    δ_t = dy_t + a_{t+1} ⊙ δ_{t+1}        (δ_{T+1} term: dL/dh_n)
+    dL/dw = δ_t ⊙ (g(k_h) - h_{t-1})       (b = w g, a = 1 - w)
+    dk_z = dL/dw ⊙ w (1 - w)               minGRU
+    dk_i = dL/dd ⊙ σ(-k_i), dk_f = -dL/dd ⊙ σ(-k_f), dL/dd = dL/dw ⊙ w (1 - w)   minLSTM
+    dk_h = δ_t ⊙ w ⊙ g'(k_h);  dW = dk^T x,  db = Σ dk,  dx = dk W,  dh_0 = a_1 ⊙ δ_1
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rnnkit.scratch.cells import sigmoid
+from rnnkit.scratch.modules import Module
+from rnnkit.scratch.optim import init_uniform
+
+__all__ = ["MinGRU", "MinLSTM", "MinRNN"]
+
+_GATES = {"mingru": 2, "minlstm": 3}
+
+
+def _softplus(x: np.ndarray) -> np.ndarray:
+    return np.logaddexp(0.0, x)
+
+
+class MinRNN(Module):
+    """A stacked minGRU/minLSTM layer (see the module doc). x: (T, B, I) -> y (T, B, H)."""
+
+    def __init__(
+        self,
+        kind: str,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        *,
+        bias: bool = True,
+        rng: np.random.Generator | None = None,
+        dtype: type = np.float64,
+    ) -> None:
+        super().__init__()
+        if kind not in _GATES:
+            raise ValueError(f"`kind` must be one of {sorted(_GATES)}, got {kind!r}")
+        for name, value in (("input_size", input_size), ("hidden_size", hidden_size),
+                            ("num_layers", num_layers)):  # fmt: skip
+            if not isinstance(value, int) or value <= 0:
+                raise ValueError(f"`{name}` must be a positive int, got {value!r}")
+        self.kind, self.hidden_size, self.num_layers = kind, hidden_size, num_layers
+        self.input_size, self.bias = input_size, bias
+        rng = rng if rng is not None else np.random.default_rng()
+        gates = _GATES[kind] * hidden_size
+        for layer in range(num_layers):
+            width = input_size if layer == 0 else hidden_size
+            self.params[f"weight_ih_l{layer}"] = init_uniform(
+                (gates, width), hidden_size, rng, dtype
+            )
+            if bias:
+                self.params[f"bias_ih_l{layer}"] = init_uniform((gates,), hidden_size, rng, dtype)
+        self.zero_grad()
+        self._caches: list[tuple] = []
+
+    def _gates(self, k: np.ndarray) -> tuple[np.ndarray, ...]:
+        """``w, g(k_h), g'(k_h)`` from ``k (T, B, G·H)``, each (T, B, H)."""
+        H = self.hidden_size
+        k_h = k[..., -H:]  # (T, B, H)
+        if self.kind == "mingru":
+            w = sigmoid(k[..., :H])
+        else:
+            w = sigmoid(_softplus(-k[..., H : 2 * H]) - _softplus(-k[..., :H]))
+        s = sigmoid(k_h)
+        pos = k_h >= 0
+        return w, np.where(pos, k_h + 0.5, s), np.where(pos, 1.0, s * (1.0 - s))
+
+    def forward(self, x: np.ndarray, hx: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """x: (T, B, I); hx: (L, B, H) or None. Returns y (T, B, H) and h_n (L, B, H)."""
+        if x.ndim != 3 or x.shape[-1] != self.input_size:
+            raise ValueError(f"`x` must be (T, B, {self.input_size}) = (T, B, I), got {x.shape}")
+        T, B, _ = x.shape
+        H, L = self.hidden_size, self.num_layers
+        if hx is None:
+            hx = np.zeros((L, B, H), dtype=x.dtype)
+        elif hx.shape != (L, B, H):
+            raise ValueError(f"`hx` must be (L, B, H) = {(L, B, H)}, got {hx.shape}")
+        self._caches, finals = [], []
+        for layer in range(L):
+            W = self.params[f"weight_ih_l{layer}"]
+            k = x @ W.T  # (T, B, G·H)
+            if self.bias:
+                k = k + self.params[f"bias_ih_l{layer}"]
+            w, gh, dgh = self._gates(k)
+            a, b = 1.0 - w, w * gh  # (T, B, H) each
+            h = np.empty((T, B, H), dtype=x.dtype)  # (T, B, H)
+            prev = hx[layer]
+            for t in range(T):
+                prev = a[t] * prev + b[t]
+                h[t] = prev
+            self._caches.append((x, k, w, gh, dgh, h, hx[layer]))
+            finals.append(prev)
+            x = h
+        return x, np.stack(finals)
+
+    def backward(
+        self, dy: np.ndarray, dh_n: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """dy: (T, B, H), dh_n: (L, B, H) or None. Adds into ``grads``; returns dx, dhx."""
+        if not self._caches:
+            raise RuntimeError("`backward` needs a `forward` first")
+        H = self.hidden_size
+        dhx = np.zeros((self.num_layers, *dy.shape[1:]), dtype=dy.dtype)  # (L, B, H)
+        for layer in range(self.num_layers - 1, -1, -1):
+            x, k, w, gh, dgh, h, h0 = self._caches[layer]
+            a = 1.0 - w
+            delta = np.empty_like(dy)  # (T, B, H)
+            carry = np.zeros_like(h0) if dh_n is None else dh_n[layer].copy()
+            for t in range(dy.shape[0] - 1, -1, -1):
+                delta[t] = dy[t] + carry
+                carry = a[t] * delta[t]
+            dhx[layer] = carry  # a_1 δ_1
+            h_prev = np.concatenate([h0[None], h[:-1]])  # (T, B, H): h_{t-1}
+            dlogit = delta * (gh - h_prev) * w * a  # dL/d(logit of w)
+            dk_h = delta * w * dgh
+            if self.kind == "mingru":
+                dk = np.concatenate([dlogit, dk_h], axis=-1)  # (T, B, 2H)
+            else:
+                k_i, k_f = k[..., :H], k[..., H : 2 * H]
+                dk = np.concatenate(
+                    [dlogit * sigmoid(-k_i), -dlogit * sigmoid(-k_f), dk_h], axis=-1
+                )  # (T, B, 3H)
+            W = self.params[f"weight_ih_l{layer}"]
+            flat = dk.reshape(-1, dk.shape[-1])  # (T·B, G·H)
+            self.grads[f"weight_ih_l{layer}"] += flat.T @ x.reshape(-1, x.shape[-1])
+            if self.bias:
+                self.grads[f"bias_ih_l{layer}"] += flat.sum(axis=0)
+            dy = dk @ W  # (T, B, I_l): the gradient reaching the layer below
+        return dy, dhx
+
+
+class MinGRU(MinRNN):
+    """minGRU in NumPy (see the module doc). ``MinGRU(I, H, L, bias=True, rng=..., dtype=...)``."""
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, **kwargs) -> None:
+        super().__init__("mingru", input_size, hidden_size, num_layers, **kwargs)
+
+
+class MinLSTM(MinRNN):
+    """minLSTM in NumPy (see the module doc); arguments as :class:`MinGRU`."""
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, **kwargs) -> None:
+        super().__init__("minlstm", input_size, hidden_size, num_layers, **kwargs)
