@@ -14,11 +14,9 @@ perplexity and training throughput (tokens/s) as a ratio.
 from __future__ import annotations
 
 import argparse
-import csv
 import math
 import os
 import shutil
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -29,7 +27,10 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _timing import table  # noqa: E402
-from rnnkit.tasks.lm import PRESETS, LMDataConfig, TextLM, load_corpus  # noqa: E402
+from rnnkit.data.streams import CorpusStream  # noqa: E402
+from rnnkit.models.language_model import LanguageModel, LMConfig  # noqa: E402
+from rnnkit.tasks.lm import PRESETS, LMDataConfig, TextLM, lm_step, load_corpus  # noqa: E402
+from rnnkit.train import TrainConfig, Trainer  # noqa: E402
 
 PUBLISHED_TEST_PPL = 117.6
 
@@ -70,41 +71,66 @@ def _evaluate(model: PlainWordLM, data: torch.Tensor, bptt: int) -> float:
     return total / count
 
 
+def _train_steps(model: PlainWordLM, train: torch.Tensor, lr: float, max_batches: int | None):
+    """One epoch (or ``max_batches`` windows) of the example's loop; returns tokens seen."""
+    bptt, clip, tokens, hidden = 35, 0.25, 0, None
+    model.train()
+    for b, i in enumerate(range(0, train.size(0) - 1, bptt)):
+        if max_batches is not None and b >= max_batches:
+            break
+        t = min(bptt, train.size(0) - 1 - i)
+        x, y = train[i : i + t], train[i + 1 : i + 1 + t]
+        if hidden is not None:
+            hidden = tuple(h.detach() for h in hidden)
+        model.zero_grad()
+        logits, hidden = model(x, hidden)
+        loss = F.cross_entropy(logits.flatten(0, 1), y.flatten())
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), clip)
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(p.grad, alpha=-lr)
+        tokens += y.numel()
+    return tokens
+
+
 def run_plain(splits: dict[str, torch.Tensor], ntoken: int, epochs: int, max_batches: int | None):
     torch.manual_seed(0)
-    bptt, lr, clip = 35, 20.0, 0.25
+    lr = 20.0
     model = PlainWordLM(ntoken, 200, 200, 2, 0.2)
     train = _batchify(splits["train"], 20)
     val, test = _batchify(splits["valid"], 10), _batchify(splits["test"], 10)
-    best, best_state, tokens, seconds = math.inf, None, 0, 0.0
+    best, best_state = math.inf, None
     for _ in range(epochs):
-        model.train()
-        hidden = None
-        start = time.perf_counter()
-        for b, i in enumerate(range(0, train.size(0) - 1, bptt)):
-            if max_batches is not None and b >= max_batches:
-                break
-            t = min(bptt, train.size(0) - 1 - i)
-            x, y = train[i : i + t], train[i + 1 : i + 1 + t]
-            if hidden is not None:
-                hidden = tuple(h.detach() for h in hidden)
-            model.zero_grad()
-            logits, hidden = model(x, hidden)
-            loss = F.cross_entropy(logits.flatten(0, 1), y.flatten())
-            loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), clip)
-            with torch.no_grad():
-                for p in model.parameters():
-                    p.add_(p.grad, alpha=-lr)
-            tokens += y.numel()
-        seconds += time.perf_counter() - start
-        val_loss = _evaluate(model, val, bptt)
+        _train_steps(model, train, lr, max_batches)
+        val_loss = _evaluate(model, val, 35)
         if val_loss < best:
             best, best_state = val_loss, {k: v.clone() for k, v in model.state_dict().items()}
         else:
             lr /= 4.0
     model.load_state_dict(best_state)
-    return math.exp(_evaluate(model, test, bptt)), tokens / seconds
+    return math.exp(_evaluate(model, test, 35))
+
+
+def throughput(splits: dict[str, torch.Tensor], ntoken: int, rounds: int, steps: int):
+    """Training tokens/s of both, alternating rounds of ``steps`` windows (same machine noise)."""
+    cfg = TrainConfig.from_dict(
+        {**PRESETS["ptb-small"]["train"], "epochs": None, "max_steps": steps, "progress": False}
+    )
+    ours = LanguageModel(ntoken, LMConfig(**PRESETS["ptb-small"]["model"]))
+    stream = CorpusStream(splits["train"], 20, 35)
+    plain = PlainWordLM(ntoken, 200, 200, 2, 0.2)
+    train = _batchify(splits["train"], 20)
+    t_ours = t_plain = 0.0
+    for _ in range(rounds):
+        start = time.perf_counter()
+        Trainer(ours, cfg, lm_step).fit(stream)
+        t_ours += time.perf_counter() - start
+        start = time.perf_counter()
+        _train_steps(plain, train, 20.0, steps)
+        t_plain += time.perf_counter() - start
+    tokens = rounds * steps * 35 * 20
+    return tokens / t_ours, tokens / t_plain
 
 
 def run_rnnkit(epochs: int, max_batches: int | None, run_dir: Path):
@@ -112,11 +138,7 @@ def run_rnnkit(epochs: int, max_batches: int | None, run_dir: Path):
     train_cfg = {**PRESETS["ptb-small"]["train"], "epochs": epochs, "progress": False}
     if max_batches is not None:
         train_cfg.update(max_steps=max_batches * epochs, epochs=epochs)
-    result = lm.fit(run_dir, train_cfg)
-    # throughput: the median of the trainer's logged training windows (tokens/s)
-    with open(run_dir / "metrics.csv", newline="") as f:
-        rates = [float(r["items_per_s"]) for r in csv.DictReader(f) if r.get("items_per_s")]
-    return result["test_perplexity"], statistics.median(rates)
+    return lm.fit(run_dir, train_cfg)["test_perplexity"]
 
 
 def main() -> None:
@@ -124,19 +146,23 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--max-batches", type=int, default=None, help="per epoch (quick look)")
     parser.add_argument("--run-dir", default="runs/bench-ptb-small")
+    parser.add_argument("--rounds", type=int, default=5, help="throughput rounds")
+    parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     os.environ.setdefault(
         "RNNKIT_DATA_DIR", str(Path(__file__).resolve().parents[2] / "shared/data")
     )
     corpus = load_corpus(LMDataConfig(data="ptb", level="word", eval_batch_size=10))
     shutil.rmtree(args.run_dir, ignore_errors=True)
-    ours_ppl, ours_tps = run_rnnkit(args.epochs, args.max_batches, Path(args.run_dir))
-    plain_ppl, plain_tps = run_plain(
-        corpus.splits, len(corpus.vocab), args.epochs, args.max_batches
-    )
+    ours_tps, plain_tps = throughput(corpus.splits, len(corpus.vocab), args.rounds, 20)
+    ours_ppl = run_rnnkit(args.epochs, args.max_batches, Path(args.run_dir))
+    plain_ppl = run_plain(corpus.splits, len(corpus.vocab), args.epochs, args.max_batches)
     print(
         f"PTB word level, ptb-small, {args.epochs} epochs, torch {torch.__version__}, "
-        f"{torch.get_num_threads()} threads"
+        f"{torch.get_num_threads()} threads; throughput from {args.rounds} alternating rounds "
+        "of 20 training windows each"
     )
     print(
         table(
