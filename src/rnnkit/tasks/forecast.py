@@ -149,7 +149,7 @@ def train(
         lr: learning rate (Adam).
         max_time: stop training after this many seconds.
         patience: early stopping after this many evaluations (epochs) without improvement of
-            the validation loss (none: off).
+            the validation loss (null: off).
         seed: random seed.
         period: seasonal period for seasonal naive and MASE (default from the data).
         run_dir: where the run is written (must not hold a run already).
