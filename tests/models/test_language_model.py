@@ -52,3 +52,50 @@ def test_perplexity_and_bits() -> None:
     logits = torch.zeros(10, 50)
     loss = torch.nn.functional.cross_entropy(logits, torch.randint(0, 50, (10,)))
     assert perplexity(loss.item()) == pytest.approx(50, rel=1e-6)
+
+
+AWD = dict(
+    embedding_dim=8, hidden_size=12, num_layers=3, proj_size=8, tie_weights=True,
+    dropout_kind="locked", dropout=0.4, input_dropout=0.4, hidden_dropout=0.25,
+    embedding_dropout=0.1, weight_drop=0.5, ar_alpha=2.0, tar_beta=1.0,
+)  # fmt: skip
+
+
+def test_awd_options_build_the_regularised_stack_on_the_fused_kernel() -> None:
+    model = LanguageModel(11, LMConfig(**AWD))
+    rnn = model.rnn
+    got = (rnn.proj_size, rnn.weight_drop, rnn.dropout, rnn.dropout_kind)
+    assert got == (8, 0.5, 0.25, "locked")
+    assert model.decoder.weight is model.embedding.weight
+    assert rnn.forward_path(torch.Generator()) == "fused"
+    logits, _, (raw, dropped) = model(torch.randint(0, 11, (6, 3)), return_hidden=True)
+    assert logits.shape == (6, 3, 11) and raw.shape == dropped.shape == (6, 3, 8)
+    ratio = dropped / raw  # locked output dropout: one mask per sequence
+    assert torch.allclose(ratio, ratio[:1].expand_as(ratio))
+
+
+def test_awd_eval_equals_the_unregularised_model() -> None:
+    torch.manual_seed(0)
+    model = LanguageModel(11, LMConfig(**AWD)).eval()
+    plain_cfg = {
+        k: v
+        for k, v in AWD.items()
+        if k in ("embedding_dim", "hidden_size", "num_layers", "proj_size", "tie_weights")
+    }
+    plain = LanguageModel(11, LMConfig(**plain_cfg, dropout=0.0)).eval()
+    plain.load_state_dict(model.state_dict())
+    x = torch.randint(0, 11, (6, 3))
+    assert torch.equal(model(x)[0], plain(x)[0])
+    model.train()
+    assert not torch.equal(model(x)[0], plain(x)[0])
+
+
+def test_awd_config_errors() -> None:
+    with pytest.raises(ValueError, match="`tie_weights` needs `embedding_dim` == `proj_size`"):
+        LMConfig(embedding_dim=8, hidden_size=12, proj_size=6, tie_weights=True)
+    with pytest.raises(ValueError, match="`weight_drop` must be in"):
+        LMConfig(weight_drop=1.0)
+    with pytest.raises(ValueError, match="`dropout_kind`"):
+        LMConfig(dropout_kind="gaussian")
+    with pytest.raises(ValueError, match="`proj_size`"):
+        LMConfig(hidden_size=8, proj_size=8)

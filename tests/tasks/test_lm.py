@@ -162,3 +162,47 @@ def test_bad_input_errors(text_file: Path, tmp_path: Path, capsys) -> None:
     with pytest.raises(ValueError, match="unknown model keys"):
         TextLM.create("demo", model={"hidden": 3}, data={"data": str(text_file)})
     assert torch.is_tensor(lm.encode_prompt("The"))
+
+
+def test_lm_step_adds_ar_and_tar_in_train_mode_only() -> None:
+    import torch.nn.functional as F
+
+    from rnnkit.models.language_model import LanguageModel, LMConfig
+    from rnnkit.tasks.lm import lm_step
+
+    cfg = LMConfig(
+        embedding_dim=6, hidden_size=6, num_layers=2, dropout=0.3, dropout_kind="locked",
+        ar_alpha=2.0, tar_beta=1.0,
+    )  # fmt: skip
+    model = LanguageModel(9, cfg)
+    x, y = torch.randint(0, 9, (5, 2)), torch.randint(0, 9, (5, 2))
+    torch.manual_seed(3)
+    got = lm_step(model, (x, y), None).loss
+    torch.manual_seed(3)
+    logits, _, (raw, dropped) = model(x, return_hidden=True)
+    ce = F.cross_entropy(logits.flatten(0, 1), y.flatten())
+    want = ce + 2.0 * dropped.pow(2).mean() + (raw[1:] - raw[:-1]).pow(2).mean()
+    torch.testing.assert_close(got, want)
+    model.eval()
+    logits, _ = model(x)
+    ce = F.cross_entropy(logits.flatten(0, 1), y.flatten())
+    torch.testing.assert_close(lm_step(model, (x, y), None).loss, ce)
+
+
+def test_awd_preset_builds_its_configs() -> None:
+    from rnnkit.models.language_model import LanguageModel, LMConfig
+    from rnnkit.tasks.lm import PRESETS, LMDataConfig
+    from rnnkit.train import TrainConfig
+
+    preset = PRESETS["awd-ptb"]
+    model_cfg = LMConfig.from_dict(preset["model"])
+    data_cfg = LMDataConfig(**preset["data"])
+    train_cfg = TrainConfig.from_dict(preset["train"])
+    assert data_cfg.variable_bptt and data_cfg.bptt == 70
+    assert (train_cfg.optimizer, train_cfg.clip_norm, train_cfg.weight_decay) == (
+        "ntasgd", 0.25, 1.2e-6,
+    )  # fmt: skip
+    assert (model_cfg.weight_drop, model_cfg.embedding_dropout) == (0.5, 0.1)
+    with torch.device("meta"):
+        n = sum(p.numel() for p in LanguageModel(10000, model_cfg).parameters())
+    assert 15e6 < n < 17e6  # the uniform 1150 -> 400 LSTMP stack (AWD's own: 24M)

@@ -10,6 +10,16 @@ carry into the next window (truncated BPTT) or the next generated token.
 >>> logits, state = model(torch.zeros(7, 3, dtype=torch.long))
 >>> tuple(logits.shape)
 (7, 3, 50)
+
+The AWD-LSTM regularisers (Merity, Keskar & Socher 2018, "Regularizing and Optimizing LSTM
+Language Models") are options of :class:`LMConfig`: embedding dropout (whole words), locked
+dropout (``dropout_kind="locked"``) on the embedding output, between layers and on the
+output, weight drop on ``W_hh``, and activation regularisation (``ar_alpha``, on the last
+layer's dropped output) and temporal AR (``tar_beta``, on consecutive raw outputs), which
+:func:`rnnkit.tasks.lm.lm_step` adds to the loss in train mode. AWD's stack has per-layer sizes
+(1150, 1150, 400 for a 400-wide tied embedding); rnnkit's layers are uniform, so the preset
+approximates it with ``proj_size``: every LSTM layer has H = 1150 cells and its output
+projected to P = 400 (torch's LSTMP), which gives the tied decoder its 400 inputs.
 """
 
 from __future__ import annotations
@@ -19,6 +29,8 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from torch import Tensor, nn
+
+from rnnkit.nn.regularization import LockedDropout, embedding_dropout
 
 __all__ = ["LMConfig", "LanguageModel", "perplexity", "bits_per_token"]
 
@@ -38,7 +50,24 @@ class LMConfig:
     dropout: float = 0.2
     """Dropout on the embedding, between layers and on the output (train mode only)."""
     tie_weights: bool = False
-    """Share the embedding and output matrices (Press & Wolf 2017); needs E == H."""
+    """Share the embedding and output matrices (Press & Wolf 2017); needs E == H (or P)."""
+    proj_size: int = 0
+    """LSTM only: project every layer's output to P < H features (0: no projection)."""
+    dropout_kind: str = "standard"
+    """``standard`` (a fresh mask per step) or ``locked`` (one mask per sequence, Gal &
+    Ghahramani 2016) for the embedding-output, between-layer and output dropouts."""
+    input_dropout: float | None = None
+    """Dropout on the embedding output (AWD ``dropouti``); None: ``dropout``."""
+    hidden_dropout: float | None = None
+    """Dropout between recurrent layers (AWD ``dropouth``); None: ``dropout``."""
+    embedding_dropout: float = 0.0
+    """Drop whole words: rows of the embedding matrix, one mask per batch (AWD ``dropoute``)."""
+    weight_drop: float = 0.0
+    """DropConnect on the hidden-to-hidden weights ``W_hh`` (AWD ``wdrop``)."""
+    ar_alpha: float = 0.0
+    """Activation regularisation: ``alpha * mean(dropped last-layer output ** 2)``."""
+    tar_beta: float = 0.0
+    """Temporal AR: ``beta * mean((raw output_t - raw output_{t-1}) ** 2)``."""
 
     def __post_init__(self) -> None:
         for name in ("embedding_dim", "hidden_size", "num_layers"):
@@ -47,11 +76,33 @@ class LMConfig:
                 raise ValueError(f"`{name}` must be a positive int, got {value!r}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"`dropout` must be in [0, 1), got {self.dropout}")
-        if self.tie_weights and self.embedding_dim != self.hidden_size:
+        for name in ("input_dropout", "hidden_dropout", "embedding_dropout", "weight_drop"):
+            value = getattr(self, name)
+            if value is not None and not 0.0 <= value < 1.0:
+                raise ValueError(f"`{name}` must be in [0, 1), got {value}")
+        for name in ("ar_alpha", "tar_beta"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"`{name}` must be >= 0, got {getattr(self, name)}")
+        if self.dropout_kind not in ("standard", "locked"):
             raise ValueError(
-                "`tie_weights` needs `embedding_dim` == `hidden_size`, got "
-                f"{self.embedding_dim} and {self.hidden_size}"
+                f"`dropout_kind` must be 'standard' or 'locked', got {self.dropout_kind!r}"
             )
+        if not isinstance(self.proj_size, int) or not 0 <= self.proj_size < self.hidden_size:
+            raise ValueError(
+                f"`proj_size` must be an int in [0, hidden_size={self.hidden_size}), "
+                f"got {self.proj_size!r}"
+            )
+        if self.tie_weights and self.embedding_dim != self.output_size:
+            which = "`proj_size`" if self.proj_size else "`hidden_size`"
+            raise ValueError(
+                f"`tie_weights` needs `embedding_dim` == {which}, got "
+                f"{self.embedding_dim} and {self.output_size}"
+            )
+
+    @property
+    def output_size(self) -> int:
+        """Features of the recurrent output: P with a projection, else H."""
+        return self.proj_size or self.hidden_size
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> LMConfig:
@@ -92,16 +143,29 @@ class LanguageModel(nn.Module):
         self.vocab_size = vocab_size
         self.config = config
         self.embedding = nn.Embedding(vocab_size, config.embedding_dim)
-        self.drop = nn.Dropout(config.dropout)
+        c = config
+        p_in = c.dropout if c.input_dropout is None else c.input_dropout
+        p_hidden = c.dropout if c.hidden_dropout is None else c.hidden_dropout
+        drop = LockedDropout if c.dropout_kind == "locked" else nn.Dropout
+        self.drop_in = drop(p_in)  # on the embedding output (T, B, E)
+        self.drop = drop(c.dropout)  # on the last layer's output (T, B, H_out)
+        extra: dict[str, Any] = {}
+        if c.proj_size:
+            extra["proj_size"] = c.proj_size
+        if c.weight_drop:
+            extra["weight_drop"] = c.weight_drop
+        if c.dropout_kind == "locked" and c.num_layers > 1:
+            extra["dropout_kind"] = "locked"
         self.rnn = make_rnn(
-            config.cell,
-            config.embedding_dim,
-            config.hidden_size,
-            config.num_layers,
-            dropout=config.dropout if config.num_layers > 1 else 0.0,
+            c.cell,
+            c.embedding_dim,
+            c.hidden_size,
+            c.num_layers,
+            dropout=p_hidden if c.num_layers > 1 else 0.0,
+            **extra,
         )
-        self.decoder = nn.Linear(config.hidden_size, vocab_size)
-        if config.tie_weights:
+        self.decoder = nn.Linear(c.output_size, vocab_size)
+        if c.tie_weights:
             self.decoder.weight = self.embedding.weight
         self._init_weights()
 
@@ -112,13 +176,17 @@ class LanguageModel(nn.Module):
             nn.init.uniform_(self.decoder.weight, -0.1, 0.1)
         nn.init.zeros_(self.decoder.bias)
 
-    def forward(self, x: Tensor, state: Any = None) -> tuple[Tensor, Any]:
+    def forward(self, x: Tensor, state: Any = None, *, return_hidden: bool = False) -> Any:
+        """``(logits, state)``; with ``return_hidden`` also ``(raw, dropped)``, the last
+        layer's output ``(T, B, H_out)`` before and after its dropout (for AR / TAR)."""
         if x.dim() != 2:
             raise ValueError(f"`x` must be (T, B) token ids, got shape {tuple(x.shape)}")
-        emb = self.drop(self.embedding(x))  # (T, B, E)
-        out, state = self.rnn(emb, state)  # (T, B, H)
-        logits = self.decoder(self.drop(out))  # (T, B, V)
-        return logits, state
+        p_e = self.config.embedding_dropout
+        emb = embedding_dropout(x, self.embedding.weight, p_e, training=self.training)
+        raw, state = self.rnn(self.drop_in(emb), state)  # (T, B, H_out)
+        dropped = self.drop(raw)
+        logits = self.decoder(dropped)  # (T, B, V)
+        return (logits, state, (raw, dropped)) if return_hidden else (logits, state)
 
 
 def perplexity(mean_nll: float) -> float:
