@@ -65,7 +65,6 @@ def test_forecaster(cell):
         backward_ok(net, out.mean.square().mean())
 
 
-@RESTRICTED
 @pytest.mark.parametrize("cell", CELLS)
 def test_classifier(cell):
     torch.manual_seed(0)

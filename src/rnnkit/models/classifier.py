@@ -24,12 +24,13 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from rnnkit.models.pooling import POOLINGS, Pooling
+from rnnkit.nn import LAYERS, make_rnn
 
 __all__ = ["CELLS", "ClassifierConfig", "SequenceClassifier"]
 
 logger = logging.getLogger(__name__)
 
-CELLS = ("rnn", "rnn_relu", "lstm", "gru")
+CELLS = tuple(LAYERS)  # every recurrent layer rnnkit.nn.make_rnn builds by name
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,7 @@ class ClassifierConfig:
     project_input: bool = True
     """Numeric inputs only: pass features through a linear projection to E (else feed I)."""
     cell: str = "lstm"
-    """Recurrent layer by name: rnn, rnn_relu, lstm, gru."""
+    """Recurrent layer by name (``rnnkit.nn.LAYERS``): rnn, rnn_relu, lstm, gru, mingru, ..."""
     hidden_size: int = 128
     """Size H of the recurrent state."""
     num_layers: int = 1
@@ -106,34 +107,6 @@ class ClassifierConfig:
         return asdict(self)
 
 
-def _make_rnn(
-    cell: str,
-    input_size: int,
-    hidden_size: int,
-    num_layers: int,
-    *,
-    dropout: float,
-    bidirectional: bool,
-) -> nn.Module:
-    """The one place the recurrent layer is built: ``rnnkit.nn.make_rnn`` when it exists."""
-    try:
-        from rnnkit.nn import make_rnn
-    except ImportError:
-        make_rnn = None
-    if make_rnn is not None:
-        return make_rnn(
-            cell, input_size, hidden_size, num_layers, dropout=dropout, bidirectional=bidirectional
-        )
-    logger.debug("rnnkit.nn.make_rnn not available; using torch.nn for %s", cell)
-    kwargs = dict(num_layers=num_layers, dropout=dropout, bidirectional=bidirectional)
-    if cell == "lstm":
-        return nn.LSTM(input_size, hidden_size, **kwargs)
-    if cell == "gru":
-        return nn.GRU(input_size, hidden_size, **kwargs)
-    nonlinearity = "relu" if cell == "rnn_relu" else "tanh"
-    return nn.RNN(input_size, hidden_size, nonlinearity=nonlinearity, **kwargs)
-
-
 class SequenceClassifier(nn.Module):
     """Input layer -> ``num_layers`` recurrent layers -> masked pooling -> linear to C logits.
 
@@ -167,7 +140,7 @@ class SequenceClassifier(nn.Module):
             rnn_in = c.input_size
         D = 2 if c.bidirectional else 1
         self.drop = nn.Dropout(c.dropout)
-        self.rnn = _make_rnn(
+        self.rnn = make_rnn(
             c.cell,
             rnn_in,
             c.hidden_size,
