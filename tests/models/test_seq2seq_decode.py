@@ -107,6 +107,7 @@ def test_max_length_is_relative_to_the_source() -> None:
         sample_search(model, src, lengths, return_attention=False, **kw),
     ):
         assert [len(h.tokens) for h in hyps] == [7, 4]  # cut there, without <eos>
+        assert not any(h.ended for h in hyps)
     model.steps = 0
     greedy_search(model, src, lengths, return_attention=False, **kw)
     assert model.steps == 7  # one step per token: the state is carried, not recomputed
@@ -148,7 +149,7 @@ def test_batched_beam_equals_one_sentence_at_a_time(model: Seq2Seq) -> None:
         assert [h.tokens for h in alone] == [h.tokens for h in batched[b]]
         for x, y in zip(alone, batched[b], strict=True):
             assert x.score == pytest.approx(y.score, abs=1e-5)
-            assert x.attention.shape == (len(x.tokens) + 1, n)
+            assert x.attention.shape == (len(x.tokens) + x.ended, n)
             torch.testing.assert_close(x.attention, y.attention, atol=1e-5, rtol=1e-4)
 
 

@@ -75,7 +75,7 @@ class Seq2SeqConfig:
     """Decoder hidden size H_d (None: D*H, the encoder's output width)."""
     decoder_layers: int | None = None
     """Decoder layers L_d (None: same as the encoder)."""
-    attention: str = "general"
+    attention: str = "additive"
     """Attention score: additive (Bahdanau), dot or general (Luong), or none."""
     attn_size: int | None = None
     """Hidden width of the additive scorer (None: H_d)."""

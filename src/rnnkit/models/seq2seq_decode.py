@@ -60,6 +60,8 @@ class Hypothesis:
     attention: Tensor | None = None
     """``(n, S_b)`` attention weights of the ``n`` emitted tokens: ``len(tokens) + 1`` with
     ``<eos>``, ``len(tokens)`` when cut at the maximum length (None unless asked for)."""
+    ended: bool = True
+    """Whether it closed with ``<eos>`` (False: cut at the maximum length)."""
 
 
 class SearchState(NamedTuple):
@@ -114,9 +116,10 @@ def _hypotheses(
         n_src = int(src_lengths[b])
         row = []
         for h in hyps:
-            tokens = h.tokens[:-1] if h.tokens and h.tokens[-1] == eos_id else list(h.tokens)
+            ended = bool(h.tokens) and h.tokens[-1] == eos_id
+            tokens = list(h.tokens[:-1] if ended else h.tokens)
             a = h.extras[:, :n_src].float() if attention and h.extras is not None else None
-            row.append(Hypothesis(tokens, float(h.log_prob), a))
+            row.append(Hypothesis(tokens, float(h.log_prob), a, ended))
         out.append(row)
     return out
 

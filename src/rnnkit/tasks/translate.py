@@ -111,7 +111,7 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
             "hidden_size": 256,
             "num_layers": 2,
             "dropout": 0.3,
-            "attention": "general",
+            "attention": "additive",
         },  # fmt: skip
         "task": {"batch_size": 64, "label_smoothing": 0.1},
         "train": {"epochs": 15, "lr": 1e-3, "schedule": "plateau", "early_stopping_patience": 3},
