@@ -101,9 +101,15 @@ def run_plain(splits: dict[str, torch.Tensor], ntoken: int, epochs: int, max_bat
     train = _batchify(splits["train"], 20)
     val, test = _batchify(splits["valid"], 10), _batchify(splits["test"], 10)
     best, best_state = math.inf, None
-    for _ in range(epochs):
+    for epoch in range(epochs):
+        start = time.perf_counter()
         _train_steps(model, train, lr, max_batches)
         val_loss = _evaluate(model, val, 35)
+        print(
+            f"plain epoch {epoch + 1}: lr {lr:g}, valid ppl {math.exp(val_loss):.2f}, "
+            f"{time.perf_counter() - start:.0f} s",
+            flush=True,
+        )
         if val_loss < best:
             best, best_state = val_loss, {k: v.clone() for k, v in model.state_dict().items()}
         else:
@@ -157,7 +163,9 @@ def main() -> None:
     corpus = load_corpus(LMDataConfig(data="ptb", level="word", eval_batch_size=10))
     shutil.rmtree(args.run_dir, ignore_errors=True)
     ours_tps, plain_tps = throughput(corpus.splits, len(corpus.vocab), args.rounds, 20)
+    print(f"throughput: rnnkit {ours_tps:.0f} tok/s, plain {plain_tps:.0f} tok/s", flush=True)
     ours_ppl = run_rnnkit(args.epochs, args.max_batches, Path(args.run_dir))
+    print(f"rnnkit ptb-small test ppl {ours_ppl:.2f}", flush=True)
     plain_ppl = run_plain(corpus.splits, len(corpus.vocab), args.epochs, args.max_batches)
     print(
         f"PTB word level, ptb-small, {args.epochs} epochs, torch {torch.__version__}, "
