@@ -159,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = _default_verb(group, _underscore_flags(argv[1:]), verbs)
         result = CLI(verbs, args=args, prog=f"rnnkit {group}", as_positional=group in POSITIONAL)
-    except (ValueError, FileNotFoundError, FileExistsError, KeyError) as err:
+    except (ValueError, TypeError, FileNotFoundError, FileExistsError, KeyError) as err:
         # Library errors already name the argument and what was expected.
         print(f"rnnkit {group}: error: {err}", file=sys.stderr)
         return 1

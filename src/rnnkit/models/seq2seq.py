@@ -39,6 +39,7 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from rnnkit.models.seq2seq_bridge import BRIDGE_MODES, Bridge
+from rnnkit.nn import LAYERS, LSTM, make_rnn
 from rnnkit.nn.attention import ATTENTION_KINDS, Attention, make_attention
 
 __all__ = [
@@ -50,7 +51,7 @@ __all__ = [
     "sequence_loss",
 ]
 
-CELLS = ("rnn", "rnn_relu", "lstm", "gru")
+CELLS = tuple(LAYERS)  # every recurrent layer rnnkit.nn.make_rnn builds by name
 
 
 @dataclass(frozen=True)
@@ -159,21 +160,16 @@ def _check_types(config: Any) -> None:
 def _make_rnn(
     cell: str, input_size: int, hidden_size: int, layers: int, dropout: float, bidirectional: bool
 ) -> nn.Module:
-    """The one place a recurrent layer is built: ``rnnkit.nn.make_rnn`` when it exists."""
+    """The one place a recurrent layer is built (``rnnkit.nn.make_rnn``)."""
     dropout = dropout if layers > 1 else 0.0  # torch warns on dropout with one layer
-    try:
-        from rnnkit.nn import make_rnn
-    except ImportError:  # rnnkit.nn still in progress: its drop-in twin
-        kinds = {"rnn": (nn.RNN, "tanh"), "rnn_relu": (nn.RNN, "relu"), "lstm": (nn.LSTM, None)}
-        kinds["gru"] = (nn.GRU, None)
-        layer, nonlinearity = kinds[cell]
-        extra = {} if nonlinearity is None else {"nonlinearity": nonlinearity}
-        return layer(
-            input_size, hidden_size, layers, dropout=dropout, bidirectional=bidirectional, **extra
-        )
     return make_rnn(
         cell, input_size, hidden_size, layers, dropout=dropout, bidirectional=bidirectional
     )
+
+
+def _has_cell_state(cell: str) -> bool:
+    """Whether the named layer's state is ``LSTMState(h, c)`` rather than ``h``."""
+    return issubclass(LAYERS[cell][0], LSTM)
 
 
 class Memory(NamedTuple):
@@ -326,7 +322,7 @@ class Seq2Seq(nn.Module):
         self.encoder = Encoder(c)
         self.bridge = Bridge(
             c.num_layers, c.directions, c.hidden_size, c.dec_layers, c.dec_hidden,
-            c.cell == "lstm", c.bridge,
+            _has_cell_state(c.cell), c.bridge,
         )  # fmt: skip
         self.decoder = Decoder(c)
 

@@ -3,16 +3,23 @@
 - :mod:`~rnnkit.nn.rnn`: ``RNN``, ``LSTM``, ``GRU`` (``impl="auto" | "fused" | "scan"``);
 - :mod:`~rnnkit.nn.cells`: ``RNNCell``, ``LSTMCell``, ``GRUCell``;
 - :mod:`~rnnkit.nn.minrnn`: ``MinGRU``, ``MinLSTM`` (Feng et al. 2024, parallel scan);
-- :mod:`~rnnkit.nn.factory`: ``make_rnn(cell, input_size, hidden_size, ...)`` by name.
+- :mod:`~rnnkit.nn.factory`: ``make_rnn(cell, input_size, hidden_size, ...)`` by name;
+- :mod:`~rnnkit.nn.regularization`: the dropout kinds, zoneout and weight drop options;
+- :mod:`~rnnkit.nn.attention`: additive (Bahdanau), dot and general (Luong) attention.
 """
 
 from rnnkit.functional.cells import LSTMState
+from rnnkit.nn.attention import AdditiveAttention, DotAttention, GeneralAttention, make_attention
 from rnnkit.nn.cells import GRUCell, LSTMCell, RNNCell
 from rnnkit.nn.factory import LAYERS, make_rnn
 from rnnkit.nn.minrnn import MinGRU, MinLSTM
 from rnnkit.nn.rnn import GRU, LSTM, RNN
 
 __all__ = [
+    "AdditiveAttention",
+    "DotAttention",
+    "GeneralAttention",
+    "make_attention",
     "GRU",
     "LAYERS",
     "LSTM",
