@@ -22,17 +22,16 @@ from __future__ import annotations
 import logging
 import os
 import re
-import types
-import typing
 import unicodedata
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor
 
+from rnnkit.config import check_types, config_from_dict
 from rnnkit.data.bucketing import BucketBatchSampler
 from rnnkit.data.tokenizers import CharTokenizer, WordTokenizer, get_tokenizer
 from rnnkit.data.vocab import Vocab
@@ -97,7 +96,7 @@ class PairsConfig:
     """At most this many tokens per vocabulary, specials included (None: no limit)."""
 
     def __post_init__(self) -> None:
-        _check_types(self)
+        check_types(self)
         if self.tokenizer not in ("word", "char"):
             raise ValueError(f"`tokenizer` must be 'word' or 'char', got {self.tokenizer!r}")
         if self.max_len is not None and self.max_len < 1:
@@ -113,30 +112,10 @@ class PairsConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> PairsConfig:
         """Build from a dict; an unknown key or a wrong type is an error that names it."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"unknown PairsConfig keys {unknown}; expected {sorted(known)}")
-        return cls(**d)
+        return config_from_dict(cls, d)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def _check_types(config: Any) -> None:
-    """Raise ``TypeError`` naming the first field whose value has the wrong type."""
-    hints = typing.get_type_hints(type(config))
-    for f in fields(config):
-        value, hint = getattr(config, f.name), hints[f.name]
-        allowed = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
-        if float in allowed:
-            allowed = (*allowed, int)
-        ok = any(value is None if t is type(None) else isinstance(value, t) for t in allowed)
-        if isinstance(value, bool) and bool not in allowed:
-            ok = False
-        if not ok:
-            expected = " | ".join(getattr(t, "__name__", str(t)) for t in allowed)
-            raise TypeError(f"`{f.name}` must be {expected}, got {type(value).__name__} {value!r}")
 
 
 def resolve_path(path: str | os.PathLike[str]) -> Path:

@@ -38,6 +38,8 @@ import numpy as np
 import pandas as pd
 from pandas.tseries.frequencies import to_offset
 
+from rnnkit.config import check_types, config_from_dict
+
 __all__ = [
     "CALENDAR_FEATURES",
     "FILL_POLICIES",
@@ -83,13 +85,9 @@ class SeriesSpec:
 
     def __post_init__(self) -> None:
         for name in ("target", "past_covariates", "future_covariates", "calendar"):
-            value = getattr(self, name)
-            if isinstance(value, str):
-                object.__setattr__(self, name, (value,))
-            elif not all(isinstance(v, str) for v in value):
-                raise TypeError(f"`{name}` must be a list of column names, got {value!r}")
-            else:
-                object.__setattr__(self, name, tuple(value))
+            if isinstance(getattr(self, name), str):  # one column: "y" is ("y",)
+                object.__setattr__(self, name, (getattr(self, name),))
+        check_types(self)  # a list of names becomes a tuple
         if not self.target:
             raise ValueError("`target` must name at least one column, got none")
         if self.fill not in FILL_POLICIES:
@@ -106,14 +104,8 @@ class SeriesSpec:
 
     @classmethod
     def from_dict(cls, d: dict) -> SeriesSpec:
-        """Build from a dict (e.g. a run's config.json); unknown keys are an error."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(
-                f"unknown SeriesSpec key(s) {unknown}; expected some of {sorted(known)}"
-            )
-        return cls(**d)
+        """Build from a dict (e.g. a run's config.json); unknown keys and wrong types are errors."""
+        return config_from_dict(cls, d)
 
     def to_dict(self) -> dict:
         """JSON-ready (tuples become lists)."""

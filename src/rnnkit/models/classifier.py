@@ -16,13 +16,14 @@ no computation and cannot leak into any state; pooling then reads only valid ste
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from rnnkit.config import check_types, config_from_dict
 from rnnkit.models.pooling import POOLINGS, Pooling
 from rnnkit.nn import LAYERS, make_rnn
 
@@ -63,17 +64,7 @@ class ClassifierConfig:
     """Token id of padding (the vocabulary's ``<pad>``); its embedding stays zero."""
 
     def __post_init__(self) -> None:
-        for f in fields(self):
-            value = getattr(self, f.name)
-            expected = {"int": int, "float": (int, float), "bool": bool, "str": str}
-            kind = str(f.type).replace(" | None", "")
-            if value is None and "None" in str(f.type):
-                continue
-            if kind in expected and (
-                not isinstance(value, expected[kind])
-                or (kind != "bool" and isinstance(value, bool))
-            ):
-                raise ValueError(f"`{f.name}` must be {kind}, got {value!r}")
+        check_types(self)
         for name in ("num_classes", "embedding_dim", "hidden_size", "num_layers"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"`{name}` must be > 0, got {getattr(self, name)}")
@@ -96,12 +87,8 @@ class ClassifierConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ClassifierConfig:
-        """Build from a dict; an unknown key is an error that names it."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"unknown ClassifierConfig keys {unknown}; expected {sorted(known)}")
-        return cls(**d)
+        """Build from a dict; an unknown key or a wrong type is an error that names it."""
+        return config_from_dict(cls, d)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -38,6 +38,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from rnnkit.config import check_types, config_from_dict
+
 __all__ = ["MODES", "NORMS", "ForecastNet", "ForecastOutput", "ForecasterConfig"]
 
 MODES = ("many_to_one", "direct", "autoregressive", "seq2seq")
@@ -74,11 +76,7 @@ class ForecasterConfig:
     """Instance normalisation of each window's targets: none, last, mean or revin."""
 
     def __post_init__(self) -> None:
-        for f in dataclasses.fields(self):
-            value, kind = getattr(self, f.name), f.type
-            ok = {"int": int, "str": str, "float": (int, float), "bool": bool}[kind]
-            if not isinstance(value, ok) or (kind == "int" and isinstance(value, bool)):
-                raise TypeError(f"`{f.name}` must be {kind}, got {value!r}")
+        check_types(self)
         for name in ("n_targets", "horizon", "hidden_size", "num_layers"):
             if getattr(self, name) < 1:
                 raise ValueError(f"`{name}` must be >= 1, got {getattr(self, name)}")
@@ -95,12 +93,8 @@ class ForecasterConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> ForecasterConfig:
-        """Build from a dict; unknown keys are an error."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"unknown ForecasterConfig key(s) {unknown}; expected {sorted(known)}")
-        return cls(**d)
+        """Build from a dict; unknown keys and wrong types are errors."""
+        return config_from_dict(cls, d)
 
     def to_dict(self) -> dict:
         """JSON-ready."""

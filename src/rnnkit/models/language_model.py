@@ -25,11 +25,12 @@ projected to P = 400 (torch's LSTMP), which gives the tied decoder its 400 input
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from torch import Tensor, nn
 
+from rnnkit.config import check_types, config_from_dict
 from rnnkit.nn.regularization import LockedDropout, embedding_dropout
 
 __all__ = ["LMConfig", "LanguageModel", "perplexity", "bits_per_token"]
@@ -70,9 +71,10 @@ class LMConfig:
     """Temporal AR: ``beta * mean((raw output_t - raw output_{t-1}) ** 2)``."""
 
     def __post_init__(self) -> None:
+        check_types(self)
         for name in ("embedding_dim", "hidden_size", "num_layers"):
             value = getattr(self, name)
-            if not isinstance(value, int) or value <= 0:
+            if value <= 0:
                 raise ValueError(f"`{name}` must be a positive int, got {value!r}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"`dropout` must be in [0, 1), got {self.dropout}")
@@ -87,7 +89,7 @@ class LMConfig:
             raise ValueError(
                 f"`dropout_kind` must be 'standard' or 'locked', got {self.dropout_kind!r}"
             )
-        if not isinstance(self.proj_size, int) or not 0 <= self.proj_size < self.hidden_size:
+        if not 0 <= self.proj_size < self.hidden_size:
             raise ValueError(
                 f"`proj_size` must be an int in [0, hidden_size={self.hidden_size}), "
                 f"got {self.proj_size!r}"
@@ -106,12 +108,8 @@ class LMConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> LMConfig:
-        """Build from a dict; an unknown key is an error that names it."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"unknown LMConfig keys {unknown}; expected some of {sorted(known)}")
-        return cls(**d)
+        """Build from a dict; an unknown key or a wrong type is an error that names it."""
+        return config_from_dict(cls, d)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

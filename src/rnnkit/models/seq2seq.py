@@ -28,9 +28,7 @@ H encoder hidden per direction, D directions, H_d decoder hidden, K = D*H encode
 
 from __future__ import annotations
 
-import types
-import typing
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any, NamedTuple
 
 import torch
@@ -38,6 +36,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from rnnkit.config import check_types, config_from_dict
 from rnnkit.models.seq2seq_bridge import BRIDGE_MODES, Bridge
 from rnnkit.nn import LAYERS, LSTM, make_rnn
 from rnnkit.nn.attention import ATTENTION_KINDS, Attention, make_attention
@@ -90,7 +89,7 @@ class Seq2SeqConfig:
     """Padding id of both vocabularies."""
 
     def __post_init__(self) -> None:
-        _check_types(self)
+        check_types(self)
         for name in ("src_vocab_size", "tgt_vocab_size", "embedding_dim", "hidden_size"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"`{name}` must be > 0, got {getattr(self, name)}")
@@ -131,30 +130,10 @@ class Seq2SeqConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Seq2SeqConfig:
         """Build from a dict; an unknown key or a wrong type is an error that names it."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"unknown Seq2SeqConfig keys {unknown}; expected {sorted(known)}")
-        return cls(**d)
+        return config_from_dict(cls, d)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def _check_types(config: Any) -> None:
-    """Raise ``TypeError`` naming the first field whose value has the wrong type."""
-    hints = typing.get_type_hints(type(config))
-    for f in fields(config):
-        value, hint = getattr(config, f.name), hints[f.name]
-        allowed = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
-        if float in allowed:
-            allowed = (*allowed, int)
-        ok = any(value is None if t is type(None) else isinstance(value, t) for t in allowed)
-        if isinstance(value, bool) and bool not in allowed:
-            ok = False
-        if not ok:
-            expected = " | ".join(getattr(t, "__name__", str(t)) for t in allowed)
-            raise TypeError(f"`{f.name}` must be {expected}, got {type(value).__name__} {value!r}")
 
 
 def _make_rnn(

@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from rnnkit.config import check_keys
 from rnnkit.data.bucketing import Batch, BucketLoader
 from rnnkit.data.classification import (
     Examples,
@@ -202,11 +203,7 @@ class Classifier:
     ) -> None:
         model = dict(model or {})
         known = {f.name for f in fields(ClassifierConfig)} - _DATA_KEYS
-        bad = sorted(set(model) - known)
-        if bad:
-            raise ValueError(
-                f"unknown or data-derived `model` keys {bad}; expected {sorted(known)}"
-            )
+        check_keys(model, known, what="or data-derived `model`")
         if class_weights not in ("none", "balanced"):
             raise ValueError(f"`class_weights` must be 'none' or 'balanced', got {class_weights!r}")
         if batch_size < 1:

@@ -29,6 +29,7 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader
 
+from rnnkit.config import check_types, config_from_dict
 from rnnkit.data.scalers import make_scaler, scaler_from_dict
 from rnnkit.data.series import TimeSeries, calendar_features
 from rnnkit.data.windows import (
@@ -103,6 +104,7 @@ class ForecastConfig:
     """Rows between training windows."""
 
     def __post_init__(self) -> None:
+        check_types(self)
         for name in ("input_len", "horizon", "batch_size", "stride", "samples"):
             if getattr(self, name) < 1:
                 raise ValueError(f"`{name}` must be >= 1, got {getattr(self, name)}")
@@ -112,12 +114,8 @@ class ForecastConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> ForecastConfig:
-        """Build from a dict; unknown keys are an error."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"unknown ForecastConfig key(s) {unknown}; expected {sorted(known)}")
-        return cls(**d)
+        """Build from a dict; unknown keys and wrong types are errors."""
+        return config_from_dict(cls, d)
 
 
 @dataclass(frozen=True)

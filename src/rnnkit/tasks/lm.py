@@ -16,7 +16,7 @@ From the shell: ``rnnkit lm train|generate|eval`` (the functions :func:`train`,
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from rnnkit.config import check_types, config_from_dict
 from rnnkit.data.registry import resolve_text_source
 from rnnkit.data.streams import CorpusStream
 from rnnkit.data.text import read_text
@@ -77,6 +78,7 @@ class LMDataConfig:
     """At most this many tokens in the vocabulary (specials included)."""
 
     def __post_init__(self) -> None:
+        check_types(self)
         if self.level not in ("char", "word"):
             raise ValueError(f"`level` must be 'char' or 'word', got {self.level!r}")
         for name in ("bptt", "batch_size", "eval_batch_size", "min_freq"):
@@ -266,14 +268,6 @@ def _preset(preset: str | dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]
     return PRESETS[preset]
 
 
-def _from_dict(cls: type, d: dict[str, Any], what: str) -> Any:
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(d) - known)
-    if unknown:
-        raise ValueError(f"unknown {what} keys {unknown}; expected some of {sorted(known)}")
-    return cls(**d)
-
-
 class Corpus(NamedTuple):
     """A tokenized corpus: the vocabulary and the train/valid/test token ids ``(N,)``."""
 
@@ -420,8 +414,8 @@ class TextLM:
             seed: seeds the weight initialisation (the global RNG is left as it was).
         """
         base = _preset(preset)
-        model_cfg = _from_dict(LMConfig, {**base["model"], **(model or {})}, "model")
-        data_cfg = _from_dict(LMDataConfig, {**base["data"], **(data or {})}, "data")
+        model_cfg = config_from_dict(LMConfig, {**base["model"], **(model or {})}, what="model")
+        data_cfg = config_from_dict(LMDataConfig, {**base["data"], **(data or {})}, what="data")
         corpus = load_corpus(data_cfg)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
@@ -448,7 +442,7 @@ class TextLM:
         net = LanguageModel(len(vocab), LMConfig.from_dict(config["model"]))
         state_dict, _ = load_checkpoint(run_dir, which)
         net.load_state_dict(state_dict)
-        data_cfg = _from_dict(LMDataConfig, config["data"], "data")
+        data_cfg = config_from_dict(LMDataConfig, config["data"], what="data")
         return cls(net, vocab, data_cfg, run_dir=run_dir)
 
     @property

@@ -8,18 +8,18 @@ wrong types are errors that name the field and give expected vs got::
     >>> TrainConfig.from_dict({"epoch": 3})
     Traceback (most recent call last):
     ...
-    ValueError: unknown TrainConfig key 'epoch'; did you mean 'epochs'? ...
+    ValueError: unknown TrainConfig keys ['epoch']; expected some of [...]
+    unknown TrainConfig key 'epoch'; did you mean 'epochs'?
 """
 
 from __future__ import annotations
 
 import dataclasses
-import difflib
-import types
-import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from rnnkit.config import check_types, config_from_dict
 
 __all__ = [
     "DEVICES",
@@ -118,23 +118,13 @@ class TrainConfig:
     """Write a training row to metrics.csv every this many steps."""
 
     def __post_init__(self) -> None:
-        _check_types(self)
+        check_types(self)
         _check_values(self)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> TrainConfig:
         """Build from a mapping; unknown keys and wrong types are errors."""
-        if not isinstance(d, Mapping):
-            raise TypeError(f"TrainConfig.from_dict expects a mapping, got {type(d).__name__}")
-        names = [f.name for f in dataclasses.fields(cls)]
-        for key in d:
-            if key not in names:
-                close = difflib.get_close_matches(str(key), names, n=1)
-                hint = f"; did you mean {close[0]!r}?" if close else ""
-                raise ValueError(
-                    f"unknown TrainConfig key {key!r}{hint} (known keys: {', '.join(names)})"
-                )
-        return cls(**dict(d))
+        return config_from_dict(cls, d)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready dict; ``from_dict(to_dict())`` gives an equal config."""
@@ -143,45 +133,6 @@ class TrainConfig:
     def replace(self, **changes: Any) -> TrainConfig:
         """A copy with some fields changed (validated again)."""
         return dataclasses.replace(self, **changes)
-
-
-def _allowed(tp: Any) -> tuple[type, ...]:
-    """The runtime types an annotation admits (``int | None`` -> (int, NoneType))."""
-    if isinstance(tp, types.UnionType) or typing.get_origin(tp) is typing.Union:
-        out: tuple[type, ...] = ()
-        for arg in typing.get_args(tp):
-            out += _allowed(arg)
-        return out
-    if tp is None or tp is type(None):
-        return (type(None),)
-    return (tp,)
-
-
-def _check_types(cfg: TrainConfig) -> None:
-    hints = typing.get_type_hints(type(cfg))
-    for field in dataclasses.fields(cfg):
-        value = getattr(cfg, field.name)
-        allowed = _allowed(hints[field.name])
-        ok = False
-        for tp in allowed:
-            if tp is bool:
-                ok = isinstance(value, bool)
-            elif tp is int:
-                ok = isinstance(value, int) and not isinstance(value, bool)
-            elif tp is float:
-                ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-                if ok and isinstance(value, int):  # 1 is a fine float; store it as one
-                    object.__setattr__(cfg, field.name, float(value))
-            else:
-                ok = isinstance(value, tp)
-            if ok:
-                break
-        if not ok:
-            expected = " or ".join("None" if t is type(None) else t.__name__ for t in allowed)
-            raise TypeError(
-                f"TrainConfig `{field.name}` must be {expected}, got {value!r} "
-                f"({type(value).__name__})"
-            )
 
 
 def _one_of(name: str, value: str, choices: tuple[str, ...]) -> None:
