@@ -9,6 +9,7 @@ perplexity and training throughput (tokens/s) as a ratio.
 
     python benchmarks/lm_ptb.py                 # the full 6 epochs (about 2 x 10-20 CPU minutes)
     python benchmarks/lm_ptb.py --epochs 1 --max-batches 200   # a quick look
+    python benchmarks/lm_ptb.py --throughput-only --rounds 10  # speed only
 """
 
 from __future__ import annotations
@@ -154,6 +155,9 @@ def main() -> None:
     parser.add_argument("--run-dir", default="runs/bench-ptb-small")
     parser.add_argument("--rounds", type=int, default=5, help="throughput rounds")
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument(
+        "--throughput-only", action="store_true", help="only the alternating-rounds speed table"
+    )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -164,6 +168,14 @@ def main() -> None:
     shutil.rmtree(args.run_dir, ignore_errors=True)
     ours_tps, plain_tps = throughput(corpus.splits, len(corpus.vocab), args.rounds, 20)
     print(f"throughput: rnnkit {ours_tps:.0f} tok/s, plain {plain_tps:.0f} tok/s", flush=True)
+    if args.throughput_only:
+        print(
+            f"PTB word level, ptb-small model, torch {torch.__version__}, "
+            f"{torch.get_num_threads()} threads, {args.rounds} alternating rounds of 20 windows"
+        )
+        rows = [["plain PyTorch", plain_tps, 1.0], ["rnnkit", ours_tps, ours_tps / plain_tps]]
+        print(table(["program", "train tokens/s", "throughput ratio"], rows))
+        return
     ours_ppl = run_rnnkit(args.epochs, args.max_batches, Path(args.run_dir))
     print(f"rnnkit ptb-small test ppl {ours_ppl:.2f}", flush=True)
     plain_ppl = run_plain(corpus.splits, len(corpus.vocab), args.epochs, args.max_batches)

@@ -76,6 +76,16 @@ def write_splits(text: str, folder: Path) -> dict[str, str]:
     return splits
 
 
+def write_full_book(text: str, folder: Path) -> None:
+    """The same validation and test characters; train on the rest of the book."""
+    val_end = NUM_TRAIN + NUM_VAL + NUM_STEPS + 1
+    test_end = val_end + NUM_VAL + NUM_STEPS + 1
+    folder.mkdir()
+    (folder / "tm.train.txt").write_text(text[:NUM_TRAIN] + " " + text[test_end:], "utf-8")
+    (folder / "tm.valid.txt").write_text(text[NUM_TRAIN:val_end], encoding="utf-8")
+    (folder / "tm.test.txt").write_text(text[val_end:test_end], encoding="utf-8")
+
+
 class D2LGRULM(nn.Module):
     """d2l's RNNLM around its GRU: one-hot inputs -> nn.GRU(V, 32, 2) -> Linear(32, V)."""
 
@@ -161,8 +171,16 @@ def main() -> None:
         help="extra rnnkit row with this many times d2l's epochs (32 = d2l's token budget; "
         "0: no row)",
     )
+    parser.add_argument("--book-epochs", type=int, default=5, help="full-book row's epochs")
+    parser.add_argument(
+        "--rows",
+        default="plain,d2l,budget,strong,book",
+        help="which rows to run (comma-separated; book: the timemachine preset trained on "
+        "the whole book except the validation and test characters)",
+    )
     parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args()
+    wanted = set(args.rows.split(","))
     if args.threads:
         torch.set_num_threads(args.threads)
     os.environ.setdefault(
@@ -182,23 +200,24 @@ def main() -> None:
         val_win = windows(ids, NUM_TRAIN, NUM_VAL)
         val_ids = ids[NUM_TRAIN : NUM_TRAIN + NUM_VAL + NUM_STEPS + 1]
 
-        plain, secs = run_plain(train_win, len(chars), args.epochs)
-        steps = args.epochs * math.ceil(NUM_TRAIN / BATCH)
-        rows.append(
-            [
-                "plain PyTorch, d2l's loop (batch 1024 random windows)",
-                args.epochs,
-                steps,
-                f"{NUM_TRAIN * NUM_STEPS * args.epochs:,}",
-                ppl_windows(plain, val_win),
-                ppl_stream(plain, val_ids),
-                f"{secs:.0f}",
-            ]
-        )
-        print("plain done", rows[-1], flush=True)
+        if "plain" in wanted:
+            plain, secs = run_plain(train_win, len(chars), args.epochs)
+            steps = args.epochs * math.ceil(NUM_TRAIN / BATCH)
+            rows.append(
+                [
+                    "plain PyTorch, d2l's loop (batch 1024 random windows)",
+                    args.epochs,
+                    steps,
+                    f"{NUM_TRAIN * NUM_STEPS * args.epochs:,}",
+                    ppl_windows(plain, val_win),
+                    ppl_stream(plain, val_ids),
+                    f"{secs:.0f}",
+                ]
+            )
+            print("plain done", rows[-1], flush=True)
 
-        def rnnkit_row(label: str, preset: str, train: dict, data: dict) -> None:
-            lm, secs = run_rnnkit(preset, folder, train, data)
+        def rnnkit_row(label: str, preset: str, train: dict, data: dict, where=folder) -> None:
+            lm, secs = run_rnnkit(preset, where, train, data)
             v = lm.vocab
             # rnnkit's vocabulary is built on its train split; map d2l ids through the chars.
             remap = torch.tensor([v.encode([c])[0] if c != "<unk>" else v.unk_id for c in chars])
@@ -221,16 +240,22 @@ def main() -> None:
 
         d2l_data = {"bptt": NUM_STEPS, "batch_size": 32}
         d2l_train = {"optimizer": "sgd", "lr": LR, "clip_norm": CLIP, "epochs": args.epochs}
-        rnnkit_row(
-            "rnnkit timemachine-d2l (32 streams x 32 steps)", "timemachine-d2l", d2l_train, d2l_data
-        )
-        if args.budget_factor:
+        if "d2l" in wanted:
+            label = "rnnkit timemachine-d2l (32 streams x 32 steps)"
+            rnnkit_row(label, "timemachine-d2l", d2l_train, d2l_data)
+        if args.budget_factor and "budget" in wanted:
             epochs = args.epochs * args.budget_factor
             budget = {**d2l_train, "epochs": epochs, "eval_every": 100_000}
             label = f"rnnkit timemachine-d2l, {args.budget_factor}x the epochs"
             rnnkit_row(label, "timemachine-d2l", budget, d2l_data)
-        strong = {"epochs": args.strong_epochs}
-        rnnkit_row("rnnkit timemachine preset (LSTM 2x256, Adam)", "timemachine", strong, {})
+        if "strong" in wanted:
+            strong = {"epochs": args.strong_epochs}
+            rnnkit_row("rnnkit timemachine preset (LSTM 2x256, Adam)", "timemachine", strong, {})
+        if "book" in wanted:
+            write_full_book(text, folder / "book")
+            label = "rnnkit timemachine preset, trained on the rest of the book"
+            book = {"epochs": args.book_epochs}
+            rnnkit_row(label, "timemachine", book, {}, where=folder / "book")
         assert len(splits["valid"]) == NUM_VAL + NUM_STEPS + 1
     print(
         f"\nThe Time Machine (d2l preprocessing: letters and spaces, lowercase; train = its "
