@@ -154,6 +154,9 @@ def main() -> None:
     parser.add_argument("--max-batches", type=int, default=None, help="per epoch (quick look)")
     parser.add_argument("--run-dir", default="runs/bench-ptb-small")
     parser.add_argument("--rounds", type=int, default=5, help="throughput rounds")
+    parser.add_argument(
+        "--steps", type=int, default=20, help="training windows per throughput round"
+    )
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument(
         "--throughput-only", action="store_true", help="only the alternating-rounds speed table"
@@ -166,12 +169,13 @@ def main() -> None:
     )
     corpus = load_corpus(LMDataConfig(data="ptb", level="word", eval_batch_size=10))
     shutil.rmtree(args.run_dir, ignore_errors=True)
-    ours_tps, plain_tps = throughput(corpus.splits, len(corpus.vocab), args.rounds, 20)
+    ours_tps, plain_tps = throughput(corpus.splits, len(corpus.vocab), args.rounds, args.steps)
     print(f"throughput: rnnkit {ours_tps:.0f} tok/s, plain {plain_tps:.0f} tok/s", flush=True)
     if args.throughput_only:
         print(
             f"PTB word level, ptb-small model, torch {torch.__version__}, "
-            f"{torch.get_num_threads()} threads, {args.rounds} alternating rounds of 20 windows"
+            f"{torch.get_num_threads()} threads, {args.rounds} alternating rounds of "
+            f"{args.steps} windows"
         )
         rows = [["plain PyTorch", plain_tps, 1.0], ["rnnkit", ours_tps, ours_tps / plain_tps]]
         print(table(["program", "train tokens/s", "throughput ratio"], rows))
@@ -182,7 +186,7 @@ def main() -> None:
     print(
         f"PTB word level, ptb-small, {args.epochs} epochs, torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads; throughput from {args.rounds} alternating rounds "
-        "of 20 training windows each"
+        f"of {args.steps} training windows each"
     )
     print(
         table(
