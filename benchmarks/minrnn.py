@@ -1,6 +1,7 @@
 """Training speed (forward + backward) of MinGRU/MinLSTM vs torch.nn.GRU, measured in one run.
 
     python benchmarks/minrnn.py --threads 1                  # T = 128, 1024, 4096; L = 1, 2
+    python benchmarks/minrnn.py --threads 2                  # every core of the 2-core machine
     python benchmarks/minrnn.py --threads 1 --steps 1024 --layers 1 --repeat 5
     python benchmarks/minrnn.py --quick                      # smoke run
 
@@ -8,6 +9,8 @@ Each callable is one forward and one backward of ``output.sum()`` (train mode, i
 ``(T, B, I)`` with I = H, no input gradient), called round-robin (interleaved) so machine
 noise hits all alike. Prints a Markdown table of median seconds and the speed-up over the
 fused ``torch.nn.GRU`` (oneDNN/ATen on CPU), with the thread count and the load average.
+"MinGRU C" is the linear scan on the fused C kernel (rnnkit/csrc/minrnn.c, the default on
+CPU), "torch ops" the same scan written with torch operations, "log" Heinsen's log-space scan.
 """
 
 from __future__ import annotations
@@ -56,9 +59,12 @@ def main(argv: list[str] | None = None) -> None:
             x = torch.randn(T, B, H)
             layers = {
                 "torch GRU": torch.nn.GRU(H, H, L),
-                "MinGRU linear": MinGRU(H, H, L, scan="linear", mode="parallel"),
+                "MinGRU C": MinGRU(H, H, L, scan="linear", mode="parallel", backend="c"),
+                "MinGRU torch ops": MinGRU(
+                    H, H, L, scan="linear", mode="parallel", backend="torch"
+                ),
                 "MinGRU log": MinGRU(H, H, L, scan="log", mode="parallel"),
-                "MinLSTM linear": MinLSTM(H, H, L, scan="linear", mode="parallel"),
+                "MinLSTM C": MinLSTM(H, H, L, scan="linear", mode="parallel", backend="c"),
             }
             fns = {name: step_fn(layer, x) for name, layer in layers.items()}
             times = measure_interleaved(fns, repeat=args.repeat, warmup=1)

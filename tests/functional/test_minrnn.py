@@ -8,6 +8,13 @@ import torch
 from rnnkit.functional.minrnn import g, log_g, mingru_step, minlstm_step, minrnn_scan, scan_log
 
 KINDS = {"mingru": 2, "minlstm": 3}
+METHODS = ["linear-c", "linear-torch", "log"]
+"""Every way to run the scan: the linear scan on the C kernel and on torch ops, the log scan."""
+
+
+def run_scan(method: str, kind: str, k, h0=None, valid=None):
+    scan, _, backend = method.partition("-")
+    return minrnn_scan(kind, k, h0, valid=valid, scan=scan, backend=backend or "auto")
 
 
 def reference(kind: str, k: torch.Tensor, h0: torch.Tensor, valid=None) -> torch.Tensor:
@@ -36,46 +43,46 @@ def test_g_and_log_g():
 
 
 @pytest.mark.parametrize("kind", sorted(KINDS))
-@pytest.mark.parametrize("scan", ["linear", "log"])
+@pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("with_h0", [False, True])
-def test_scan_matches_reference_float64(kind, scan, with_h0):
+def test_scan_matches_reference_float64(kind, method, with_h0):
     gen = torch.Generator().manual_seed(0)
     T, B, H = 37, 3, 5
     k = 3 * torch.randn(T, B, KINDS[kind] * H, generator=gen, dtype=torch.float64)
     h0 = torch.randn(B, H, generator=gen, dtype=torch.float64) if with_h0 else None
     ref = reference(kind, k, torch.zeros(B, H, dtype=torch.float64) if h0 is None else h0)
-    torch.testing.assert_close(minrnn_scan(kind, k, h0, scan=scan), ref, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(run_scan(method, kind, k, h0), ref, rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("kind", sorted(KINDS))
-@pytest.mark.parametrize("scan", ["linear", "log"])
-def test_scan_float32_long(kind, scan):
+@pytest.mark.parametrize("method", METHODS)
+def test_scan_float32_long(kind, method):
     """float32, T = 300, a negative h0: both scans within 1e-5 of a float64 loop."""
     gen = torch.Generator().manual_seed(1)
     T, B, H = 300, 4, 16
     k = torch.randn(T, B, KINDS[kind] * H, generator=gen)
     h0 = torch.randn(B, H, generator=gen)
     ref = reference(kind, k.double(), h0.double())
-    out = minrnn_scan(kind, k, h0, scan=scan)
+    out = run_scan(method, kind, k, h0)
     torch.testing.assert_close(out.double(), ref, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("kind", sorted(KINDS))
-@pytest.mark.parametrize("scan", ["linear", "log"])
-def test_padded_steps_carry_the_state(kind, scan):
+@pytest.mark.parametrize("method", METHODS)
+def test_padded_steps_carry_the_state(kind, method):
     gen = torch.Generator().manual_seed(2)
     T, B, H = 9, 3, 4
     k = torch.randn(T, B, KINDS[kind] * H, generator=gen, dtype=torch.float64)
     h0 = torch.randn(B, H, generator=gen, dtype=torch.float64)
     valid = (torch.arange(T)[:, None] < torch.tensor([9, 2, 5]))[..., None]  # (T, B, 1)
-    out = minrnn_scan(kind, k, h0, valid=valid, scan=scan)
+    out = run_scan(method, kind, k, h0, valid)
     torch.testing.assert_close(out, reference(kind, k, h0, valid), rtol=1e-12, atol=1e-12)
     torch.testing.assert_close(out[-1, 1], out[1, 1])  # row 1 stops after 2 steps
 
 
 @pytest.mark.parametrize("kind", sorted(KINDS))
-@pytest.mark.parametrize("scan", ["linear", "log"])
-def test_gradcheck(kind, scan):
+@pytest.mark.parametrize("method", METHODS)
+def test_gradcheck(kind, method):
     gen = torch.Generator().manual_seed(3)
     T, B, H = 6, 2, 3
     k = torch.randn(T, B, KINDS[kind] * H, generator=gen, dtype=torch.float64)
@@ -85,7 +92,7 @@ def test_gradcheck(kind, scan):
     h0.requires_grad_(True)
     for v in (None, valid):
         assert torch.autograd.gradcheck(
-            lambda k, h0, v=v: minrnn_scan(kind, k, h0, valid=v, scan=scan), (k, h0)
+            lambda k, h0, v=v: run_scan(method, kind, k, h0, v), (k, h0)
         )
 
 
@@ -118,3 +125,5 @@ def test_errors():
         minrnn_scan("gru", k)
     with pytest.raises(ValueError, match="`scan`"):
         minrnn_scan("mingru", k, scan="tree")
+    with pytest.raises(ValueError, match="`backend`"):
+        minrnn_scan("mingru", k, backend="cuda")

@@ -9,6 +9,11 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from rnnkit.nn import LAYERS, MinGRU, MinLSTM, make_rnn
 
 LAYER = {"mingru": MinGRU, "minlstm": MinLSTM}
+METHODS = {
+    "linear-c": {"scan": "linear", "backend": "c"},  # the fused C kernel (CPU default)
+    "linear-torch": {"scan": "linear", "backend": "torch"},  # the same scan on torch ops
+    "log": {"scan": "log"},  # Heinsen's log-space scan (CUDA default)
+}
 
 
 def build(kind, *args, seed=0, **kwargs):
@@ -41,11 +46,11 @@ def reference(layer, x, h0=None):
 
 
 @pytest.mark.parametrize("kind", sorted(LAYER))
-@pytest.mark.parametrize("scan", ["linear", "log"])
+@pytest.mark.parametrize("method", sorted(METHODS))
 @pytest.mark.parametrize("with_h0", [False, True])
-def test_parallel_vs_sequential_float32(kind, scan, with_h0):
+def test_parallel_vs_sequential_float32(kind, method, with_h0):
     T, B, I, H, L = 200, 3, 5, 8, 2
-    layer = build(kind, I, H, L, scan=scan)
+    layer = build(kind, I, H, L, **METHODS[method])
     x = torch.randn(T, B, I)
     h0 = torch.randn(L, B, H) if with_h0 else None
     with torch.no_grad():
@@ -58,10 +63,10 @@ def test_parallel_vs_sequential_float32(kind, scan, with_h0):
 
 
 @pytest.mark.parametrize("kind", sorted(LAYER))
-@pytest.mark.parametrize("scan", ["linear", "log"])
-def test_matches_reference_float64(kind, scan):
+@pytest.mark.parametrize("method", sorted(METHODS))
+def test_matches_reference_float64(kind, method):
     T, B, I, H, L = 20, 2, 3, 4, 2
-    layer = build(kind, I, H, L, scan=scan, mode="parallel", dtype=torch.float64)
+    layer = build(kind, I, H, L, **METHODS[method], mode="parallel", dtype=torch.float64)
     x = torch.randn(T, B, I, dtype=torch.float64)
     h0 = torch.randn(L, B, H, dtype=torch.float64)
     out, h_n = layer(x, h0)
@@ -84,12 +89,16 @@ def test_step_matches_forward(kind):
 
 
 @pytest.mark.parametrize("kind", sorted(LAYER))
-@pytest.mark.parametrize("mode", ["parallel", "sequential"])
+@pytest.mark.parametrize("mode", ["parallel-c", "parallel-torch", "sequential"])
 @pytest.mark.parametrize("bidirectional", [False, True])
 def test_lengths_equal_separate_runs(kind, mode, bidirectional):
     """Each row with lengths= equals that row run alone, cut to its length."""
     T, B, I, H, L = 7, 3, 3, 4, 2
-    layer = build(kind, I, H, L, bidirectional=bidirectional, mode=mode, dtype=torch.float64)
+    mode, _, backend = mode.partition("-")
+    layer = build(
+        kind, I, H, L, bidirectional=bidirectional, mode=mode, backend=backend or "auto",
+        dtype=torch.float64,
+    )  # fmt: skip
     D = 2 if bidirectional else 1
     x = torch.randn(T, B, I, dtype=torch.float64)
     h0 = torch.randn(L * D, B, H, dtype=torch.float64)
@@ -148,9 +157,9 @@ def test_bidirectional_reverse_is_flipped_forward(kind):
 
 
 @pytest.mark.parametrize("kind", sorted(LAYER))
-@pytest.mark.parametrize("scan", ["linear", "log"])
-def test_gradcheck_layer(kind, scan):
-    layer = build(kind, 2, 3, 2, bidirectional=True, scan=scan, dtype=torch.float64)
+@pytest.mark.parametrize("method", sorted(METHODS))
+def test_gradcheck_layer(kind, method):
+    layer = build(kind, 2, 3, 2, bidirectional=True, **METHODS[method], dtype=torch.float64)
     x = torch.randn(4, 2, 2, dtype=torch.float64, requires_grad=True)
     h0 = torch.randn(4, 2, 3, dtype=torch.float64, requires_grad=True)
     params = tuple(layer.parameters())
@@ -209,6 +218,8 @@ def test_errors():
         MinGRU(3, 4, mode="fast")
     with pytest.raises(ValueError, match="`scan`"):
         MinLSTM(3, 4, scan="tree")
+    with pytest.raises(ValueError, match="`backend`"):
+        MinLSTM(3, 4, backend="cuda")
     with pytest.raises(ValueError, match="`hidden_size` must be > 0"):
         MinGRU(3, 0)
     with pytest.raises(ValueError, match="bidirectional"):

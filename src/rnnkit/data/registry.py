@@ -31,6 +31,7 @@ import urllib.request
 from pathlib import Path
 
 from rnnkit.data.catalog import DATASETS, DatasetSpec, FileSpec
+from rnnkit.paths import cache_directory  # where downloads go
 
 __all__ = [
     "cache_directory",
@@ -56,12 +57,6 @@ def data_directory(data_dir: str | os.PathLike[str] | None = None) -> Path | Non
     """The local mirror: ``data_dir`` if given, else ``$RNNKIT_DATA_DIR``, else ``None``."""
     value = data_dir if data_dir is not None else os.environ.get("RNNKIT_DATA_DIR") or None
     return None if value is None else Path(value).expanduser()
-
-
-def cache_directory() -> Path:
-    """Where downloads go: ``$RNNKIT_CACHE_DIR``, default ``~/.cache/rnnkit``."""
-    value = os.environ.get("RNNKIT_CACHE_DIR") or "~/.cache/rnnkit"
-    return Path(value).expanduser()
 
 
 def _offline() -> bool:

@@ -34,7 +34,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from rnnkit.functional import _ckernel
+
 __all__ = [
+    "BACKENDS",
     "COEFFS",
     "KINDS",
     "LOG_COEFFS",
@@ -47,6 +50,7 @@ __all__ = [
     "minlstm_log_coeffs",
     "minlstm_step",
     "SCANS",
+    "minrnn_layer",
     "minrnn_scan",
     "scan_log",
 ]
@@ -255,12 +259,89 @@ class _FusedScan(torch.autograd.Function):
         return dk, dh0, None, None, None
 
 
+BLOCK_ROWS = 2048
+"""Rows (steps x batch) per block in the C path's backward: its ``dk`` block stays in cache
+while the weight-gradient matmul consumes it."""
+
+
+class _CLayer(torch.autograd.Function):
+    """``x -> k = x W^T + b -> h`` on the fused C kernel (:mod:`._ckernel`): one autograd node.
+
+    Forward: one matmul, then gates + recurrence in one pass. Backward walks time in blocks,
+    last first: the kernel writes a block of ``dk`` (the adjoint carried between blocks), and
+    the block feeds ``dW += dk^T x``, ``db += Σ dk`` and ``dx = dk W`` at once, so the full
+    ``(T, B, G·H)`` gradient of ``k`` is never materialised. With ``weight=None`` the input is
+    ``k`` itself and ``dk`` is its gradient.
+    """
+
+    @staticmethod
+    def forward(  # noqa: ANN001
+        ctx,
+        x: Tensor,
+        weight: Tensor | None,
+        bias: Tensor | None,
+        h0: Tensor,
+        valid: Tensor | None,
+        kind: str,
+    ) -> Tensor:
+        with torch.no_grad():
+            k = (x if weight is None else F.linear(x, weight, bias)).contiguous()  # (T, B, G·H)
+            h0 = h0.to(k.dtype).contiguous()
+            mask = _ckernel.valid_bytes(valid)  # (T, B) uint8 or None
+            h = _ckernel.forward(KINDS[kind], k, h0, mask)  # (T, B, H)
+        ctx.save_for_backward(x, weight, k, h, h0, mask)
+        ctx.kind = kind
+        return h
+
+    @staticmethod
+    def backward(ctx, dh: Tensor):  # noqa: ANN001, ANN205
+        x, weight, k, h, h0, mask = ctx.saved_tensors
+        steps, batch, width = k.shape
+        need_x, need_w, need_b = ctx.needs_input_grad[:3]
+        block = max(1, BLOCK_ROWS // batch)
+        delta = torch.zeros_like(h0)  # (B, H): a_{t+1} δ_{t+1}, ends as dL/dh0
+        if weight is None:
+            dk_all = torch.empty_like(k)  # (T, B, G·H): the input's gradient
+        else:
+            buf = k.new_empty((min(block, steps), batch, width))  # one block of dk
+            features = x.size(-1)
+            dx = x.new_empty(x.shape) if need_x else None  # (T, B, I), contiguous
+            dw = torch.zeros_like(weight) if need_w else None  # (G·H, I)
+            db = k.new_zeros(width) if need_b else None  # (G·H,)
+        for stop in range(steps, 0, -block):
+            start = max(0, stop - block)
+            dk = dk_all[start:stop] if weight is None else buf[: stop - start]
+            _ckernel.backward(
+                KINDS[ctx.kind],
+                k[start:stop],
+                h0 if start == 0 else h[start - 1],
+                h[start:stop],
+                None if mask is None else mask[start:stop],
+                dh[start:stop].to(k.dtype).contiguous(),
+                dk,
+                delta,
+            )
+            if weight is None:
+                continue
+            rows = dk.view(-1, width)  # (rows, G·H)
+            if dw is not None:
+                dw.addmm_(rows.t(), x[start:stop].reshape(-1, features))
+            if db is not None:
+                db += rows.sum(0)
+            if dx is not None:
+                torch.mm(rows, weight, out=dx[start:stop].view(-1, features))
+        if weight is None:
+            return dk_all, None, None, delta, None, None
+        return dx, dw, db, delta, None, None
+
+
 def _block(steps: int) -> int:
     """⌈√T⌉ steps per block: about as many block positions as blocks (fewest dispatches)."""
     return max(1, math.isqrt(max(steps - 1, 0)) + 1)
 
 
 SCANS = ("linear", "log")
+BACKENDS = ("auto", "c", "torch")
 
 
 def minrnn_scan(
@@ -270,6 +351,7 @@ def minrnn_scan(
     *,
     valid: Tensor | None = None,
     scan: str = "linear",
+    backend: str = "auto",
 ) -> Tensor:
     """Run a minGRU/minLSTM layer's recurrence over all steps, from its gate logits.
 
@@ -282,6 +364,9 @@ def minrnn_scan(
         scan: "log" — Heinsen's parallel scan in log space (:func:`scan_log`), the paper's
             parallel mode; "linear" — the blocked two-level scan in linear space, fused with
             the gates into one autograd node with a hand-written backward (fastest on CPU).
+        backend: for ``scan="linear"``: "c" — the fused C kernel (:mod:`._ckernel`; CPU,
+            float32/float64, an error where it cannot be built), "torch" — torch ops, "auto"
+            — the C kernel where available, else torch ops. Both compute the same function.
 
     Returns:
         ``h (T, B, H)``; at padded steps it holds the last valid state.
@@ -290,12 +375,63 @@ def minrnn_scan(
         raise ValueError(f"`kind` must be one of {sorted(KINDS)}, got {kind!r}")
     if scan not in SCANS:
         raise ValueError(f"`scan` must be one of {SCANS}, got {scan!r}")
+    if backend not in BACKENDS:
+        raise ValueError(f"`backend` must be one of {BACKENDS}, got {backend!r}")
     if h0 is None:
         h0 = k.new_zeros((k.size(1), k.size(2) // KINDS[kind]))  # (B, H)
     if scan == "linear":
+        if _use_c(k, backend):
+            return _CLayer.apply(k, None, None, h0, valid, kind)
         return _FusedScan.apply(k.contiguous(), h0, valid, kind, _block(k.size(0)))
     log_a, log_b = LOG_COEFFS[kind](k)  # (T, B, H) each
     if valid is not None:  # log a = 0 (a = 1), log b = -inf (b = 0) at padded steps
         log_a = torch.where(valid, log_a, 0.0)
         log_b = torch.where(valid, log_b, float("-inf"))
     return scan_log(log_a, log_b, h0)
+
+
+def _use_c(k: Tensor, backend: str) -> bool:
+    """Whether the linear scan runs on the C kernel: ``backend`` "c", or "auto" and possible."""
+    if backend == "torch":
+        return False
+    if _ckernel.available(k):
+        return True
+    if backend == "c":
+        raise RuntimeError(
+            "backend='c' needs a CPU float32/float64 tensor and a built kernel (a C compiler; "
+            f"RNNKIT_CKERNEL not 0), got a {k.device.type} {k.dtype} tensor, kernel "
+            f"{'built' if _ckernel.load() is not None else 'unavailable'}"
+        )
+    return False
+
+
+def minrnn_layer(
+    kind: str,
+    x: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    h0: Tensor | None = None,
+    *,
+    valid: Tensor | None = None,
+    scan: str = "linear",
+    backend: str = "auto",
+) -> Tensor:
+    """One minGRU/minLSTM layer·direction over a whole sequence: ``x`` -> ``h``.
+
+    ``k = x W^T + b`` then :func:`minrnn_scan`; on the C kernel (``scan="linear"``) the
+    matmul joins the node so the backward never materialises ``dL/dk`` (see :class:`_CLayer`).
+
+    Args:
+        x: ``(T, B, I)``; weight: ``(G·H, I)``; bias: ``(G·H,)`` or None.
+        h0, valid, scan, backend: as in :func:`minrnn_scan`.
+
+    Returns:
+        ``h (T, B, H)``.
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"`backend` must be one of {BACKENDS}, got {backend!r}")
+    if scan == "linear" and _use_c(x, backend):
+        if h0 is None:
+            h0 = x.new_zeros((x.size(1), weight.size(0) // KINDS[kind]))  # (B, H)
+        return _CLayer.apply(x, weight, bias, h0, valid, kind)
+    return minrnn_scan(kind, F.linear(x, weight, bias), h0, valid=valid, scan=scan, backend="torch")

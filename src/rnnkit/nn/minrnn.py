@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
-from rnnkit.functional.minrnn import COEFFS, KINDS, minrnn_scan
+from rnnkit.functional.minrnn import BACKENDS, COEFFS, KINDS, minrnn_layer
 from rnnkit.nn import _checks
 
 __all__ = ["MODES", "SCANS", "MinGRU", "MinLSTM", "MinRNNBase"]
@@ -73,6 +73,7 @@ class MinRNNBase(nn.Module):
         bidirectional: bool = False,
         mode: str = "auto",
         scan: str = "auto",
+        backend: str = "auto",
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
@@ -87,11 +88,13 @@ class MinRNNBase(nn.Module):
             raise ValueError(f"`mode` must be one of {MODES}, got {mode!r}")
         if scan not in SCANS:
             raise ValueError(f"`scan` must be one of {SCANS}, got {scan!r}")
+        if backend not in BACKENDS:
+            raise ValueError(f"`backend` must be one of {BACKENDS}, got {backend!r}")
         self.kind = kind
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         self.bias, self.batch_first, self.bidirectional = bias, batch_first, bidirectional
         self.dropout = _checks.check_dropout(dropout)
-        self.mode, self.scan = mode, scan
+        self.mode, self.scan, self.backend = mode, scan, backend
         directions = 2 if bidirectional else 1
         gates = KINDS[kind] * hidden_size
         factory = {"device": device, "dtype": dtype}
@@ -125,7 +128,7 @@ class MinRNNBase(nn.Module):
         if self.num_layers != 1:
             s += f", num_layers={self.num_layers}"
         defaults = {"bias": True, "batch_first": False, "dropout": 0.0}
-        defaults.update(bidirectional=False, mode="auto", scan="auto")
+        defaults.update(bidirectional=False, mode="auto", scan="auto", backend="auto")
         for name, default in defaults.items():
             if getattr(self, name) != default:
                 s += f", {name}={getattr(self, name)!r}"
@@ -212,11 +215,9 @@ class MinRNNBase(nn.Module):
             for d in range(directions):
                 index = layer * directions + d
                 weight, bias = self._weights(index)
-                k = F.linear(x, weight, bias)  # (T, B, G·H)
-                if d:
-                    k = _flip(k, flip)  # each row's valid steps reversed
+                x_d = _flip(x, flip) if d else x  # reverse: each row's valid steps reversed
                 h0 = None if hx is None else hx[index]  # (B, H)
-                h = self._run(k, h0, valid)  # (T, B, H)
+                h = self._run(x_d, weight, bias, h0, valid)  # (T, B, H)
                 finals.append(h[-1])  # padded steps carry: the last row is the last valid h
                 if valid is not None:
                     h = torch.where(valid, h, 0.0)
@@ -224,16 +225,22 @@ class MinRNNBase(nn.Module):
             x = outs[0] if directions == 1 else torch.cat(outs, dim=-1)  # (T, B, D·H)
         return x, torch.stack(finals)  # (T, B, D·H), (L·D, B, H)
 
-    def _run(self, k: Tensor, h0: Tensor | None, valid: Tensor | None) -> Tensor:
-        """One layer·direction's recurrence from its gate logits ``k (T, B, G·H)``."""
+    def _run(
+        self, x: Tensor, weight: Tensor, bias: Tensor | None, h0: Tensor | None,
+        valid: Tensor | None,
+    ) -> Tensor:  # fmt: skip
+        """One layer·direction over ``x (T, B, I)`` -> ``h (T, B, H)``."""
         mode = self.mode
         if mode == "auto":
-            mode = "sequential" if k.size(0) == 1 else "parallel"
+            mode = "sequential" if x.size(0) == 1 else "parallel"
         if mode == "parallel":
             scan = self.scan
             if scan == "auto":
-                scan = "log" if k.is_cuda else "linear"
-            return minrnn_scan(self.kind, k, h0, valid=valid, scan=scan)
+                scan = "log" if x.is_cuda else "linear"
+            return minrnn_layer(
+                self.kind, x, weight, bias, h0, valid=valid, scan=scan, backend=self.backend
+            )
+        k = F.linear(x, weight, bias)  # (T, B, G·H)
         h = k.new_zeros((k.size(1), self.hidden_size)) if h0 is None else h0  # (B, H)
         outs = []
         for t in range(k.size(0)):
@@ -296,7 +303,8 @@ class MinGRU(MinRNNBase):
         bidirectional: D = 2 when True (the reverse direction starts at each row's last
             valid step).
         mode: "auto" | "parallel" | "sequential"; scan: "auto" | "linear" | "log" (see the
-            module doc); device, dtype: of the parameters.
+            module doc); backend: for the linear scan, "auto" | "c" | "torch" (the fused C
+            kernel where it can be built, or torch ops); device, dtype: of the parameters.
 
     Example:
         >>> gru = MinGRU(10, 20, num_layers=2)
@@ -317,13 +325,14 @@ class MinGRU(MinRNNBase):
         bidirectional: bool = False,
         mode: str = "auto",
         scan: str = "auto",
+        backend: str = "auto",
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__(
             "mingru", input_size, hidden_size, num_layers, bias=bias, batch_first=batch_first,
-            dropout=dropout, bidirectional=bidirectional, mode=mode, scan=scan, device=device,
-            dtype=dtype,
+            dropout=dropout, bidirectional=bidirectional, mode=mode, scan=scan, backend=backend,
+            device=device, dtype=dtype,
         )  # fmt: skip
 
 
@@ -352,11 +361,12 @@ class MinLSTM(MinRNNBase):
         bidirectional: bool = False,
         mode: str = "auto",
         scan: str = "auto",
+        backend: str = "auto",
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__(
             "minlstm", input_size, hidden_size, num_layers, bias=bias, batch_first=batch_first,
-            dropout=dropout, bidirectional=bidirectional, mode=mode, scan=scan, device=device,
-            dtype=dtype,
+            dropout=dropout, bidirectional=bidirectional, mode=mode, scan=scan, backend=backend,
+            device=device, dtype=dtype,
         )  # fmt: skip
