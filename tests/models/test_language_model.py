@@ -8,6 +8,9 @@ import pytest
 import torch
 
 from rnnkit.models.language_model import LanguageModel, LMConfig, bits_per_token, perplexity
+from rnnkit.nn.regularization import LockedDropout
+from rnnkit.tasks.lm import lm_step
+from rnnkit.train import detach_state
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
@@ -90,7 +93,57 @@ def test_awd_eval_equals_the_unregularised_model() -> None:
     assert not torch.equal(model(x)[0], plain(x)[0])
 
 
+AWD_SIZES = {**AWD, "proj_size": 0, "hidden_sizes": (12, 10, 8)}  # AWD's uneven stack, small
+
+
+def test_hidden_sizes_build_one_layer_per_size_with_weight_drop() -> None:
+    torch.manual_seed(0)
+    model = LanguageModel(11, LMConfig(**AWD_SIZES))
+    got = [(m.input_size, m.hidden_size, m.num_layers, m.weight_drop) for m in model.layers]
+    assert got == [(8, 12, 1, 0.5), (12, 10, 1, 0.5), (10, 8, 1, 0.5)]
+    assert isinstance(model.drop_hidden, LockedDropout) and model.drop_hidden.p == 0.25
+    assert model.decoder.weight is model.embedding.weight  # tied to the last size, 8
+    logits, state, (raw, dropped) = model(torch.randint(0, 11, (6, 3)), return_hidden=True)
+    assert logits.shape == (6, 3, 11) and raw.shape == (6, 3, 8)
+    assert [tuple(s.h.shape) for s in state] == [(1, 3, 12), (1, 3, 10), (1, 3, 8)]
+    lm_step(
+        model, (torch.randint(0, 11, (6, 3)), torch.randint(0, 11, (6, 3))), state
+    ).loss.backward()
+    assert all(p.grad is not None for p in model.parameters())
+
+
+def test_tar_on_a_one_step_window_is_finite() -> None:
+    """An epoch's last window can be 1 step long: TAR has no pair there and adds nothing."""
+    torch.manual_seed(0)
+    model = LanguageModel(11, LMConfig(**AWD)).train()
+    x, y = torch.randint(0, 11, (1, 3)), torch.randint(0, 11, (1, 3))
+    loss = lm_step(model, (x, y), None).loss
+    assert torch.isfinite(loss)
+
+
+def test_hidden_sizes_eval_is_the_plain_composition_and_carries_state() -> None:
+    torch.manual_seed(1)
+    model = LanguageModel(11, LMConfig(**AWD_SIZES)).eval()
+    x = torch.randint(0, 11, (7, 2))
+    h = model.embedding(x)
+    for layer in model.layers:  # no dropout in eval: embedding -> layers -> decoder
+        h, _ = layer(h)
+    logits, _ = model(x)
+    torch.testing.assert_close(logits, model.decoder(h))
+    first, state = model(x[:3])  # TBPTT: two windows with the state carried == one window
+    second, _ = model(x[3:], detach_state(state))
+    torch.testing.assert_close(torch.cat([first, second]), logits)
+
+
 def test_awd_config_errors() -> None:
+    with pytest.raises(ValueError, match="`hidden_sizes` must hold `num_layers`=3"):
+        LMConfig(num_layers=3, hidden_sizes=(4, 4))
+    with pytest.raises(ValueError, match="`proj_size` and `hidden_sizes`"):
+        LMConfig(num_layers=2, hidden_sizes=(8, 4), proj_size=2)
+    with pytest.raises(
+        ValueError, match=r"`tie_weights` needs `embedding_dim` == `hidden_sizes\[-1\]`"
+    ):
+        LMConfig(embedding_dim=8, num_layers=2, hidden_sizes=(8, 4), tie_weights=True)
     with pytest.raises(ValueError, match="`tie_weights` needs `embedding_dim` == `proj_size`"):
         LMConfig(embedding_dim=8, hidden_size=12, proj_size=6, tie_weights=True)
     with pytest.raises(ValueError, match="`weight_drop` must be in"):

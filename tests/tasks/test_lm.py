@@ -205,4 +205,29 @@ def test_awd_preset_builds_its_configs() -> None:
     assert (model_cfg.weight_drop, model_cfg.embedding_dropout) == (0.5, 0.1)
     with torch.device("meta"):
         n = sum(p.numel() for p in LanguageModel(10000, model_cfg).parameters())
-    assert 15e6 < n < 17e6  # the uniform 1150 -> 400 LSTMP stack (AWD's own: 24M)
+    assert model_cfg.hidden_sizes == (1150, 1150, 400)
+    assert 24.1e6 < n < 24.3e6  # the paper's 24M
+
+
+def test_uneven_stack_fits_generates_reloads_and_resumes(text_file: Path, tmp_path: Path) -> None:
+    """AWD's per-layer sizes through the whole task: list states in TBPTT, NT-ASGD, sampling
+    (states tiled per sample), checkpoints and an exact resume."""
+    model = {
+        "embedding_dim": 8, "num_layers": 3, "hidden_sizes": [16, 12, 8], "tie_weights": True,
+        "dropout_kind": "locked", "dropout": 0.2, "weight_drop": 0.3, "ar_alpha": 2.0,
+        "tar_beta": 1.0,
+    }  # fmt: skip
+    data = {"data": str(text_file), "bptt": 12, "batch_size": 4, "variable_bptt": True}
+    train = {"optimizer": "ntasgd", "lr": 5.0, "clip_norm": 0.25, "progress": False}
+    lm = TextLM.create("demo", model=model, data=data)
+    before = lm.evaluate("valid")["loss"]
+    result = lm.fit(tmp_path / "run", {**train, "epochs": 2, "eval_every": None})
+    assert result["val_loss"] < before
+    assert len(lm.generate("The ", 20, num_samples=2, seed=0)) == 2
+    again = TextLM.load(tmp_path / "run")
+    assert again.evaluate("test")["loss"] == pytest.approx(result["test_loss"], rel=1e-6)
+    straight = TextLM.create("demo", model=model, data=data)
+    full = straight.fit(tmp_path / "straight", {**train, "epochs": 3, "eval_every": None})
+    resumed = TextLM.load(tmp_path / "run", "last")
+    cont = resumed.fit(tmp_path / "run", {**train, "epochs": 3, "eval_every": None}, resume=True)
+    assert cont["val_loss"] == pytest.approx(full["val_loss"], rel=1e-6)

@@ -17,9 +17,9 @@ dropout (``dropout_kind="locked"``) on the embedding output, between layers and 
 output, weight drop on ``W_hh``, and activation regularisation (``ar_alpha``, on the last
 layer's dropped output) and temporal AR (``tar_beta``, on consecutive raw outputs), which
 :func:`rnnkit.tasks.lm.lm_step` adds to the loss in train mode. AWD's stack has per-layer sizes
-(1150, 1150, 400 for a 400-wide tied embedding); rnnkit's layers are uniform, so the preset
-approximates it with ``proj_size``: every LSTM layer has H = 1150 cells and its output
-projected to P = 400 (torch's LSTMP), which gives the tied decoder its 400 inputs.
+(1150, 1150, 400 for a 400-wide tied embedding): ``hidden_sizes=(1150, 1150, 400)`` builds
+one single-layer module per size, with the between-layer dropout applied here, and the state
+becomes a list with one entry per layer.
 """
 
 from __future__ import annotations
@@ -48,6 +48,9 @@ class LMConfig:
     """Size H of the recurrent state."""
     num_layers: int = 2
     """Number L of stacked recurrent layers."""
+    hidden_sizes: tuple[int, ...] | None = None
+    """Per-layer state sizes (AWD-LSTM: 1150, 1150, 400); its length must be ``num_layers``,
+    and it replaces ``hidden_size``. None: every layer has ``hidden_size``."""
     dropout: float = 0.2
     """Dropout on the embedding, between layers and on the output (train mode only)."""
     tie_weights: bool = False
@@ -89,6 +92,14 @@ class LMConfig:
             raise ValueError(
                 f"`dropout_kind` must be 'standard' or 'locked', got {self.dropout_kind!r}"
             )
+        if self.hidden_sizes is not None:
+            if len(self.hidden_sizes) != self.num_layers or min(self.hidden_sizes) <= 0:
+                raise ValueError(
+                    f"`hidden_sizes` must hold `num_layers`={self.num_layers} positive ints, "
+                    f"got {self.hidden_sizes!r}"
+                )
+            if self.proj_size:
+                raise ValueError("`proj_size` and `hidden_sizes` do not combine; pick one")
         if not 0 <= self.proj_size < self.hidden_size:
             raise ValueError(
                 f"`proj_size` must be an int in [0, hidden_size={self.hidden_size}), "
@@ -96,6 +107,7 @@ class LMConfig:
             )
         if self.tie_weights and self.embedding_dim != self.output_size:
             which = "`proj_size`" if self.proj_size else "`hidden_size`"
+            which = "`hidden_sizes[-1]`" if self.hidden_sizes else which
             raise ValueError(
                 f"`tie_weights` needs `embedding_dim` == {which}, got "
                 f"{self.embedding_dim} and {self.output_size}"
@@ -103,7 +115,9 @@ class LMConfig:
 
     @property
     def output_size(self) -> int:
-        """Features of the recurrent output: P with a projection, else H."""
+        """Features of the recurrent output: the last of ``hidden_sizes``, P, or H."""
+        if self.hidden_sizes:
+            return self.hidden_sizes[-1]
         return self.proj_size or self.hidden_size
 
     @classmethod
@@ -128,7 +142,8 @@ class LanguageModel(nn.Module):
 
     Outputs: ``logits, state``
         - ``logits``: ``(T, B, V)``.
-        - ``state``: ``h_n (L, B, H)``, or ``LSTMState(h, c)`` for an LSTM.
+        - ``state``: ``h_n (L, B, H)``, or ``LSTMState(h, c)`` for an LSTM; with
+          ``hidden_sizes``, a list of L such states, each ``(1, B, H_l)``.
     """
 
     def __init__(self, vocab_size: int, config: LMConfig | None = None) -> None:
@@ -152,16 +167,24 @@ class LanguageModel(nn.Module):
             extra["proj_size"] = c.proj_size
         if c.weight_drop:
             extra["weight_drop"] = c.weight_drop
-        if c.dropout_kind == "locked" and c.num_layers > 1:
-            extra["dropout_kind"] = "locked"
-        self.rnn = make_rnn(
-            c.cell,
-            c.embedding_dim,
-            c.hidden_size,
-            c.num_layers,
-            dropout=p_hidden if c.num_layers > 1 else 0.0,
-            **extra,
-        )
+        if c.hidden_sizes:  # one module per size, dropout between them applied here
+            inputs = (c.embedding_dim, *c.hidden_sizes[:-1])
+            self.layers = nn.ModuleList(
+                make_rnn(c.cell, i, h, 1, **extra)
+                for i, h in zip(inputs, c.hidden_sizes, strict=True)
+            )
+            self.drop_hidden = drop(p_hidden)  # between layers (T, B, H_l)
+        else:
+            if c.dropout_kind == "locked" and c.num_layers > 1:
+                extra["dropout_kind"] = "locked"
+            self.rnn = make_rnn(
+                c.cell,
+                c.embedding_dim,
+                c.hidden_size,
+                c.num_layers,
+                dropout=p_hidden if c.num_layers > 1 else 0.0,
+                **extra,
+            )
         self.decoder = nn.Linear(c.output_size, vocab_size)
         if c.tie_weights:
             self.decoder.weight = self.embedding.weight
@@ -181,10 +204,25 @@ class LanguageModel(nn.Module):
             raise ValueError(f"`x` must be (T, B) token ids, got shape {tuple(x.shape)}")
         p_e = self.config.embedding_dropout
         emb = embedding_dropout(x, self.embedding.weight, p_e, training=self.training)
-        raw, state = self.rnn(self.drop_in(emb), state)  # (T, B, H_out)
+        raw, state = self._recur(self.drop_in(emb), state)  # (T, B, H_out)
         dropped = self.drop(raw)
         logits = self.decoder(dropped)  # (T, B, V)
         return (logits, state, (raw, dropped)) if return_hidden else (logits, state)
+
+    def _recur(self, x: Tensor, state: Any) -> tuple[Tensor, Any]:
+        """The recurrent stack on ``x (T, B, E)`` -> ``(T, B, H_out)`` and the new state."""
+        if not self.config.hidden_sizes:
+            return self.rnn(x, state)
+        states = [None] * len(self.layers) if state is None else list(state)
+        if len(states) != len(self.layers):
+            raise ValueError(
+                f"`state` must hold {len(self.layers)} layer states, got {len(states)}"
+            )
+        for i, layer in enumerate(self.layers):
+            if i:
+                x = self.drop_hidden(x)
+            x, states[i] = layer(x, states[i])  # (T, B, H_i)
+        return x, states
 
 
 def perplexity(mean_nll: float) -> float:
