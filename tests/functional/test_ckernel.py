@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ctypes
+import os
+import shutil
 import warnings
 
 import pytest
@@ -12,6 +14,8 @@ from rnnkit.functional import _ckernel, minrnn
 from rnnkit.functional.minrnn import minrnn_layer, minrnn_scan
 
 KINDS = {"mingru": 2, "minlstm": 3}
+HAVE_CC = shutil.which(os.environ.get("CC") or "cc") is not None
+pytestmark = pytest.mark.skipif(not HAVE_CC, reason="no C compiler: the C kernel cannot be built")
 
 
 @pytest.fixture
@@ -121,6 +125,13 @@ def test_extreme_logits_stay_finite():
     ref = minrnn_scan("minlstm", k.detach().double(), backend="torch")
     assert torch.isfinite(h).all() and torch.isfinite(dk).all()
     torch.testing.assert_close(h.double(), ref)
+
+
+def test_a_compiler_means_the_kernel_builds(fresh_kernel):
+    """Where a compiler exists (so nothing above was skipped) the kernel must build."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a failed build warns: make it fail here
+        assert _ckernel.load() is not None
 
 
 def test_kernel_is_cached_per_source_and_cpu(fresh_kernel):

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+
 import pytest
 import torch
 
 from rnnkit.functional.minrnn import g, log_g, mingru_step, minlstm_step, minrnn_scan, scan_log
 
 KINDS = {"mingru": 2, "minlstm": 3}
-METHODS = ["linear-c", "linear-torch", "log"]
+NO_CC = pytest.mark.skipif(
+    shutil.which(os.environ.get("CC") or "cc") is None, reason="no C compiler for the C kernel"
+)
+METHODS = [pytest.param("linear-c", marks=NO_CC), "linear-torch", "log"]
 """Every way to run the scan: the linear scan on the C kernel and on torch ops, the log scan."""
 
 

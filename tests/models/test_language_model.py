@@ -102,6 +102,7 @@ def test_hidden_sizes_build_one_layer_per_size_with_weight_drop() -> None:
     got = [(m.input_size, m.hidden_size, m.num_layers, m.weight_drop) for m in model.layers]
     assert got == [(8, 12, 1, 0.5), (12, 10, 1, 0.5), (10, 8, 1, 0.5)]
     assert isinstance(model.drop_hidden, LockedDropout) and model.drop_hidden.p == 0.25
+    assert all(m.forward_path(torch.Generator()) == "fused" for m in model.layers)
     assert model.decoder.weight is model.embedding.weight  # tied to the last size, 8
     logits, state, (raw, dropped) = model(torch.randint(0, 11, (6, 3)), return_hidden=True)
     assert logits.shape == (6, 3, 11) and raw.shape == (6, 3, 8)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+
 import pytest
 import torch
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
@@ -9,6 +12,9 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from rnnkit.nn import LAYERS, MinGRU, MinLSTM, make_rnn
 
 LAYER = {"mingru": MinGRU, "minlstm": MinLSTM}
+NO_CC = pytest.mark.skipif(
+    shutil.which(os.environ.get("CC") or "cc") is None, reason="no C compiler for the C kernel"
+)
 METHODS = {
     "linear-c": {"scan": "linear", "backend": "c"},  # the fused C kernel (CPU default)
     "linear-torch": {"scan": "linear", "backend": "torch"},  # the same scan on torch ops
@@ -46,7 +52,9 @@ def reference(layer, x, h0=None):
 
 
 @pytest.mark.parametrize("kind", sorted(LAYER))
-@pytest.mark.parametrize("method", sorted(METHODS))
+@pytest.mark.parametrize(
+    "method", [pytest.param(m, marks=NO_CC) if m.endswith("-c") else m for m in sorted(METHODS)]
+)
 @pytest.mark.parametrize("with_h0", [False, True])
 def test_parallel_vs_sequential_float32(kind, method, with_h0):
     T, B, I, H, L = 200, 3, 5, 8, 2
@@ -63,7 +71,9 @@ def test_parallel_vs_sequential_float32(kind, method, with_h0):
 
 
 @pytest.mark.parametrize("kind", sorted(LAYER))
-@pytest.mark.parametrize("method", sorted(METHODS))
+@pytest.mark.parametrize(
+    "method", [pytest.param(m, marks=NO_CC) if m.endswith("-c") else m for m in sorted(METHODS)]
+)
 def test_matches_reference_float64(kind, method):
     T, B, I, H, L = 20, 2, 3, 4, 2
     layer = build(kind, I, H, L, **METHODS[method], mode="parallel", dtype=torch.float64)
@@ -89,7 +99,9 @@ def test_step_matches_forward(kind):
 
 
 @pytest.mark.parametrize("kind", sorted(LAYER))
-@pytest.mark.parametrize("mode", ["parallel-c", "parallel-torch", "sequential"])
+@pytest.mark.parametrize(
+    "mode", [pytest.param("parallel-c", marks=NO_CC), "parallel-torch", "sequential"]
+)
 @pytest.mark.parametrize("bidirectional", [False, True])
 def test_lengths_equal_separate_runs(kind, mode, bidirectional):
     """Each row with lengths= equals that row run alone, cut to its length."""
@@ -157,7 +169,9 @@ def test_bidirectional_reverse_is_flipped_forward(kind):
 
 
 @pytest.mark.parametrize("kind", sorted(LAYER))
-@pytest.mark.parametrize("method", sorted(METHODS))
+@pytest.mark.parametrize(
+    "method", [pytest.param(m, marks=NO_CC) if m.endswith("-c") else m for m in sorted(METHODS)]
+)
 def test_gradcheck_layer(kind, method):
     layer = build(kind, 2, 3, 2, bidirectional=True, **METHODS[method], dtype=torch.float64)
     x = torch.randn(4, 2, 2, dtype=torch.float64, requires_grad=True)
