@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import ctypes
+import multiprocessing
 import os
 import shutil
+import threading
+import time
 import warnings
 
 import pytest
@@ -114,6 +117,31 @@ def test_threads_split_the_batch_exactly(kind):
         torch.set_num_threads(before)
     for a, c in zip(*results, strict=True):
         assert torch.equal(a, c)
+
+
+def _child_scan(k, queue):
+    torch.set_num_threads(2)
+    queue.put(minrnn_scan("mingru", k, backend="c").tolist())  # plain data through the pipe
+
+
+def test_a_forked_child_gets_its_own_worker_threads():
+    """The parent's worker threads do not survive fork(): a child that reused the pool would
+    find it 'idle' and wait forever. Warm the pool so both its threads exist and sit idle."""
+    k = torch.randn(6, 4, 2 * 3)
+    want = minrnn_scan("mingru", k, backend="c")
+    barrier = threading.Barrier(2)
+    list(_ckernel._pool(2, os.getpid()).map(lambda _: barrier.wait(), range(2)))  # 2 threads
+    time.sleep(0.3)  # both idle now
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    child = ctx.Process(target=_child_scan, args=(k, queue))
+    child.start()
+    try:
+        got = queue.get(timeout=20)
+    finally:
+        child.join(timeout=5)
+        child.kill()
+    assert torch.equal(torch.tensor(got), want)
 
 
 def test_extreme_logits_stay_finite():

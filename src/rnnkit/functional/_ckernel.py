@@ -117,7 +117,9 @@ def available(k: Tensor) -> bool:
 
 
 @functools.cache
-def _pool(workers: int) -> ThreadPoolExecutor:
+def _pool(workers: int, pid: int) -> ThreadPoolExecutor:
+    """One pool per worker count *and process*: a forked child must not reuse its parent's
+    pool, whose threads did not survive the fork (work sent there would never run)."""
     return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rnnkit-minrnn")
 
 
@@ -132,7 +134,7 @@ def _split(fn, batch: int) -> None:  # noqa: ANN001
         fn(0, batch)
         return
     bounds = [batch * w // workers for w in range(workers + 1)]
-    list(_pool(workers).map(fn, bounds[:-1], bounds[1:]))
+    list(_pool(workers, os.getpid()).map(fn, bounds[:-1], bounds[1:]))
 
 
 def _ptr(t: Tensor | None) -> int | None:
