@@ -172,3 +172,31 @@ def test_train_defaults_lie_under_the_fields_given():
     cfg = Forecaster(input_len=8, train={"epochs": 3}).train_config
     assert (cfg.epochs, cfg.lr, cfg.early_stopping_patience) == (3, 3e-3, 20)
     assert Forecaster(val=0.0).train_config.early_stopping_patience is None  # no val split
+
+
+def test_backtest_refit_fits_each_fold_on_its_own_window(monkeypatch):
+    """refit=True: one fresh model per fold, fitted on exactly that fold's training rows
+    (sliding window), and its forecast equals a model fitted on those rows by hand."""
+    y = np.sin(np.arange(90) / 4.0) + 0.02 * np.arange(90)
+    series = from_array(y, start="2020-01-01", freq="D")
+    kwargs = {"input_len": 8, "horizon": 3, "val": 0.0, "train": {"epochs": 1}, **TINY}
+    fc = Forecaster(**kwargs)
+    seen = []
+    fit = Forecaster.fit
+
+    def recording_fit(self, s, *args, **kw):
+        seen.append((s.index[0], s.index[-1], len(s)))
+        return fit(self, s, *args, **kw)
+
+    monkeypatch.setattr(Forecaster, "fit", recording_fit)
+    res = fc.backtest(series, start=60, stride=10, window="sliding", train_size=40, refit=True)
+    assert fc.net is None  # the model itself was never fitted: one fresh model per fold
+    origins = [f.origin for f in res.folds]
+    assert origins == [60, 70, 80]
+    assert seen == [(series.index[o - 40], series.index[o - 1], 40) for o in origins]
+    monkeypatch.setattr(Forecaster, "fit", fit)
+    by_hand = Forecaster(**kwargs)
+    by_hand.fit(series.slice(40, 80))
+    np.testing.assert_allclose(
+        res.forecasts["model"][2], by_hand._forecast_origins(series, np.array([80]))[0][0]
+    )
