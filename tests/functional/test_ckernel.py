@@ -198,6 +198,27 @@ def test_disabled_or_no_compiler_falls_back(fresh_kernel, monkeypatch):
     torch.testing.assert_close(minrnn_scan("mingru", k), want)
 
 
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_autocast_bfloat16_uses_torch_ops(kind):
+    """Under CPU autocast the matmul yields bfloat16: "auto" takes the torch-op path (the
+    same result as asking for it), and "c" says why it cannot run."""
+    x, w, b, h0, _ = inputs(kind, torch.float32)
+    w.requires_grad_(True)
+    results = []
+    for backend in ("auto", "torch"):
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            h = minrnn_layer(kind, x, w, b, h0, backend=backend)
+        results.append((h, *torch.autograd.grad(h.float().sum(), w)))
+    assert results[0][0].dtype == torch.bfloat16
+    for a, c in zip(*results, strict=True):
+        assert torch.equal(a, c)
+    with (
+        torch.autocast("cpu", dtype=torch.bfloat16),
+        pytest.raises(RuntimeError, match="autocast on"),
+    ):
+        minrnn_layer(kind, x, w, b, h0, backend="c")
+
+
 def test_c_backend_refuses_what_it_cannot_run():
     with pytest.raises(RuntimeError, match="torch.float16"):
         minrnn_scan("mingru", torch.randn(3, 1, 4).half(), backend="c")

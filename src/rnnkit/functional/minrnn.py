@@ -390,16 +390,32 @@ def minrnn_scan(
     return scan_log(log_a, log_b, h0)
 
 
+def _autocast_on(device_type: str) -> bool:
+    """Whether autocast is active for ``device_type`` (torch >= 2.4 API, older fallback)."""
+    try:
+        return torch.is_autocast_enabled(device_type)
+    except TypeError:  # torch < 2.4: no device argument
+        if device_type == "cpu":
+            return torch.is_autocast_cpu_enabled()
+        return torch.is_autocast_enabled()
+
+
 def _use_c(k: Tensor, backend: str) -> bool:
-    """Whether the linear scan runs on the C kernel: ``backend`` "c", or "auto" and possible."""
+    """Whether the linear scan runs on the C kernel: ``backend`` "c", or "auto" and possible.
+
+    Not under autocast: there the matmul would hand the kernel bfloat16, which it does not
+    read; torch ops follow autocast's dtypes instead.
+    """
     if backend == "torch":
         return False
-    if _ckernel.available(k):
+    autocast = _autocast_on(k.device.type)
+    if _ckernel.available(k) and not autocast:
         return True
     if backend == "c":
         raise RuntimeError(
-            "backend='c' needs a CPU float32/float64 tensor and a built kernel (a C compiler; "
-            f"RNNKIT_CKERNEL not 0), got a {k.device.type} {k.dtype} tensor, kernel "
+            "backend='c' needs a CPU float32/float64 tensor outside autocast and a built "
+            f"kernel (a C compiler; RNNKIT_CKERNEL not 0), got a {k.device.type} {k.dtype} "
+            f"tensor, autocast {'on' if autocast else 'off'}, kernel "
             f"{'built' if _ckernel.load() is not None else 'unavailable'}"
         )
     return False
