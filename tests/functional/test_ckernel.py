@@ -76,6 +76,15 @@ def test_c_layer_gradcheck(kind, monkeypatch):
         )
 
 
+def test_second_derivatives_are_refused_not_wrong():
+    x, w, b, h0, _ = inputs("mingru", torch.float64)
+    x.requires_grad_(True)
+    h = minrnn_layer("mingru", x, w, b, h0, backend="c")
+    (dx,) = torch.autograd.grad((h * h).sum(), x, create_graph=True)  # dL/dh = 2h has a graph
+    with pytest.raises(RuntimeError, match="differentiate twice"):
+        dx.sum().backward()
+
+
 def test_c_layer_without_bias_and_partial_grads():
     x, w, _, h0, _ = inputs("mingru", torch.float64)
     w.requires_grad_(True)  # x and h0 need no gradient: only dW is formed

@@ -33,6 +33,7 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 
 from rnnkit.functional import _ckernel
 
@@ -294,6 +295,7 @@ class _CLayer(torch.autograd.Function):
         return h
 
     @staticmethod
+    @once_differentiable  # the kernel writes raw memory: no graph for a second derivative
     def backward(ctx, dh: Tensor):  # noqa: ANN001, ANN205
         x, weight, k, h, h0, mask = ctx.saved_tensors
         steps, batch, width = k.shape
