@@ -64,3 +64,15 @@ def test_console_script_runs_as_module() -> None:
         [sys.executable, "-m", "rnnkit", "--version"], capture_output=True, text=True, check=True
     )
     assert proc.stdout.startswith("rnnkit ")
+
+
+@pytest.mark.parametrize("group", ["lm", "classify", "forecast", "translate"])
+def test_train_help_names_every_recurrent_layer(group: str, capsys) -> None:
+    """`--cell` accepts every rnnkit.nn.LAYERS name; the help must say so (it once listed 4)."""
+    from rnnkit.nn import LAYERS
+
+    with pytest.raises(SystemExit):
+        main([group, "train", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())  # undo argparse's line wrapping
+    for name in set(LAYERS) - {"rnn_tanh"}:  # rnn_tanh: an alias of rnn
+        assert name in help_text, name

@@ -41,7 +41,8 @@ class LMConfig:
     """The language model's shape."""
 
     cell: str = "lstm"
-    """Recurrent layer by name: rnn, rnn_relu, lstm, gru (see ``rnnkit.nn.make_rnn``)."""
+    """Recurrent layer by name (``rnnkit.nn.LAYERS``): rnn, rnn_relu, lstm, gru, lstm_ln, gru_ln,
+    mingru, minlstm (see ``rnnkit.nn.make_rnn``)."""
     embedding_dim: int = 128
     """Size E of the token embedding."""
     hidden_size: int = 256

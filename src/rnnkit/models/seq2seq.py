@@ -62,7 +62,7 @@ class Seq2SeqConfig:
     tgt_vocab_size: int
     """Target vocabulary size V_t (set from the vocabulary)."""
     cell: str = "lstm"
-    """Recurrent layer by name: rnn, rnn_relu, lstm, gru (encoder and decoder)."""
+    """Recurrent layer by name (``rnnkit.nn.LAYERS``: lstm, gru, mingru, ...), both sides."""
     embedding_dim: int = 128
     """Size E of the source and target embeddings."""
     hidden_size: int = 256

@@ -394,7 +394,7 @@ def train(
         label_column: label column of a text table or a long CSV.
         delimiter: field separator of a text table (default from the extension).
         fine_labels: trec only: the 50 fine classes instead of the 6 coarse ones.
-        cell: recurrent layer: rnn, rnn_relu, lstm or gru.
+        cell: rnn, rnn_relu, lstm, gru, lstm_ln, gru_ln (layer norm), mingru or minlstm.
         embedding_dim: size of the token embedding or of the input projection.
         hidden_size: size of the recurrent state.
         num_layers: stacked recurrent layers.

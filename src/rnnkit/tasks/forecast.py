@@ -134,7 +134,7 @@ def train(
         horizon: K, steps forecast per origin.
         input_len: history steps the network reads.
         mode: many_to_one, direct, autoregressive or seq2seq.
-        cell: rnn, rnn_relu, lstm or gru.
+        cell: rnn, rnn_relu, lstm, gru, lstm_ln, gru_ln (layer norm), mingru or minlstm.
         hidden_size: hidden units per layer.
         num_layers: stacked recurrent layers.
         dropout: dropout between layers.
@@ -312,7 +312,7 @@ def backtest(
         horizon: K (without ``run``).
         input_len: history length (without ``run``).
         mode: many_to_one, direct, autoregressive or seq2seq (without ``run``).
-        cell: rnn, rnn_relu, lstm or gru (without ``run``).
+        cell: rnn, rnn_relu, lstm, gru, lstm_ln, gru_ln, mingru, minlstm (no ``run``).
         hidden_size: hidden units (without ``run``).
         gaussian: prediction intervals (without ``run``).
         norm: revin, last, mean or none: per-window normalisation (without ``run``).

@@ -451,7 +451,7 @@ def train(
         run_dir: where config.json, checkpoints, metrics.csv, vocab.json and loss.png go.
         data: a dataset name (rnnkit data list), name/file, or a text file; default: preset's.
         level: char or word tokens.
-        cell: lstm, gru, rnn or rnn_relu.
+        cell: rnn, rnn_relu, lstm, gru, lstm_ln, gru_ln (layer norm), mingru or minlstm.
         embedding_dim: size of the token embedding.
         hidden_size: size of the recurrent state.
         num_layers: number of stacked recurrent layers.

@@ -327,7 +327,7 @@ def train(
         max_len: keep pairs with at most this many tokens per side.
         simple_prefixes: keep only pairs whose first column starts like "i am", "he is", ...
         max_pairs: use at most this many pairs.
-        cell: lstm, gru, rnn or rnn_relu.
+        cell: rnn, rnn_relu, lstm, gru, lstm_ln, gru_ln (layer norm), mingru or minlstm.
         embedding_dim: size of the token embeddings.
         hidden_size: encoder hidden size per direction.
         num_layers: encoder (and decoder) layers.
