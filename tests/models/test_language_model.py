@@ -153,3 +153,17 @@ def test_awd_config_errors() -> None:
         LMConfig(dropout_kind="gaussian")
     with pytest.raises(ValueError, match="`proj_size`"):
         LMConfig(hidden_size=8, proj_size=8)
+
+
+def test_ar_tar_also_apply_through_a_ddp_style_wrapper() -> None:
+    """Under DDP the step gets the wrapper, which has no `config`: AR/TAR must still count."""
+    torch.manual_seed(0)
+    model = LanguageModel(11, LMConfig(**{**AWD, "dropout": 0.0, "input_dropout": 0.0,
+                                          "hidden_dropout": 0.0, "embedding_dropout": 0.0,
+                                          "weight_drop": 0.0})).train()  # fmt: skip
+    x, y = torch.randint(0, 11, (6, 3)), torch.randint(0, 11, (6, 3))
+    bare = lm_step(model, (x, y), None).loss
+    wrapped = lm_step(torch.nn.DataParallel(model), (x, y), None).loss  # CPU: calls through
+    plain = torch.nn.functional.cross_entropy(model(x)[0].flatten(0, 1), y.flatten())
+    torch.testing.assert_close(wrapped, bare)
+    assert bare > plain  # the regularisers are in the loss

@@ -200,3 +200,18 @@ def test_backtest_refit_fits_each_fold_on_its_own_window(monkeypatch):
     np.testing.assert_allclose(
         res.forecasts["model"][2], by_hand._forecast_origins(series, np.array([80]))[0][0]
     )
+
+
+def test_training_step_works_through_a_ddp_style_wrapper():
+    """Under DDP the step gets the wrapper; the net's own loss must be reached through it."""
+    import torch
+
+    from rnnkit.models.forecaster import ForecasterConfig, ForecastNet
+    from rnnkit.tasks.forecaster import _step
+
+    torch.manual_seed(0)
+    net = ForecastNet(ForecasterConfig(horizon=2, hidden_size=4))
+    batch = {"x": torch.randn(5, 3, 1), "future": torch.zeros(2, 3, 0), "y": torch.randn(2, 3, 1)}
+    bare = _step(net, batch, None)
+    wrapped = _step(torch.nn.DataParallel(net), batch, None)
+    torch.testing.assert_close(wrapped.loss, bare.loss)

@@ -42,6 +42,7 @@ from rnnkit.data.windows import (
 from rnnkit.metrics.forecast import evaluate_forecast
 from rnnkit.models.forecast_baselines import available_baselines, baseline_forecast
 from rnnkit.models.forecaster import ForecasterConfig, ForecastNet
+from rnnkit.train import StepOutput, TrainConfig, Trainer, load_checkpoint, unwrap
 from rnnkit.viz.forecast import ForecastSegment, plot_forecast
 
 __all__ = [
@@ -164,22 +165,10 @@ class BacktestResult:
         return "\n".join(lines)
 
 
-def _train_api():
-    """rnnkit.train's public names (from the package, or its modules while it is assembled)."""
-    try:
-        from rnnkit.train import StepOutput, TrainConfig, Trainer, load_checkpoint
-    except ImportError:
-        from rnnkit.train.checkpoint import load_checkpoint
-        from rnnkit.train.config import TrainConfig
-        from rnnkit.train.trainer import StepOutput, Trainer
-    return Trainer, TrainConfig, StepOutput, load_checkpoint
-
-
 def _step(model: ForecastNet, batch: dict[str, torch.Tensor], state: Any):
-    _, _, StepOutput, _ = _train_api()
     future = batch["future"] if batch["future"].shape[-1] else None
     out = model(batch["x"], future, batch["y"])
-    loss = model.loss(out, batch["y"])
+    loss = unwrap(model).loss(out, batch["y"])  # under DDP `model` is the wrapper
     mae = (out.mean.detach() - batch["y"][: out.mean.shape[0]]).abs().mean()
     return StepOutput(loss, batch["y"].shape[1], None, {"mae_scaled": mae.item()})
 
@@ -198,7 +187,6 @@ class Forecaster:
         self, config: ForecastConfig | None = None, *, train: Any = None, **fields: Any
     ) -> None:
         self.config = config if config is not None else ForecastConfig(**fields)
-        _, TrainConfig, _, _ = _train_api()
         if train is None or isinstance(train, dict):
             defaults = dict(TRAIN_DEFAULTS)
             if self.config.val <= 0:  # nothing to stop early on
@@ -305,7 +293,6 @@ class Forecaster:
             len(train_data.dataset),
             0 if val_data is None else len(val_data.dataset),
         )
-        Trainer, _, _, load_checkpoint = _train_api()
         # The weights kept are the best on validation, not the last: without a run directory
         # the trainer writes its checkpoints to a temporary one.
         scratch = None

@@ -33,7 +33,14 @@ from rnnkit.data.vocab import Vocab
 from rnnkit.decoding import generate as generate_ids
 from rnnkit.models.language_model import LanguageModel, LMConfig, bits_per_token, perplexity
 from rnnkit.tasks.lm_presets import PRESETS
-from rnnkit.train import StepOutput, TrainConfig, Trainer, load_checkpoint, read_run_config
+from rnnkit.train import (
+    StepOutput,
+    TrainConfig,
+    Trainer,
+    load_checkpoint,
+    read_run_config,
+    unwrap,
+)
 
 __all__ = [
     "PRESETS",
@@ -165,7 +172,7 @@ def load_corpus(cfg: LMDataConfig, vocab: Vocab | None = None) -> Corpus:
 def lm_step(model: torch.nn.Module, batch: tuple[Tensor, Tensor], state: Any) -> StepOutput:
     """One BPTT window: ``x, y`` are ``(T, B)``; the state comes from the previous window."""
     x, y = batch
-    config = getattr(model, "config", None)
+    config = getattr(unwrap(model), "config", None)  # under DDP `model` is the wrapper
     alpha, beta = getattr(config, "ar_alpha", 0.0), getattr(config, "tar_beta", 0.0)
     if not (model.training and (alpha or beta)):
         logits, state = model(x, state)  # (T, B, V)
