@@ -15,7 +15,6 @@ no computation and cannot leak into any state; pooling then reads only valid ste
 
 from __future__ import annotations
 
-import logging
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -29,7 +28,6 @@ from rnnkit.nn import LAYERS, make_rnn
 
 __all__ = ["CELLS", "ClassifierConfig", "SequenceClassifier"]
 
-logger = logging.getLogger(__name__)
 
 CELLS = tuple(LAYERS)  # every recurrent layer rnnkit.nn.make_rnn builds by name
 
@@ -132,7 +130,7 @@ class SequenceClassifier(nn.Module):
             rnn_in,
             c.hidden_size,
             c.num_layers,
-            dropout=c.dropout if c.num_layers > 1 else 0.0,
+            dropout=c.dropout,  # make_rnn drops it for one layer
             bidirectional=c.bidirectional,
         )
         self.pool = Pooling(c.pooling, D * c.hidden_size, D)

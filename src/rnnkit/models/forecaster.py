@@ -39,6 +39,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnkit.config import check_types, config_from_dict
+from rnnkit.nn import make_rnn
 
 __all__ = ["MODES", "NORMS", "ForecastNet", "ForecastOutput", "ForecasterConfig"]
 
@@ -63,7 +64,7 @@ class ForecasterConfig:
     mode: str = "direct"
     """many_to_one, direct, autoregressive or seq2seq (see the module doc)."""
     cell: str = "lstm"
-    """Recurrent layer: rnn, rnn_relu, lstm or gru."""
+    """Recurrent layer by name (``rnnkit.nn.LAYERS``): rnn, rnn_relu, lstm, gru, mingru, ..."""
     hidden_size: int = 64
     """H, hidden units per layer."""
     num_layers: int = 1
@@ -108,22 +109,6 @@ class ForecastOutput(NamedTuple):
     scale: Tensor | None
 
 
-def _make_rnn(cell: str, input_size: int, hidden_size: int, num_layers: int, dropout: float):
-    """The one place the recurrent layer is built: rnnkit.nn when available, else torch.nn."""
-    try:
-        from rnnkit.nn import make_rnn
-    except ImportError:
-        make_rnn = None
-    if make_rnn is not None:
-        return make_rnn(cell, input_size, hidden_size, num_layers, dropout=dropout)
-    layers = {"rnn": nn.RNN, "rnn_relu": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
-    if cell not in layers:
-        raise ValueError(f"`cell` must be one of {sorted(layers)}, got {cell!r}")
-    extra = {"nonlinearity": "relu"} if cell == "rnn_relu" else {}
-    dropout = dropout if num_layers > 1 else 0.0
-    return layers[cell](input_size, hidden_size, num_layers, dropout=dropout, **extra)
-
-
 class ForecastNet(nn.Module):
     """Recurrent forecaster (see the module doc for the modes).
 
@@ -141,7 +126,7 @@ class ForecastNet(nn.Module):
         super().__init__()
         self.config = c = config
         n_in = c.n_targets + c.n_past + c.n_future
-        self.encoder = _make_rnn(c.cell, n_in, c.hidden_size, c.num_layers, c.dropout)
+        self.encoder = make_rnn(c.cell, n_in, c.hidden_size, c.num_layers, dropout=c.dropout)
         out = c.n_targets * (2 if c.gaussian else 1)
         if c.mode == "direct":
             self.head = nn.Sequential(
@@ -152,7 +137,9 @@ class ForecastNet(nn.Module):
         else:
             self.head = nn.Linear(c.hidden_size, out)
         if c.mode == "seq2seq":
-            self.decoder = _make_rnn(c.cell, c.n_future + 1, c.hidden_size, c.num_layers, c.dropout)
+            self.decoder = make_rnn(
+                c.cell, c.n_future + 1, c.hidden_size, c.num_layers, dropout=c.dropout
+            )
 
     # -- pieces ------------------------------------------------------------------------------
     def _split(self, raw: Tensor) -> ForecastOutput:

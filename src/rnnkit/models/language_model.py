@@ -31,6 +31,7 @@ from typing import Any
 from torch import Tensor, nn
 
 from rnnkit.config import check_types, config_from_dict
+from rnnkit.nn import make_rnn
 from rnnkit.nn.regularization import LockedDropout, embedding_dropout
 
 __all__ = ["LMConfig", "LanguageModel", "perplexity", "bits_per_token"]
@@ -149,8 +150,6 @@ class LanguageModel(nn.Module):
 
     def __init__(self, vocab_size: int, config: LMConfig | None = None) -> None:
         super().__init__()
-        from rnnkit.nn import make_rnn
-
         if not isinstance(vocab_size, int) or vocab_size <= 0:
             raise ValueError(f"`vocab_size` must be a positive int, got {vocab_size!r}")
         config = config or LMConfig()
@@ -183,7 +182,7 @@ class LanguageModel(nn.Module):
                 c.embedding_dim,
                 c.hidden_size,
                 c.num_layers,
-                dropout=p_hidden if c.num_layers > 1 else 0.0,
+                dropout=p_hidden,  # make_rnn drops it for one layer
                 **extra,
             )
         self.decoder = nn.Linear(c.output_size, vocab_size)

@@ -136,16 +136,6 @@ class Seq2SeqConfig:
         return asdict(self)
 
 
-def _make_rnn(
-    cell: str, input_size: int, hidden_size: int, layers: int, dropout: float, bidirectional: bool
-) -> nn.Module:
-    """The one place a recurrent layer is built (``rnnkit.nn.make_rnn``)."""
-    dropout = dropout if layers > 1 else 0.0  # torch warns on dropout with one layer
-    return make_rnn(
-        cell, input_size, hidden_size, layers, dropout=dropout, bidirectional=bidirectional
-    )
-
-
 def _has_cell_state(cell: str) -> bool:
     """Whether the named layer's state is ``LSTMState(h, c)`` rather than ``h``."""
     return issubclass(LAYERS[cell][0], LSTM)
@@ -182,9 +172,10 @@ class Encoder(nn.Module):
         super().__init__()
         self.embedding = nn.Embedding(c.src_vocab_size, c.embedding_dim, padding_idx=c.pad_id)
         self.dropout = nn.Dropout(c.dropout)
-        self.rnn = _make_rnn(
-            c.cell, c.embedding_dim, c.hidden_size, c.num_layers, c.dropout, c.bidirectional
-        )
+        self.rnn = make_rnn(
+            c.cell, c.embedding_dim, c.hidden_size, c.num_layers, dropout=c.dropout,
+            bidirectional=c.bidirectional,
+        )  # fmt: skip
 
     def forward(self, src: Tensor, lengths: Tensor) -> tuple[Tensor, Any]:
         S = src.shape[0]
@@ -205,7 +196,7 @@ class Decoder(nn.Module):
         self.embedding = nn.Embedding(c.tgt_vocab_size, c.embedding_dim, padding_idx=c.pad_id)
         self.dropout = nn.Dropout(c.dropout)
         in_size = c.embedding_dim + (H_d if self.input_feeding else 0)
-        self.rnn = _make_rnn(c.cell, in_size, H_d, c.dec_layers, c.dropout, False)
+        self.rnn = make_rnn(c.cell, in_size, H_d, c.dec_layers, dropout=c.dropout)
         self.attention: Attention | None = None
         if c.attention != "none":
             self.attention = make_attention(c.attention, H_d, K, c.attn_size)
