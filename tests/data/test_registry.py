@@ -190,3 +190,12 @@ def test_cli_data_verbs(capsys, data_dir, cache):
     assert capsys.readouterr().out.count("rt-polarity.") == 2
     assert main(["data", "path", "nosuch"]) == 1
     assert "unknown dataset 'nosuch'" in capsys.readouterr().err
+
+
+def test_the_data_commands_do_not_import_torch() -> None:
+    """`rnnkit data list|path|fetch` need only the standard library: a fast start."""
+    import subprocess
+    import sys
+
+    code = "import sys, rnnkit.data.registry; assert 'torch' not in sys.modules, 'torch'"
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -13,26 +13,22 @@ Classification: :mod:`~rnnkit.data.classification` (readers, splits, label maps)
 :mod:`~rnnkit.data.ts_format` (UEA/UCR ``.ts``), :mod:`~rnnkit.data.bucketing`.
 
 Datasets: :mod:`~rnnkit.data.registry` (``rnnkit data list|path|fetch``) over the table in
-:mod:`~rnnkit.data.catalog`. The names below are the light text core; the series and
-classification modules (pandas) are imported where they are used.
+:mod:`~rnnkit.data.catalog`. The names below need neither torch nor pandas, so ``rnnkit data
+...`` starts fast; import the other modules (``rnnkit.data.streams``, ``.text``, ``.series``
+...) where they are used.
 """
 
 from rnnkit.data.registry import dataset_path, fetch, list_datasets, resolve_text_source
-from rnnkit.data.streams import CorpusStream, batchify
-from rnnkit.data.text import read_text
 from rnnkit.data.tokenizers import CharTokenizer, WordTokenizer, get_tokenizer
 from rnnkit.data.vocab import Vocab
 
 __all__ = [
     "CharTokenizer",
-    "CorpusStream",
     "Vocab",
     "WordTokenizer",
-    "batchify",
     "dataset_path",
     "fetch",
     "get_tokenizer",
     "list_datasets",
-    "read_text",
     "resolve_text_source",
 ]
