@@ -129,3 +129,21 @@ def test_reset_mask_inside_step_fn():
     batches = [(x, torch.tensor([False, False])), (x, torch.tensor([True, False]))]
     Trainer(rnn, TrainConfig(epochs=1, progress=False), tbptt).fit(batches)
     assert torch.equal(seen[1][:, 0], torch.zeros(1, 3)) and seen[1][:, 1].abs().sum() > 0
+
+
+def test_a_loader_sharded_by_torchrun_env_is_refused_outside_the_group(monkeypatch) -> None:
+    """RANK/WORLD_SIZE in the environment but no process group (distributed=False): the
+    loader holds half the data; training on it silently would be wrong."""
+    from torch.utils.data import TensorDataset
+
+    from rnnkit.train import distributed_loader
+
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    loader = distributed_loader(TensorDataset(torch.arange(10.0)), batch_size=2)
+    with pytest.raises(ValueError, match="shard 1 of 2, this process is rank 0 of 1"):
+        shard(loader, DistInfo())
+    monkeypatch.delenv("RANK")
+    monkeypatch.delenv("WORLD_SIZE")
+    single = distributed_loader(TensorDataset(torch.arange(10.0)), batch_size=2)
+    assert shard(single, DistInfo()) is single  # one process, one shard: fine

@@ -168,11 +168,14 @@ def set_epoch(data: Any, epoch: int) -> None:
 
 
 def shard(data: Any, info: DistInfo) -> Any:
-    """This rank's part of ``data`` (unchanged outside DDP or when already sharded)."""
-    if not info.enabled or info.world == 1 or data is None:
+    """This rank's part of ``data`` (unchanged outside DDP or when already sharded).
+
+    A loader from :func:`distributed_loader` is checked in every case, DDP or not: built
+    under torchrun's environment it holds 1/N of the data, which a process that is not in
+    the group (``distributed=False``) must not silently train on.
+    """
+    if data is None:
         return data
-    if hasattr(data, "shard"):
-        return data.shard(info.rank, info.world)
     sampler = _sampler_of(data)
     if isinstance(sampler, DistributedSampler):
         if sampler.num_replicas != info.world or sampler.rank != info.rank:
@@ -181,6 +184,10 @@ def shard(data: Any, info: DistInfo) -> Any:
                 f"{sampler.num_replicas}, this process is rank {info.rank} of {info.world}"
             )
         return data
+    if not info.enabled or info.world == 1:
+        return data
+    if hasattr(data, "shard"):
+        return data.shard(info.rank, info.world)
     log.warning(
         "data %s is not sharded across %d ranks: every rank trains on all of it "
         "(use distributed_loader, or give the data a shard(rank, world) method)",
