@@ -1,4 +1,5 @@
-"""rnnkit.viz: matplotlib figures written to PNG (Agg backend, no display needed).
+"""rnnkit.viz: matplotlib figures written to PNG (no pyplot, so no display and no change to
+the user's backend; images written atomically by :mod:`._figure`).
 
 - :mod:`~rnnkit.viz.curves` ``plot_loss``: train and validation loss;
 - :mod:`~rnnkit.viz.forecast` ``plot_forecast``: history, actuals, forecasts, intervals;

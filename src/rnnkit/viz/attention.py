@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from rnnkit.viz._figure import new_figure, save_figure
+
 __all__ = ["plot_attention"]
 
 
@@ -29,11 +31,6 @@ def plot_attention(
         path: where to write the PNG.
         title: the figure title (default: the source sentence).
     """
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
     w = np.asarray(weights.detach().cpu() if hasattr(weights, "detach") else weights, float)
     if w.ndim != 2 or w.shape != (len(target), len(source)):
         raise ValueError(
@@ -41,7 +38,8 @@ def plot_attention(
             f"got {w.shape}"
         )
     T, S = w.shape
-    fig, ax = plt.subplots(figsize=(max(3.0, 0.45 * S + 1.8), max(2.5, 0.4 * T + 1.4)))
+    fig = new_figure(figsize=(max(3.0, 0.45 * S + 1.8), max(2.5, 0.4 * T + 1.4)))
+    ax = fig.add_subplot()
     im = ax.imshow(w, cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto")
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="attention")
     ax.set_xticks(range(S), list(source), rotation=60, ha="right")
@@ -50,8 +48,4 @@ def plot_attention(
     ax.set_ylabel("output")
     ax.set_title(title if title is not None else " ".join(source), fontsize=9)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=110)

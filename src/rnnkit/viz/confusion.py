@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from rnnkit.viz._figure import new_figure, save_figure
+
 __all__ = ["plot_confusion"]
 
 
@@ -29,11 +31,6 @@ def plot_confusion(
         normalize: colour each row by its share (recall per class); the cells always show
             the counts.
     """
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
     cm = np.asarray(cm)
     C = len(labels)
     if cm.shape != (C, C):
@@ -41,7 +38,8 @@ def plot_confusion(
     rows = cm.sum(axis=1, keepdims=True)  # (C, 1)
     shade = np.divide(cm, rows, out=np.zeros(cm.shape), where=rows > 0) if normalize else cm
     size = max(4.0, 0.5 * C + 2.0)
-    fig, ax = plt.subplots(figsize=(size, size * 0.9))
+    fig = new_figure(figsize=(size, size * 0.9))
+    ax = fig.add_subplot()
     im = ax.imshow(shade, cmap="Blues", vmin=0)
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="row share" if normalize else "count")
     ax.set_xticks(range(C), [str(n) for n in labels], rotation=45, ha="right")
@@ -64,8 +62,4 @@ def plot_confusion(
                     color="white" if dark else "black",
                 )
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=110)

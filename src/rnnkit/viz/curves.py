@@ -10,6 +10,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from rnnkit.viz._figure import new_figure, save_figure
+
 __all__ = ["plot_loss"]
 
 
@@ -46,8 +48,6 @@ def plot_loss(
         path: the image to write.
         title: figure title.
     """
-    from matplotlib.figure import Figure  # no pyplot: the user's backend is left alone
-
     rows = _rows(metrics_csv_or_rows)
     train = _series(rows, "train", "train_loss")
     if not train[0]:  # no per-step rows: the train averages written with each evaluation
@@ -55,7 +55,7 @@ def plot_loss(
     val = _series(rows, "val", "val_loss")
     if not train[0] and not val[0]:
         raise ValueError("`metrics_csv_or_rows` holds no train_loss or val_loss values")
-    fig = Figure(figsize=(6, 4), dpi=100)
+    fig = new_figure(figsize=(6, 4), dpi=100)
     ax = fig.add_subplot()
     if train[0]:
         ax.plot(*train, label="train", lw=1.2)
@@ -68,8 +68,4 @@ def plot_loss(
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    fig.savefig(tmp, format=path.suffix.lstrip(".") or "png")
-    os.replace(tmp, path)  # never a half-written image
-    return path
+    return save_figure(fig, path)

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from rnnkit.viz._figure import new_figure, save_figure
+
 __all__ = ["ForecastSegment", "plot_forecast"]
 
 
@@ -50,18 +52,16 @@ def plot_forecast(
         title: figure title.
         baselines: optional extra forecasts drawn dashed, by name.
     """
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
     history = np.asarray(history).reshape(len(history_index), -1)  # (T, C)
     n_cols = history.shape[1]
-    fig, axes = plt.subplots(n_cols, 1, figsize=(10, 3.2 * n_cols), squeeze=False)
+    act = None
+    if actual is not None and actual_index is not None:
+        act = np.asarray(actual).reshape(len(actual_index), -1)  # (N, C)
+    fig = new_figure(figsize=(10, 3.2 * n_cols))
+    axes = fig.subplots(n_cols, 1, squeeze=False)
     for c, ax in enumerate(axes[:, 0]):
         ax.plot(history_index, history[:, c], color="0.35", lw=1.0, label="history")
-        if actual is not None and actual_index is not None:
-            act = np.asarray(actual).reshape(len(actual_index), -1)  # (N, C)
+        if act is not None:
             ax.plot(actual_index, act[:, c], color="black", lw=1.2, label="actual")
         for i, seg in enumerate(segments):
             label = "forecast" if i == 0 else None
@@ -84,8 +84,4 @@ def plot_forecast(
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return save_figure(fig, path, dpi=110)
