@@ -120,10 +120,9 @@
         }                                                                                       \
     }                                                                                           \
                                                                                                 \
-    void minrnn_forward_##SUFFIX(int kind, const real *k, const real *h0,                       \
+    void minrnn_forward_##SUFFIX(long G, const real *k, const real *h0,                         \
                                  const unsigned char *valid, real *h, long T, long B, long H,   \
                                  long b0, long b1) {                                            \
-        long G = kind == 2 ? 2 : 3;                                                             \
         for (long t = 0; t < T; t++) {                                                          \
             for (long b = b0; b < b1; b++) {                                                    \
                 const real *kr = k + (t * B + b) * G * H;                                       \
@@ -143,10 +142,9 @@
     /* Steps T-1 .. 0 of a block of T steps (call blocks last to first). hp0 is the state       \
        before the block's first step; delta (B, H) carries a_{t+1} delta_{t+1} between blocks   \
        (zero before the last block; after the first block it is dL/dh0). */                     \
-    void minrnn_backward_##SUFFIX(int kind, const real *k, const real *hp0, const real *h,      \
+    void minrnn_backward_##SUFFIX(long G, const real *k, const real *hp0, const real *h,        \
                                   const unsigned char *valid, const real *dh, real *dk,         \
                                   real *delta, long T, long B, long H, long b0, long b1) {      \
-        long G = kind == 2 ? 2 : 3;                                                             \
         for (long t = T - 1; t >= 0; t--) {                                                     \
             for (long b = b0; b < b1; b++) {                                                    \
                 const real *kr = k + (t * B + b) * G * H;                                       \

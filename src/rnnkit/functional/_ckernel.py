@@ -73,10 +73,10 @@ def _build(compiler: str, target: Path) -> None:
 
 
 def _declare(lib: ctypes.CDLL) -> None:
-    p, i, n = ctypes.c_void_p, ctypes.c_int, ctypes.c_long
-    for suffix in SUFFIX.values():
-        getattr(lib, f"minrnn_forward_{suffix}").argtypes = [i, p, p, p, p, n, n, n, n, n]
-        getattr(lib, f"minrnn_backward_{suffix}").argtypes = [i, p, p, p, p, p, p, p] + [n] * 5
+    p, n = ctypes.c_void_p, ctypes.c_long
+    for suffix in SUFFIX.values():  # (G, pointers..., sizes...): see the C file's signatures
+        getattr(lib, f"minrnn_forward_{suffix}").argtypes = [n, p, p, p, p, n, n, n, n, n]
+        getattr(lib, f"minrnn_backward_{suffix}").argtypes = [n, p, p, p, p, p, p, p] + [n] * 5
         getattr(lib, f"minrnn_forward_{suffix}").restype = None
         getattr(lib, f"minrnn_backward_{suffix}").restype = None
 

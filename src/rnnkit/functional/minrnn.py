@@ -51,6 +51,7 @@ __all__ = [
     "minlstm_log_coeffs",
     "minlstm_step",
     "SCANS",
+    "STEPS",
     "minrnn_layer",
     "minrnn_scan",
     "scan_log",
@@ -124,6 +125,9 @@ def minlstm_step(x: Tensor, h: Tensor, weight: Tensor, bias: Tensor | None = Non
     return torch.addcmul(b, a, h)
 
 
+STEPS = {"mingru": mingru_step, "minlstm": minlstm_step}
+
+
 # -- the parallel scan in log space --------------------------------------------------------
 
 
@@ -194,8 +198,9 @@ def _blocked_recurrence(a: Tensor, b: Tensor, h0: Tensor, block: int) -> Tensor:
 def _grad_parts(kind: str, k: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
     """What the fused backward needs, recomputed from ``k (T, B, G·H)``.
 
-    Returns ``a, b, s, g(k_h), g'(k_h)`` (each (T, B, H)) where ``b = w ⊙ g`` and ``s`` is
-    the derivative of ``w = 1 - a`` with respect to the gate logit it comes from.
+    Returns ``a, w, s, g(k_h), g'(k_h)`` (each (T, B, H)) where ``w = 1 - a`` weighs the
+    candidate (``b = w ⊙ g``) and ``s`` is the derivative of ``w`` with respect to the gate
+    logit it comes from.
     """
     if kind == "mingru":
         k_z, k_h = k.chunk(2, dim=-1)  # (T, B, H) each
@@ -209,7 +214,7 @@ def _grad_parts(kind: str, k: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor, T
     pos = k_h >= 0
     gh = torch.where(pos, k_h + 0.5, sig_h)
     dgh = torch.where(pos, torch.ones_like(sig_h), sig_h * (1.0 - sig_h))
-    return a, w * gh, s, gh, dgh
+    return a, w, s, gh, dgh
 
 
 class _FusedScan(torch.autograd.Function):
@@ -235,8 +240,7 @@ class _FusedScan(torch.autograd.Function):
     @staticmethod
     def backward(ctx, dh: Tensor):  # noqa: ANN001, ANN205
         k, h, h0, valid = ctx.saved_tensors
-        a, _, s, gh, dgh = _grad_parts(ctx.kind, k)
-        w = 1.0 - a
+        a, w, s, gh, dgh = _grad_parts(ctx.kind, k)
         if valid is not None:
             a = torch.where(valid, a, 1.0)
         a_next = torch.cat([a[1:], a.new_zeros((1, *a.shape[1:]))])  # (T, B, H): a_{t+1}

@@ -83,8 +83,10 @@ def scan(
         new = cell(state, xs[t])
         state = new if t < shortest else _select(valid[t], new, state)
         kept.append(state_output(state))
-    zero = torch.zeros_like(state_output(state))
-    outputs = [zero if o is None else o for o in kept]
+    if longest < steps:  # steps past every row's end output zeros
+        zero = torch.zeros_like(state_output(state))
+        kept = [zero if o is None else o for o in kept]
+    outputs = kept
     if reverse:
         outputs.reverse()
     out = torch.stack(outputs)  # (T, B, H)

@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
-from rnnkit.functional.minrnn import BACKENDS, COEFFS, KINDS, minrnn_layer
+from rnnkit.functional.minrnn import BACKENDS, COEFFS, KINDS, STEPS, minrnn_layer
 from rnnkit.nn import _checks
 
 __all__ = ["MODES", "SCANS", "MinGRU", "MinLSTM", "MinRNNBase"]
@@ -276,8 +276,7 @@ class MinRNNBase(nn.Module):
             if layer and self.dropout and self.training:
                 x = F.dropout(x, self.dropout, training=True)
             weight, bias = self._weights(layer)
-            a, b = COEFFS[self.kind](F.linear(x, weight, bias))  # (B, H) each
-            x = torch.addcmul(b, a, h[layer])
+            x = STEPS[self.kind](x, h[layer], weight, bias)  # (B, H)
             new.append(x)
         return x, torch.stack(new)  # (B, H), (L, B, H)
 
