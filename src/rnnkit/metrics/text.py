@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-__all__ = ["corpus_bleu", "corpus_chrf", "perplexity", "sentence_bleu"]
+__all__ = ["corpus_bleu", "corpus_chrf", "mean_perplexity", "perplexity", "sentence_bleu"]
 
 
 def _refs(
@@ -71,10 +71,14 @@ def corpus_chrf(
     return float(sacrebleu.corpus_chrf(list(hypotheses), streams, word_order=word_order).score)
 
 
+def mean_perplexity(mean_nll: float) -> float:
+    """``exp`` of the mean negative log-likelihood per token (nats), inf on overflow."""
+    return math.exp(mean_nll) if mean_nll < 700 else math.inf
+
+
 def perplexity(nll_sum: float, n_tokens: int) -> float:
     """``exp(nll_sum / n_tokens)``: perplexity from a summed negative log-likelihood (nats)
     over ``n_tokens`` tokens; inf on overflow."""
     if n_tokens <= 0:
         raise ValueError(f"`n_tokens` must be > 0, got {n_tokens}")
-    mean = nll_sum / n_tokens
-    return math.exp(mean) if mean < 700 else math.inf
+    return mean_perplexity(nll_sum / n_tokens)

@@ -31,6 +31,7 @@ from typing import Any
 from torch import Tensor, nn
 
 from rnnkit.config import check_types, config_from_dict
+from rnnkit.metrics.text import mean_perplexity as perplexity  # exp(mean NLL), inf on overflow
 from rnnkit.nn import make_rnn
 from rnnkit.nn.regularization import LockedDropout, embedding_dropout
 
@@ -223,11 +224,6 @@ class LanguageModel(nn.Module):
                 x = self.drop_hidden(x)
             x, states[i] = layer(x, states[i])  # (T, B, H_i)
         return x, states
-
-
-def perplexity(mean_nll: float) -> float:
-    """``exp`` of the mean negative log-likelihood per token (nats), inf on overflow."""
-    return math.exp(mean_nll) if mean_nll < 700 else math.inf
 
 
 def bits_per_token(mean_nll: float) -> float:

@@ -35,7 +35,7 @@ import torch
 from rnnkit.config import check_types, config_from_dict
 from rnnkit.data.pairs import PairData, PairsConfig, load_pairs
 from rnnkit.data.vocab import Vocab
-from rnnkit.metrics.text import corpus_bleu, corpus_chrf, perplexity
+from rnnkit.metrics.text import corpus_bleu, corpus_chrf, mean_perplexity, perplexity
 from rnnkit.models.seq2seq import Seq2Seq, Seq2SeqConfig, sequence_loss
 from rnnkit.tasks.translator import SRC_VOCAB, TGT_VOCAB, Translation, Translator
 
@@ -269,7 +269,7 @@ def train(
     val_loader = pairs.loader("val", task_cfg.batch_size) if pairs.text["val"] else None
     result = trainer.fit(train_loader, val_loader, resume=resume)
     if "val_loss" in result:
-        result["val_perplexity"] = perplexity(result["val_loss"], 1)
+        result["val_perplexity"] = mean_perplexity(result["val_loss"])
     result.update({f"{k}_pairs": len(v) for k, v in pairs.text.items()})
     result["run_dir"] = str(run)
     return result
