@@ -20,7 +20,6 @@ from rnnkit.tasks.forecaster import (
     Forecast,
     ForecastConfig,
     Forecaster,
-    resolve_start,
     seasonal_period,
 )
 from rnnkit.viz.forecast import ForecastSegment, plot_forecast
@@ -196,9 +195,8 @@ def train(
     )
     n = len(series)
     test_start = n - max(int(round(n * test)), horizon) if test > 0 else n
-    fit = fc.fit(series.slice(0, test_start), run_dir=run_dir)
     extra = {"source": source, "period": period, "test_start": test_start}
-    fc.save(run_dir, extra)
+    fit = fc.fit(series.slice(0, test_start), run_dir=run_dir, extra=extra)
     result: dict[str, Any] = {"run_dir": run_dir, "val_loss": fit.get("val_loss", float("nan"))}
     if test_start + horizon <= n:
         bt = fc.backtest(series, start=test_start, period=period)
@@ -347,7 +345,7 @@ def backtest(
         )
     result = fc.backtest(
         series,
-        start=resolve_start(series, start),
+        start=start,  # a row, a fraction or a time: Forecaster.backtest resolves it
         stride=stride,
         window=window,
         train_size=train_size,

@@ -228,13 +228,19 @@ class Forecaster:
 
     # -- fit ---------------------------------------------------------------------------------
     def fit(
-        self, series: TimeSeries, *, run_dir: str | Path | None = None, resume: bool = False
+        self,
+        series: TimeSeries,
+        *,
+        run_dir: str | Path | None = None,
+        resume: bool = False,
+        extra: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Train on ``series`` (all its rows: cut the test part off first).
 
         The last ``val`` fraction of rows provides validation windows; the scalers are fitted
         on the rows before it. With ``run_dir`` the trainer's files and this forecaster
-        (``forecast.json``, ``forecaster.safetensors``, the best weights) are written there.
+        (``forecast.json`` with ``extra`` in it, ``forecaster.safetensors``, the best weights)
+        are written there.
         """
         cfg, n = self.config, len(series)
         need = cfg.input_len + cfg.horizon
@@ -312,7 +318,7 @@ class Forecaster:
             if scratch is not None:
                 scratch.cleanup()
         if run_dir is not None:
-            self.save(run_dir)
+            self.save(run_dir, extra)
         return result
 
     def _run_config(self) -> dict[str, Any]:
