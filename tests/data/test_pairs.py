@@ -159,3 +159,12 @@ def test_bucketed_batches_cover_every_pair_once(fra_slice: Path) -> None:
     loader.set_epoch(0)
     assert [b.index.tolist() for b in loader] == first
     assert isinstance(next(iter(data.loader("test", 8))).src, torch.Tensor)
+
+
+def test_bom_is_dropped_and_bad_bytes_name_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "pairs.tsv"
+    path.write_bytes("\ufeffGo.\tVa !\n".encode() + b"Hi.\tSalut \xff\n")
+    with pytest.raises(ValueError, match=r"pairs\.tsv.*line 2"):
+        read_pairs(path)
+    path.write_bytes("\ufeffGo.\tVa !\n".encode())
+    assert read_pairs(path) == [("Go.", "Va !")]  # no BOM inside the first source

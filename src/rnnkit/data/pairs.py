@@ -33,6 +33,7 @@ from torch import Tensor
 
 from rnnkit.config import check_types, config_from_dict
 from rnnkit.data.bucketing import BucketBatchSampler
+from rnnkit.data.text import read_text
 from rnnkit.data.tokenizers import CharTokenizer, WordTokenizer, get_tokenizer
 from rnnkit.data.vocab import Vocab
 
@@ -137,21 +138,19 @@ def read_pairs(path: str | os.PathLike[str]) -> list[tuple[str, str]]:
     side raises ``ValueError`` naming the file and line number.
     """
     pairs: list[tuple[str, str]] = []
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            line = line.rstrip("\r\n")
-            if not line.strip():
-                continue
-            cols = line.split("\t")
-            if len(cols) < 2:
-                raise ValueError(
-                    f"{path}:{lineno}: expected source<TAB>target, got one column: {line[:60]!r}"
-                )
-            src, tgt = cols[0].strip(), cols[1].strip()
-            if not src or not tgt:
-                side = "source (column 1)" if not src else "target (column 2)"
-                raise ValueError(f"{path}:{lineno}: empty {side}: {line[:60]!r}")
-            pairs.append((src, tgt))
+    for lineno, line in enumerate(read_text(path).split("\n"), 1):  # BOM, decoding errors
+        if not line.strip():
+            continue
+        cols = line.split("\t")
+        if len(cols) < 2:
+            raise ValueError(
+                f"{path}:{lineno}: expected source<TAB>target, got one column: {line[:60]!r}"
+            )
+        src, tgt = cols[0].strip(), cols[1].strip()
+        if not src or not tgt:
+            side = "source (column 1)" if not src else "target (column 2)"
+            raise ValueError(f"{path}:{lineno}: empty {side}: {line[:60]!r}")
+        pairs.append((src, tgt))
     if not pairs:
         raise ValueError(f"{path}: no sentence pairs found (expected source<TAB>target lines)")
     return pairs
