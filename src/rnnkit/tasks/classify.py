@@ -34,14 +34,17 @@ from rnnkit.data.classification import (
     InputEncoder,
     LabelMap,
     balanced_class_weights,
-    read_trec,
-    read_ts_examples,
-    resolve_path,
     save_json,
 )
 from rnnkit.metrics.classification import classification_report, format_confusion, format_report
 from rnnkit.models.classifier import ClassifierConfig, SequenceClassifier
-from rnnkit.tasks.classify_data import FORMATS, TS_SETS, format_of, load_data, read_inputs
+from rnnkit.tasks.classify_data import (
+    FORMATS,
+    format_of,
+    load_data,
+    official_test,
+    read_inputs,
+)
 
 __all__ = ["FORMATS", "Classifier", "evaluate", "load_data", "predict", "read_inputs", "train"]
 
@@ -525,12 +528,8 @@ def evaluate(
         strict: a label never seen in training is an error (default: left out and counted).
     """
     clf = Classifier.load(run_dir, which)
-    fmt = format_of(data, format)
-    if fmt == "trec":
-        ex = read_trec(data, "TREC_10.label", fine=fine_labels)
-    elif fmt == "ts" and data in TS_SETS:
-        ex = read_ts_examples(resolve_path(data, f"{data}_TEST.ts"))
-    else:
+    ex = official_test(data, format_of(data, format), fine_labels=fine_labels)
+    if ex is None:
         ex = read_inputs(
             data,
             format=format,

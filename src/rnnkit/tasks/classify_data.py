@@ -23,7 +23,7 @@ from rnnkit.data.classification import (
     stratified_split,
 )
 
-__all__ = ["FORMATS", "TS_SETS", "format_of", "load_data", "read_inputs"]
+__all__ = ["FORMATS", "TS_SETS", "format_of", "load_data", "official_test", "read_inputs"]
 
 logger = logging.getLogger(__name__)
 
@@ -96,6 +96,16 @@ def read_inputs(
     return load_digits_rows()
 
 
+def official_test(source: str, fmt: str, *, fine_labels: bool = False) -> Examples | None:
+    """The official test file of a built-in set (``trec``'s ``TREC_10.label``, a UEA set's
+    ``_TEST.ts``) read as :class:`Examples`; None for a source that has none."""
+    if fmt == "trec":
+        return read_trec(source, "TREC_10.label", fine=fine_labels)
+    if fmt == "ts" and source in TS_SETS:
+        return read_ts_examples(resolve_path(source, f"{source}_TEST.ts"))
+    return None
+
+
 def load_data(
     source: str,
     *,
@@ -118,10 +128,8 @@ def load_data(
     test = None
     if test_source is not None:
         test = read_inputs(test_source, **read_options)
-    elif fmt == "trec":
-        test = read_trec(source, "TREC_10.label", fine=read_options.get("fine_labels", False))
-    elif fmt == "ts" and source in TS_SETS:
-        test = read_ts_examples(resolve_path(source, f"{source}_TEST.ts"))
+    else:
+        test = official_test(source, fmt, fine_labels=read_options.get("fine_labels", False))
     if not 0 <= val_fraction < 1 or not 0 <= test_fraction < 1:
         raise ValueError(
             f"`val_fraction`/`test_fraction` must be in [0, 1), got {val_fraction}/{test_fraction}"
