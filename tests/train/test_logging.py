@@ -147,3 +147,18 @@ def test_a_loader_sharded_by_torchrun_env_is_refused_outside_the_group(monkeypat
     monkeypatch.delenv("WORLD_SIZE")
     single = distributed_loader(TensorDataset(torch.arange(10.0)), batch_size=2)
     assert shard(single, DistInfo()) is single  # one process, one shard: fine
+
+
+def test_progress_bar_shows_the_step_rate_and_costs_nothing_when_off(monkeypatch) -> None:
+    from rnnkit.train.metrics_log import ProgressBar
+
+    calls = []
+    monkeypatch.setattr(time, "monotonic", lambda: calls.append(1) or float(len(calls)))
+    off = ProgressBar(False, 3, 0, "epoch 0")
+    before = len(calls)
+    off.update({"loss": 1.0}, 20)
+    assert len(calls) == before  # no bar: not even the clock is read
+    on = ProgressBar(True, 3, 0, "epoch 0")
+    on.update({"loss": 1.25}, 20)  # one clock tick of 1 s since the bar was made
+    assert on.bar.postfix == "loss=1.25, items/s=20"
+    on.close()

@@ -16,6 +16,7 @@ import logging
 import math
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -143,6 +144,7 @@ class ProgressBar:
     def __init__(self, enabled: bool | None, total: int | None, initial: int, desc: str) -> None:
         on = sys.stderr.isatty() if enabled is None else enabled
         self.bar: Any = None
+        self._last = time.monotonic()
         if on:
             from tqdm.auto import tqdm
 
@@ -150,13 +152,16 @@ class ProgressBar:
                 total=total, initial=initial, desc=desc, dynamic_ncols=True, leave=False
             )
 
-    def update(self, postfix: dict[str, Any]) -> None:
+    def update(self, postfix: dict[str, Any], items: float = 0.0) -> None:
+        """One step done: show ``postfix`` and the step's ``items`` per second (only timed
+        when there is a bar: the training loop pays nothing otherwise)."""
         if self.bar is None:
             return
-        self.bar.set_postfix(
-            {k: (f"{v:.4g}" if isinstance(v, float) else v) for k, v in postfix.items()},
-            refresh=False,
-        )
+        now = time.monotonic()
+        rate = items / max(now - self._last, 1e-9)
+        self._last = now
+        shown = {k: (f"{v:.4g}" if isinstance(v, float) else v) for k, v in postfix.items()}
+        self.bar.set_postfix({**shown, "items/s": f"{rate:.0f}"}, refresh=False)
         self.bar.update(1)
 
     def close(self) -> None:

@@ -323,7 +323,7 @@ class Trainer:
         bar = ProgressBar(
             cfg.progress if self.is_main else False, total, self.batch, f"epoch {self.epoch}"
         )
-        window_t = last_t = time.monotonic()
+        window_t = time.monotonic()
         seen = self.batch
         try:
             for batch in it:
@@ -334,10 +334,7 @@ class Trainer:
                 if weight:
                     self._log_tally.add(loss, weight, metrics)
                     self._eval_tally.add(loss, weight, metrics)
-                now = time.monotonic()
-                rate = weight / max(now - last_t, 1e-9)
-                last_t = now
-                bar.update({"loss": loss, **metrics, "items/s": f"{rate:.0f}"})
+                bar.update({"loss": loss, **metrics}, weight)
                 if self.step % cfg.log_every == 0:
                     window_t = self._log_train(window_t)
                 stop = None
