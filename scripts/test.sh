@@ -3,4 +3,5 @@
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 ruff check src tests benchmarks
 ruff format --check src tests benchmarks
+lint-imports --no-cache  # the layer contract in pyproject.toml
 exec python -m pytest -n "${RNNKIT_TEST_WORKERS:-auto}" "$@"

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from rnnkit.metrics.csv_log import read_metrics_csv
 from rnnkit.viz._figure import new_figure, save_figure
 
 __all__ = ["plot_loss"]
@@ -17,8 +18,6 @@ __all__ = ["plot_loss"]
 
 def _rows(source: str | os.PathLike[str] | Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     if isinstance(source, (str, os.PathLike)):
-        from rnnkit.train.metrics_log import read_metrics_csv
-
         path = Path(source)
         if not path.is_file():
             raise FileNotFoundError(f"`metrics_csv_or_rows`: no file {path}")
