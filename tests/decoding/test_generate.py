@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from rnnkit.decoding.generate import generate
+from rnnkit.decoding.generate import beam_generate, generate
 
 CHARS = "abc\n"
 
@@ -112,3 +112,26 @@ def test_argument_errors():
     with pytest.raises(ValueError, match="batch sizes"):
         generate(step, torch.tensor([[0, 1, 2]]), torch.zeros(1, 2, 4), 3)
     assert generate(step, torch.tensor([0]), None, 0) == [[]]
+
+
+def test_beam_generate_reads_the_prompt_once_and_beam_one_is_greedy():
+    emb, rnn, head = _char_model(7)
+    positions = []
+
+    def step(ids, h):
+        positions.append(ids.shape[0])
+        out, h = rnn(emb(ids), h)
+        return head(out), h
+
+    prompt = torch.tensor([[1, 2], [3, 4], [5, 6]])  # (T, B): two prompts
+    with torch.no_grad():
+        greedy = generate(step, prompt, None, 10, temperature=0)
+        positions.clear()
+        one = beam_generate(step, prompt, None, 10, beam_size=1)
+        assert positions == [2] + [1] * 10  # prompt[:-1] once, then one token per step
+        four = beam_generate(step, prompt, None, 10, beam_size=4, n_best=2, eos_id=0)
+    assert [row[0].tokens for row in one] == greedy
+    for b in range(2):
+        assert four[b][0].log_prob >= one[b][0].log_prob - 1e-6  # beam never worse
+        assert four[b][0].score >= four[b][1].score
+        assert all(0 not in h.tokens[:-1] and len(h.tokens) <= 10 for h in four[b])

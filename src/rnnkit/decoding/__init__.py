@@ -1,7 +1,9 @@
-"""rnnkit.decoding: greedy, sampling (temperature, top-k, top-p), generation, beam search."""
+"""rnnkit.decoding: one sampling loop (greedy is temperature 0, top-k, top-p) and one beam
+search, for every decoder (language models and seq2seq alike)."""
 
 from rnnkit.decoding.beam import Hypothesis, beam_search, greedy_search, length_penalty_factor
-from rnnkit.decoding.generate import generate
+from rnnkit.decoding.generate import beam_generate, generate
+from rnnkit.decoding.loop import Sample, sample_loop
 from rnnkit.decoding.sampling import (
     apply_temperature,
     greedy,
@@ -13,7 +15,9 @@ from rnnkit.decoding.state import expand_state, map_state, reorder_state
 
 __all__ = [
     "Hypothesis",
+    "Sample",
     "apply_temperature",
+    "beam_generate",
     "beam_search",
     "expand_state",
     "generate",
@@ -23,6 +27,7 @@ __all__ = [
     "map_state",
     "reorder_state",
     "sample",
+    "sample_loop",
     "top_k_filter",
     "top_p_filter",
 ]

@@ -28,10 +28,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from functools import partial
 from typing import Any, Literal, NamedTuple
 
 import torch
 
+from rnnkit.decoding.loop import call_step, max_lengths, sample_loop
 from rnnkit.decoding.state import State, expand_state, reorder_state
 
 __all__ = ["BeamStepFn", "Hypothesis", "beam_search", "greedy_search", "length_penalty_factor"]
@@ -68,33 +70,6 @@ def length_penalty_factor(length: int, alpha: float, penalty: Penalty = "gnmt") 
     raise ValueError(f"`penalty` must be 'gnmt' or 'simple', got {penalty!r}")
 
 
-def _max_lens(max_len: int | torch.Tensor, batch_size: int) -> list[int]:
-    if isinstance(max_len, torch.Tensor):
-        if max_len.shape != (batch_size,):
-            raise ValueError(
-                f"`max_len` tensor must be (B,) = ({batch_size},), got {tuple(max_len.shape)}"
-            )
-        lens = [int(v) for v in max_len.tolist()]
-    else:
-        lens = [int(max_len)] * batch_size
-    if min(lens, default=1) < 1:
-        raise ValueError(f"`max_len` must be >= 1, got {min(lens)}")
-    return lens
-
-
-def _call(step: BeamStepFn, tokens: torch.Tensor, state: State) -> tuple[torch.Tensor, State, Any]:
-    out = step(tokens, state)
-    if not isinstance(out, tuple) or len(out) not in (2, 3):
-        raise ValueError("`step` must return (log_probs, state) or (log_probs, state, extra)")
-    log_probs = out[0]
-    if log_probs.dim() != 2 or log_probs.shape[0] != tokens.shape[0]:
-        raise ValueError(
-            f"`step` returned log_probs of shape {tuple(log_probs.shape)}, "
-            f"expected ({tokens.shape[0]}, V)"
-        )
-    return log_probs, out[1], out[2] if len(out) == 3 else None
-
-
 def _check(batch_size: int, beam_size: int, n_best: int) -> None:
     if batch_size < 1:
         raise ValueError(f"`batch_size` must be >= 1, got {batch_size}")
@@ -108,7 +83,7 @@ def beam_search(
     step: BeamStepFn,
     init_state: State,
     batch_size: int,
-    bos_id: int,
+    bos_id: int | torch.Tensor,
     eos_id: int,
     beam_size: int = 4,
     max_len: int | torch.Tensor = 50,
@@ -123,7 +98,8 @@ def beam_search(
         step: ``(tokens (B * K,), state) -> (log_probs (B * K, V), state[, extra])``.
         init_state: the decoder state for the ``B`` rows (batch on ``state_dim``), or ``None``.
         batch_size: ``B``.
-        bos_id: first input token of every beam.
+        bos_id: first input token of every beam, or a ``(B,)`` tensor of one per row
+            (e.g. the last token of each row's prompt).
         eos_id: closes a hypothesis.
         beam_size: ``K``.
         max_len: most generated tokens, an int or a ``(B,)`` tensor (e.g. relative to each
@@ -139,9 +115,9 @@ def beam_search(
     _check(batch_size, beam_size, n_best)
     length_penalty_factor(1, length_penalty, penalty)  # validates `penalty`
     B, K, alpha = batch_size, beam_size, length_penalty
-    max_lens = _max_lens(max_len, B)
+    max_lens = max_lengths(max_len, B)
     state = expand_state(init_state, K, state_dim)  # batch B -> B * K
-    tokens = torch.full((B * K,), bos_id, dtype=torch.long)
+    tokens = _first_tokens(bos_id, B).repeat_interleave(K)  # (B * K,)
     scores = torch.full((B, K), float("-inf"))
     scores[:, 0] = 0.0  # all beams start equal: only one may expand at the first step
     history = torch.empty(B, K, 0, dtype=torch.long)  # (B, K, t) tokens of the live beams
@@ -150,57 +126,103 @@ def beam_search(
     done = [False] * B
 
     for t in range(max(max_lens)):
-        log_probs, state, extra = _call(step, tokens.to(_device(state, tokens)), state)
+        log_probs, state, extra = call_step(step, tokens.to(_device(state, tokens)), state, B * K)
         V = log_probs.shape[-1]
         scores = scores.to(log_probs.device)
-        if extra is not None:
-            extra = extra.detach().unsqueeze(1)  # (B * K, 1, ...)
-            extras = extra if extras is None else torch.cat([extras.to(extra.device), extra], 1)
+        extras = _append(extras, extra)
         cand = (scores.unsqueeze(-1) + log_probs.view(B, K, V)).view(B, K * V)  # (B, K * V)
         top_scores, top_idx = cand.topk(min(2 * K, K * V), dim=-1)  # (B, 2K)
         top_scores, top_idx = top_scores.tolist(), top_idx.tolist()
-        new_scores = torch.full((B, K), float("-inf"))
-        new_origin = torch.arange(K).repeat(B, 1)  # (B, K) beam each new beam comes from
-        new_tokens = torch.full((B, K), eos_id, dtype=torch.long)
-        length = t + 1
+        nxt = _Next.empty(B, K, eos_id)
         for b in range(B):
             if done[b]:
                 continue
-            slot = 0
-            for rank, (s, idx) in enumerate(zip(top_scores[b], top_idx[b], strict=True)):
-                if s == float("-inf") or slot == K:
-                    break
-                origin, token = divmod(idx, V)
-                if token == eos_id:
-                    if rank < K:  # eos closes a hypothesis only from the K best
-                        hyp = _hypothesis(history, extras, b, origin, token, s, alpha, penalty)
-                        finished[b].append(hyp)
-                    continue
-                new_scores[b, slot], new_origin[b, slot], new_tokens[b, slot] = s, origin, token
-                slot += 1
-            if length >= max_lens[b] and len(finished[b]) < K:
-                for k in range(slot):  # cut at max_len: close the live beams without eos
-                    origin, token, s = (
-                        int(new_origin[b, k]),
-                        int(new_tokens[b, k]),
-                        float(new_scores[b, k]),
-                    )
-                    hyp = _hypothesis(history, extras, b, origin, token, s, alpha, penalty)
-                    finished[b].append(hyp)
-            if len(finished[b]) >= K or length >= max_lens[b]:
+            close = partial(_hypothesis, history, extras, b, alpha=alpha, penalty=penalty)
+            at_max = t + 1 >= max_lens[b]
+            finished[b] += _advance_row(
+                b, top_scores[b], top_idx[b], V, eos_id, nxt, close, at_max, len(finished[b])
+            )
+            if len(finished[b]) >= K or at_max:
                 done[b] = True
-                new_scores[b] = float("-inf")
+                nxt.scores[b] = float("-inf")
         if all(done):
             break
-        index = (torch.arange(B).unsqueeze(1) * K + new_origin).view(-1)  # (B * K,)
-        gather = new_origin.unsqueeze(-1).expand(-1, -1, history.shape[-1])  # (B, K, t)
-        history = torch.cat([history.gather(1, gather), new_tokens.unsqueeze(-1)], dim=-1)
-        if extras is not None:
-            extras = extras.index_select(0, index.to(extras.device))
-        state = reorder_state(state, index, state_dim)
-        tokens = new_tokens.view(-1)  # (B, K) -> (B * K,)
-        scores = new_scores
+        history, extras, state = _reorder(nxt, history, extras, state, state_dim)
+        tokens, scores = nxt.tokens.view(-1), nxt.scores  # (B * K,), (B, K)
     return [sorted(hyps, key=lambda h: -h.score)[:n_best] for hyps in finished]
+
+
+class _Next(NamedTuple):
+    """The beams of the next step, ``(B, K)`` each."""
+
+    scores: torch.Tensor
+    origin: torch.Tensor  # the beam each new beam comes from
+    tokens: torch.Tensor
+
+    @classmethod
+    def empty(cls, B: int, K: int, eos_id: int) -> _Next:
+        return cls(
+            torch.full((B, K), float("-inf")),
+            torch.arange(K).repeat(B, 1),
+            torch.full((B, K), eos_id, dtype=torch.long),
+        )
+
+
+def _append(extras: torch.Tensor | None, extra: Any) -> torch.Tensor | None:
+    """``extras (B * K, t, ...)`` with this step's ``extra (B * K, ...)`` appended."""
+    if extra is None:
+        return extras
+    extra = extra.detach().unsqueeze(1)  # (B * K, 1, ...)
+    return extra if extras is None else torch.cat([extras.to(extra.device), extra], 1)
+
+
+def _reorder(
+    nxt: _Next, history: torch.Tensor, extras: torch.Tensor | None, state: State, state_dim: int
+) -> tuple[torch.Tensor, torch.Tensor | None, State]:
+    """Move the live beams' history ``(B, K, t)``, extras and state to ``nxt``'s order
+    (each new beam takes its origin's), and append ``nxt.tokens``."""
+    B, K = nxt.origin.shape
+    index = (torch.arange(B).unsqueeze(1) * K + nxt.origin).view(-1)  # (B * K,)
+    gather = nxt.origin.unsqueeze(-1).expand(-1, -1, history.shape[-1])  # (B, K, t)
+    history = torch.cat([history.gather(1, gather), nxt.tokens.unsqueeze(-1)], dim=-1)
+    if extras is not None:
+        extras = extras.index_select(0, index.to(extras.device))
+    return history, extras, reorder_state(state, index, state_dim)
+
+
+def _advance_row(
+    b: int,
+    top_scores: list[float],
+    top_idx: list[int],
+    V: int,
+    eos_id: int,
+    nxt: _Next,
+    close: Callable[[int, int, float], Hypothesis],
+    at_max: bool,
+    have: int,
+) -> list[Hypothesis]:
+    """Fill row ``b`` of ``nxt`` from its ``2K`` best candidates (``top_*``, indices into
+    ``K * V``); return the hypotheses it closes: an ``eos`` among the ``K`` best, and at
+    ``max_len`` (``at_max``), unless the row already has ``K`` (``have`` before), the live
+    beams without ``eos``. ``close(origin, token, score)`` builds a hypothesis."""
+    K = nxt.scores.shape[1]
+    closed: list[Hypothesis] = []
+    slot = 0
+    for rank, (s, idx) in enumerate(zip(top_scores, top_idx, strict=True)):
+        if s == float("-inf") or slot == K:
+            break
+        origin, token = divmod(idx, V)
+        if token == eos_id:
+            if rank < K:  # eos closes a hypothesis only from the K best
+                closed.append(close(origin, token, s))
+            continue
+        nxt.scores[b, slot], nxt.origin[b, slot], nxt.tokens[b, slot] = s, origin, token
+        slot += 1
+    if at_max and have + len(closed) < K:  # cut at max_len: close the live beams without eos
+        for k in range(slot):
+            origin, token = int(nxt.origin[b, k]), int(nxt.tokens[b, k])
+            closed.append(close(origin, token, float(nxt.scores[b, k])))
+    return closed
 
 
 def _hypothesis(
@@ -217,6 +239,15 @@ def _hypothesis(
     toks = history[b, origin].tolist() + [token]
     ext = None if extras is None else extras[b * history.shape[1] + origin]  # (t + 1, ...)
     return Hypothesis(toks, score / length_penalty_factor(len(toks), alpha, penalty), score, ext)
+
+
+def _first_tokens(bos_id: int | torch.Tensor, batch: int) -> torch.Tensor:
+    """``(B,)`` first inputs from an int or a ``(B,)`` tensor."""
+    if not isinstance(bos_id, torch.Tensor):
+        return torch.full((batch,), bos_id, dtype=torch.long)
+    if bos_id.shape != (batch,):
+        raise ValueError(f"`bos_id` tensor must be (B,) = ({batch},), got {tuple(bos_id.shape)}")
+    return bos_id.long().cpu()
 
 
 def _device(state: State, default: torch.Tensor) -> torch.device:
@@ -237,7 +268,7 @@ def greedy_search(
     step: BeamStepFn,
     init_state: State,
     batch_size: int,
-    bos_id: int,
+    bos_id: int | torch.Tensor,
     eos_id: int,
     beam_size: int = 1,
     max_len: int | torch.Tensor = 50,
@@ -247,35 +278,21 @@ def greedy_search(
     state_dim: int = 1,
 ) -> list[list[Hypothesis]]:
     """Greedy decoding with :func:`beam_search`'s signature and output (one hypothesis per
-    row); ``beam_size`` and ``n_best`` must be 1. The step function sees ``B`` rows."""
+    row); ``beam_size`` and ``n_best`` must be 1. The step function sees ``B`` rows.
+
+    It is :func:`rnnkit.decoding.loop.sample_loop` at temperature 0, stopping at ``eos_id``
+    (kept as the last token); ``state_dim`` is unused (no state is tiled or reordered)."""
     if beam_size != 1 or n_best != 1:
         raise ValueError(f"greedy search has beam_size = n_best = 1, got {beam_size}, {n_best}")
     _check(batch_size, 1, 1)
     length_penalty_factor(1, length_penalty, penalty)
-    B = batch_size
-    max_lens = _max_lens(max_len, B)
-    tokens = torch.full((B,), bos_id, dtype=torch.long)
-    state = init_state
-    scores = torch.zeros(B, 1)
-    out: list[list[int]] = [[] for _ in range(B)]
-    steps: list[torch.Tensor] = []
-    result: list[list[Hypothesis]] = [[] for _ in range(B)]
-    for t in range(max(max_lens)):
-        log_probs, state, extra = _call(step, tokens.to(_device(state, tokens)), state)
-        if extra is not None:
-            steps.append(extra.detach())
-        best = log_probs.argmax(dim=-1)  # (B,)
-        scores = scores.to(log_probs.device) + log_probs.gather(1, best.unsqueeze(1))  # (B, 1)
-        for b, token in enumerate(best.tolist()):
-            if result[b]:
-                continue
-            out[b].append(token)
-            if token == eos_id or t + 1 >= max_lens[b]:
-                ext = torch.stack([e[b] for e in steps]) if steps else None
-                score = float(scores[b, 0])
-                norm = score / length_penalty_factor(len(out[b]), length_penalty, penalty)
-                result[b] = [Hypothesis(out[b], norm, score, ext)]
-        if all(result):
-            break
-        tokens = best  # finished rows are fed anything; their outputs are ignored
-    return result
+    max_len = torch.tensor(max_lengths(max_len, batch_size))  # validated: (B,), each >= 1
+    bos = _first_tokens(bos_id, batch_size)
+    bos = bos.to(_device(init_state, bos))
+    found = sample_loop(step, bos, init_state, max_len, temperature=0, stop_ids=[eos_id],
+                        include_stop=True)  # fmt: skip
+    out = []
+    for s in found:
+        score = s.log_prob / length_penalty_factor(len(s.tokens), length_penalty, penalty)
+        out.append([Hypothesis(s.tokens, score, s.log_prob, s.extras)])
+    return out

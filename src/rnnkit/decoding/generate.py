@@ -1,5 +1,8 @@
 """Autoregressive generation from a prompt, carrying the recurrent state.
 
+A front end of the one sampling loop, :func:`rnnkit.decoding.loop.sample_loop`, for
+language models.
+
 The model is a *step function*: ``step(ids (T, B), state) -> (logits (T, B, V), state)``.
 The prompt is read once, in one call with ``T`` = its length; afterwards one token at a
 time is fed with the carried state. Producing ``N`` tokens therefore costs ``T + N - 1``
@@ -19,10 +22,11 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from rnnkit.decoding.sampling import sample
+from rnnkit.decoding.beam import Hypothesis, Penalty, beam_search
+from rnnkit.decoding.loop import sample_loop
 from rnnkit.decoding.state import State, expand_state, map_state
 
-__all__ = ["StepFn", "generate"]
+__all__ = ["StepFn", "beam_generate", "generate"]
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +78,69 @@ def generate(
         raise ValueError(f"`max_new_tokens` must be >= 0, got {max_new_tokens}")
     if stop_strings and decode is None:
         raise ValueError("`stop_strings` need a `decode` callback (ids -> text)")
+    prompt = _prompt(prompt_ids, num_samples)  # (T, B)
+
+    def last_step(x: torch.Tensor, s: State) -> tuple[torch.Tensor, State]:
+        logits, s = step(x if x.dim() == 2 else x.unsqueeze(0), s)  # (T, B, V); T = 1 after
+        return logits[-1], s  # (B, V)
+
+    samples = sample_loop(
+        last_step, prompt, _tile(state, prompt.shape[1], state_dim), max_new_tokens,
+        temperature=temperature, top_k=top_k, top_p=top_p, generator=generator,
+        stop_ids=stop_ids, stop_strings=stop_strings, decode=decode,
+    )  # fmt: skip
+    return [s.tokens for s in samples]
+
+
+def beam_generate(
+    step: StepFn,
+    prompt_ids: torch.Tensor,
+    state: State,
+    max_new_tokens: int,
+    *,
+    beam_size: int = 4,
+    eos_id: int | None = None,
+    length_penalty: float = 0.0,
+    penalty: Penalty = "gnmt",
+    n_best: int = 1,
+    state_dim: int = 1,
+) -> list[list[Hypothesis]]:
+    """The most likely continuations of a prompt: :func:`rnnkit.decoding.beam.beam_search`
+    over a language model's step function (the same one :func:`generate` takes).
+
+    Args:
+        step: ``(ids (T, B), state) -> (logits (T, B, V), state)``.
+        prompt_ids: ``(T,)`` one prompt or ``(T, B)`` prompts of equal length; ``T >= 1``.
+        state: the state before the prompt for 1 or B rows, or ``None``.
+        max_new_tokens: the most tokens per hypothesis (``>= 1``).
+        beam_size, length_penalty, penalty, n_best: see :func:`beam_search`.
+        eos_id: the id that ends a hypothesis (kept as its last token); ``None``: every
+            hypothesis runs to ``max_new_tokens``.
+        state_dim: the batch dimension of the state's tensors.
+
+    Returns:
+        For each row, its ``n_best`` hypotheses, best first (prompt excluded).
+    """
+    prompt = _prompt(prompt_ids, 1)  # (T, B)
+    batch = prompt.shape[1]
+    state = _tile(state, batch, state_dim)
+    if prompt.shape[0] > 1:  # all but the last prompt token, in one call
+        _, state = step(prompt[:-1], state)
+
+    def token_step(tokens: torch.Tensor, s: State) -> tuple[torch.Tensor, State]:
+        logits, s = step(tokens.unsqueeze(0), s)  # (1, B * K) -> (1, B * K, V)
+        return logits[0].log_softmax(-1), s  # (B * K, V)
+
+    # The last prompt token is each row's first input; -1 is an id no step emits.
+    return beam_search(
+        token_step, state, batch, prompt[-1], -1 if eos_id is None else eos_id,
+        beam_size=beam_size, max_len=max_new_tokens, length_penalty=length_penalty,
+        penalty=penalty, n_best=n_best, state_dim=state_dim,
+    )  # fmt: skip
+
+
+def _prompt(prompt_ids: torch.Tensor, num_samples: int) -> torch.Tensor:
+    """The ``(T, B)`` prompts: a ``(T,)`` prompt repeated ``num_samples`` times."""
     if prompt_ids.dim() == 1:
         if num_samples < 1:
             raise ValueError(f"`num_samples` must be >= 1, got {num_samples}")
@@ -90,31 +157,7 @@ def generate(
         )
     if prompt.shape[0] < 1:
         raise ValueError("`prompt_ids` is empty; give at least one token (e.g. <bos>)")
-    batch = prompt.shape[1]
-    state = _tile(state, batch, state_dim)
-    outputs: list[list[int]] = [[] for _ in range(batch)]
-    if max_new_tokens == 0:
-        return outputs
-    stop_set = {int(i) for i in stop_ids}
-    longest_stop = max((len(s) for s in stop_strings), default=0)
-    done = [False] * batch
-
-    logits, state = step(prompt, state)  # the prompt, read once: (T, B, V)
-    for t in range(max_new_tokens):
-        nxt = sample(logits[-1], temperature, top_k, top_p, generator)  # (B, V) -> (B,)
-        for b, tok in enumerate(nxt.tolist()):
-            if done[b]:
-                continue
-            if tok in stop_set:
-                done[b] = True
-                continue
-            outputs[b].append(tok)
-            if stop_strings and any(s in decode(outputs[b][-longest_stop:]) for s in stop_strings):
-                done[b] = True
-        if all(done) or t == max_new_tokens - 1:
-            break
-        logits, state = step(nxt.unsqueeze(0), state)  # (1, B) -> (1, B, V)
-    return outputs
+    return prompt
 
 
 def _tile(state: State, batch: int, dim: int) -> State:

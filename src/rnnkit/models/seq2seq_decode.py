@@ -11,9 +11,10 @@ Every function returns, per source sentence, :class:`Hypothesis` objects: the ta
 (without ``<bos>``/``<eos>``), the summed log-probability, and optionally the attention
 weights ``(len + 1, S)`` (one row per emitted token, the ``<eos>`` included).
 
-Greedy and beam search are :func:`rnnkit.decoding.beam.greedy_search` / ``beam_search``
-(fairseq-style: finished hypotheses leave the beam; a row stops with ``beam_size`` of them),
-driven through :func:`make_step`; sampling uses :func:`rnnkit.decoding.sampling.sample`.
+Greedy decoding and sampling are the one sampling loop,
+:func:`rnnkit.decoding.loop.sample_loop` (greedy is temperature 0), and beam search is
+:func:`rnnkit.decoding.beam.beam_search` (fairseq-style: finished hypotheses leave the beam; a
+row stops with ``beam_size`` of them), both driven through :func:`make_step`.
 
 Stopping: a hypothesis ends at ``<eos>``; none emits more than ``max_len_a * S_b + max_len_b``
 tokens (``<eos>`` included) for its own source length ``S_b``; one cut there has no ``<eos>``.
@@ -33,7 +34,7 @@ import torch
 from torch import Tensor
 
 from rnnkit.decoding import beam as search
-from rnnkit.decoding.sampling import sample
+from rnnkit.decoding.loop import sample_loop
 from rnnkit.models.seq2seq import DecoderState, Memory, Seq2Seq
 
 __all__ = [
@@ -107,21 +108,18 @@ def _max_lengths(src_lengths: Tensor, a: float, b: int) -> Tensor:
     return (src_lengths.cpu().double() * a + b).floor().long().clamp(min=1)
 
 
-def _hypotheses(
-    found: list[list[search.Hypothesis]], src_lengths: Tensor, eos_id: int, attention: bool
-) -> list[list[Hypothesis]]:
-    """``rnnkit.decoding`` hypotheses -> ours (``<eos>`` stripped, attention cut to ``S_b``)."""
-    out = []
-    for b, hyps in enumerate(found):
-        n_src = int(src_lengths[b])
-        row = []
-        for h in hyps:
-            ended = bool(h.tokens) and h.tokens[-1] == eos_id
-            tokens = list(h.tokens[:-1] if ended else h.tokens)
-            a = h.extras[:, :n_src].float() if attention and h.extras is not None else None
-            row.append(Hypothesis(tokens, float(h.log_prob), a, ended))
-        out.append(row)
-    return out
+def _hypothesis(
+    tokens: list[int],
+    log_prob: float,
+    extras: Tensor | None,
+    n_src: int,
+    eos_id: int,
+    attention: bool,
+) -> Hypothesis:
+    """A decoded row -> ours (``<eos>`` stripped, attention cut to the ``n_src`` real tokens)."""
+    ended = bool(tokens) and tokens[-1] == eos_id
+    a = extras[:, :n_src].float() if attention and extras is not None else None
+    return Hypothesis(list(tokens[:-1] if ended else tokens), float(log_prob), a, ended)
 
 
 @torch.no_grad()
@@ -136,12 +134,12 @@ def greedy_search(
     max_len_b: int = 5,
     return_attention: bool = False,
 ) -> list[Hypothesis]:
-    """The most likely next token at every step, one hypothesis per row of ``src (S, B)``."""
-    state, memory = start_search(model, src, src_lengths)
-    limit = _max_lengths(src_lengths, max_len_a, max_len_b)
-    found = search.greedy_search(make_step(model, memory), state, src.shape[1], bos_id, eos_id,
-                                 max_len=limit)  # fmt: skip
-    return [h[0] for h in _hypotheses(found, src_lengths, eos_id, return_attention)]
+    """The most likely next token at every step, one hypothesis per row of ``src (S, B)``:
+    :func:`sample_search` at temperature 0."""
+    return sample_search(
+        model, src, src_lengths, bos_id=bos_id, eos_id=eos_id, temperature=0.0,
+        max_len_a=max_len_a, max_len_b=max_len_b, return_attention=return_attention,
+    )  # fmt: skip
 
 
 @torch.no_grad()
@@ -160,36 +158,19 @@ def sample_search(
     max_len_b: int = 5,
     return_attention: bool = False,
 ) -> list[Hypothesis]:
-    """Sampled tokens (temperature, then top-k, then top-p; see ``rnnkit.decoding.sampling``)."""
-    B = src.shape[1]
+    """Sampled tokens (temperature, then top-k, then top-p; see ``rnnkit.decoding.sampling``;
+    ``temperature=0`` is greedy), one hypothesis per row of ``src (S, B)``."""
     state, memory = start_search(model, src, src_lengths)
-    step = make_step(model, memory)
-    limit = _max_lengths(src_lengths, max_len_a, max_len_b).tolist()
-    tokens = torch.full((B,), bos_id, dtype=torch.long, device=src.device)
-    out: list[list[int]] = [[] for _ in range(B)]
-    scores, attn = [0.0] * B, []
-    open_rows = set(range(B))
-    for t in range(max(limit)):
-        log_probs, state, weights = step(tokens, state)
-        tokens = sample(log_probs, temperature, top_k, top_p, generator)  # (B,)
-        picked = log_probs.gather(1, tokens[:, None])[:, 0].tolist()
-        if weights is not None:
-            attn.append(weights)
-        for b, tok in enumerate(tokens.tolist()):
-            if b in open_rows:
-                out[b].append(tok)
-                scores[b] += picked[b]
-                if tok == eos_id or t + 1 >= limit[b]:
-                    open_rows.discard(b)
-        if not open_rows:
-            break
-    stacked = torch.stack(attn, 1) if attn and return_attention else None  # (B, steps, S)
-    found = [
-        [search.Hypothesis(out[b], scores[b], scores[b],
-                           None if stacked is None else stacked[b, : len(out[b])])]
-        for b in range(B)
-    ]  # fmt: skip
-    return [h[0] for h in _hypotheses(found, src_lengths, eos_id, return_attention)]
+    bos = torch.full((src.shape[1],), bos_id, dtype=torch.long, device=src.device)  # (B,)
+    found = sample_loop(
+        make_step(model, memory), bos, state, _max_lengths(src_lengths, max_len_a, max_len_b),
+        temperature=temperature, top_k=top_k, top_p=top_p, generator=generator,
+        stop_ids=[eos_id], include_stop=True,
+    )  # fmt: skip
+    return [
+        _hypothesis(f.tokens, f.log_prob, f.extras, int(n), eos_id, return_attention)
+        for f, n in zip(found, src_lengths.tolist(), strict=True)
+    ]
 
 
 @torch.no_grad()
@@ -216,7 +197,10 @@ def beam_search(
         step, state, src.shape[1], bos_id, eos_id, beam_size=beam_size, max_len=limit,
         length_penalty=length_penalty, n_best=n_best,
     )  # fmt: skip
-    return _hypotheses(found, src_lengths, eos_id, return_attention)
+    return [
+        [_hypothesis(h.tokens, h.log_prob, h.extras, int(n), eos_id, return_attention) for h in row]
+        for row, n in zip(found, src_lengths.tolist(), strict=True)
+    ]
 
 
 def decode(
