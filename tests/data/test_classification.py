@@ -52,6 +52,50 @@ def test_text_table_bad_input(tmp_path: Path, body: str, match: str) -> None:
         read_text_table(p)
 
 
+@pytest.mark.parametrize(
+    "name,body,line,got",
+    [
+        ("t.csv", "label,text\npos,fine\nneg,slow, dull and long\n", 3, 3),
+        ("t.tsv", "label\ttext\npos\tfine\n\nneg\tslow\tdull\n", 4, 3),
+    ],
+)
+def test_text_table_row_wider_than_header_is_refused(
+    tmp_path: Path, name: str, body: str, line: int, got: int
+) -> None:
+    p = tmp_path / name
+    p.write_text(body)
+    want = rf"{name}:{line}: expected 2 fields \(as the header\), got {got}"
+    with pytest.raises(ValueError, match=want):
+        read_text_table(p)
+    p.write_text("pos,fine\nneg,a,b\n")  # no header: as wide as the first row
+    with pytest.raises(ValueError, match=r":2: expected 2 fields"):
+        read_text_table(p, text_column=1, label_column=0, header=False, delimiter=",")
+
+
+def test_text_table_quoted_comma_and_encoding(tmp_path: Path) -> None:
+    p = tmp_path / "t.csv"
+    p.write_bytes('label,text\npos,"caf\u00e9, good"\n'.encode("latin-1"))
+    with pytest.raises(ValueError, match=r"t\.csv: line 2.*pass the right `encoding`"):
+        read_text_table(p)
+    assert read_text_table(p, encoding="latin-1").items == ["caf\u00e9, good"]
+
+
+def test_long_csv_wide_row_and_encoding(tmp_path: Path) -> None:
+    p = tmp_path / "long.csv"
+    p.write_text("id,time,a,label\ns1,1,1,x\ns1,2,2,3,x\n")
+    with pytest.raises(
+        ValueError, match=r"long\.csv:3: expected 4 fields \(as the header\), got 5"
+    ):
+        read_long_csv(p)
+    p.write_text("id,time,a,label\ns1,1,1,x,\ns1,2,2,x,\n")  # every row one too wide
+    with pytest.raises(ValueError, match=r"long\.csv:2: expected 4 fields"):
+        read_long_csv(p)
+    p.write_bytes("id,time,a,label\ns1,1,1,caf\u00e9\n".encode("latin-1"))
+    with pytest.raises(ValueError, match=r"long\.csv: line 2"):
+        read_long_csv(p)
+    assert read_long_csv(p, encoding="latin-1").labels == ["caf\u00e9"]
+
+
 def test_rt_polarity_and_trec_builtins() -> None:
     rt = read_rt_polarity()
     assert Counter(rt.labels) == {"pos": 5331, "neg": 5331}

@@ -168,3 +168,35 @@ def test_bom_is_dropped_and_bad_bytes_name_the_line(tmp_path: Path) -> None:
         read_pairs(path)
     path.write_bytes("\ufeffGo.\tVa !\n".encode())
     assert read_pairs(path) == [("Go.", "Va !")]  # no BOM inside the first source
+
+
+def test_real_fra_txt_has_two_columns_and_reads_whole(data_dir: Path) -> None:
+    # The mirror's fra.txt (manythings 2017) has no attribution column: every line is 2.
+    path = data_dir / "fra-eng" / "fra.txt"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    assert {line.count("\t") for line in lines[:: len(lines) // 500]} == {1}
+    assert len(read_pairs(path)) == 142787
+
+
+def test_newer_manythings_attribution_column_is_accepted(tmp_path: Path) -> None:
+    note = "CC-BY 2.0 (France) Attribution: tatoeba.org #2877272 (CM) & #1158250 (Wittydev)"
+    path = _write(tmp_path, f"Go.\tVa !\t{note}\nRun!\tCours\u202f!\t{note}\n")
+    assert read_pairs(path) == [("Go.", "Va !"), ("Run!", "Cours\u202f!")]
+
+
+@pytest.mark.parametrize(
+    "line", ["I see.\tJe\tvois.", "I see.\tJe vois.\tCC-BY 2.0\textra", "a\tb\tc\td"]
+)
+def test_tab_inside_a_sentence_is_refused(tmp_path: Path, line: str) -> None:
+    path = _write(tmp_path, f"Hi.\tSalut.\n{line}\n")
+    with pytest.raises(ValueError, match=r"pairs\.tsv:2: expected 2 tab-separated columns"):
+        read_pairs(path)
+
+
+def test_pairs_encoding(tmp_path: Path) -> None:
+    path = tmp_path / "latin.tsv"
+    path.write_bytes("Coffee.\tCaf\u00e9.\n".encode("latin-1"))
+    with pytest.raises(ValueError, match=r"latin\.tsv: line 1, column 12.*`encoding`"):
+        read_pairs(path)
+    assert read_pairs(path, encoding="latin-1") == [("Coffee.", "Caf\u00e9.")]
+    assert PairsConfig(encoding="latin-1").encoding == "latin-1"

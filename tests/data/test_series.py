@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -103,3 +105,14 @@ def test_from_array_univariate_and_multivariate():
     assert m.target_names == ("a", "b") and m.past.shape == (4, 1)
     with pytest.raises(ValueError, match="NaN/inf at row 1, column 'y0'"):
         from_array(np.array([1.0, np.nan]))
+
+
+def test_csv_row_wider_than_header_and_encoding(tmp_path: Path) -> None:
+    p = tmp_path / "s.csv"
+    p.write_text("# a note\ntime,y\n2020-01-01,1\n2020-01-02,2,3\n")
+    with pytest.raises(ValueError, match=r"s\.csv:4: expected 2 fields \(as the header\), got 3"):
+        read_series(p, target="y", time_col="time")
+    p.write_bytes("time,y\n2020-01-01,1\n# caf\u00e9\n2020-01-02,2\n".encode("latin-1"))
+    with pytest.raises(ValueError, match=r"s\.csv: line 3"):
+        read_series(p, target="y", time_col="time")
+    assert len(read_series(p, target="y", time_col="time", freq="D", encoding="latin-1")) == 2

@@ -62,3 +62,39 @@ def test_no_data_section_and_equal_length_lie(tmp_path: Path) -> None:
     head = HEAD.replace("@equalLength false", "@equalLength true\n@seriesLength 2")
     with pytest.raises(ValueError, match="@seriesLength 2, got lengths \\[2, 3\\]"):
         read_ts(_write(tmp_path, "1,2:3,4:a\n1,2,3:4,5,6:b\n", head=head))
+
+
+def test_row_missing_a_dimension_is_not_called_a_missing_label(tmp_path: Path) -> None:
+    # One of two dimensions dropped: the line still ends in a declared label.
+    p = _write(tmp_path, "1,2:3,4:a\n1,2:b\n")
+    with pytest.raises(ValueError, match=r"toy\.ts:8: expected 2 dimensions .*got 1"):
+        read_ts(p)
+    with pytest.raises(ValueError, match="toy.ts:7: missing class label"):
+        read_ts(_write(tmp_path, "1,2:3,4\n"))
+
+
+def test_dimensions_checked_against_first_series_without_header(tmp_path: Path) -> None:
+    head = "@problemName toy\n@classLabel true a b\n@data\n"
+    p = _write(tmp_path, "1,2:3,4:5,6:a\n1,2:3,4:b\n", head=head)
+    want = r"toy\.ts:6: expected 3 dimensions \(as the series on line 5\), got 2"
+    with pytest.raises(ValueError, match=want):
+        read_ts(p)
+
+
+def test_encoding_and_decode_error_names_the_file(tmp_path: Path) -> None:
+    head = "# caf\u00e9 data\n@problemName toy\n@dimensions 1\n@classLabel true a\n@data\n"
+    p = tmp_path / "latin.ts"
+    p.write_bytes((head + "1,2,3:a\n").encode("latin-1"))
+    with pytest.raises(ValueError, match=r"latin\.ts: line 1.*pass the right `encoding`"):
+        read_ts(p)
+    assert read_ts(p, encoding="latin-1").series[0].shape == (3, 1)
+
+
+def test_acsf1_and_plaid_univariate(data_dir: Path) -> None:
+    acsf = read_ts(data_dir / "ACSF1" / "ACSF1_TRAIN.ts")
+    assert len(acsf.series) == 100 and {s.shape for s in acsf.series} == {(1460, 1)}
+    assert len(set(acsf.labels)) == 10
+    plaid = read_ts(data_dir / "PLAID" / "PLAID_TRAIN.ts")
+    lengths = {s.shape[0] for s in plaid.series}
+    assert len(plaid.series) == 537 and min(lengths) >= 100 and max(lengths) <= 1344
+    assert len(lengths) > 10 and len(set(plaid.labels)) == 11

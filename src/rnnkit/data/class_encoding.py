@@ -39,8 +39,17 @@ class LabelMap:
 
     @classmethod
     def fit(cls, labels: Sequence[str]) -> LabelMap:
-        """The classes present in ``labels`` (the training split)."""
-        return cls(sorted(set(labels), key=lambda s: (len(s), s) if s.isdigit() else (0, s)))
+        """The classes present in ``labels`` (the training split).
+
+        Raises:
+            ValueError: fewer than 2 classes (a classifier would have nothing to learn).
+        """
+        names = sorted(set(labels), key=lambda s: (len(s), s) if s.isdigit() else (0, s))
+        if len(names) < 2:
+            raise ValueError(
+                f"the training labels must hold at least 2 classes, got {len(names)} ({names})"
+            )
+        return cls(names)
 
     def __len__(self) -> int:
         return len(self.names)

@@ -10,12 +10,16 @@ Readers return :class:`Examples` -- raw texts or ``(T_i, I)`` arrays with string
 - :func:`load_digits_rows`: scikit-learn's 8x8 digits, one image row per time step.
 
 The encoders fitted on the training split (:class:`LabelMap`, :class:`InputEncoder`) live in
-:mod:`rnnkit.data.class_encoding` and are re-exported here.
+:mod:`rnnkit.data.class_encoding`, the splits and class checks (:func:`stratified_split`,
+:func:`validation_split`, :func:`check_classes`) in :mod:`rnnkit.data.class_splits`; both
+are re-exported here. Every reader takes an ``encoding``; a CSV/TSV row with more fields
+than its header is refused (:mod:`rnnkit.data.tables`).
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import json
 import logging
 import os
@@ -26,17 +30,20 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-import torch
 
 from rnnkit.data.class_encoding import InputEncoder, LabelMap, balanced_class_weights
+from rnnkit.data.class_splits import HoldOut, check_classes, stratified_split, validation_split
+from rnnkit.data.tables import check_row_width, read_csv_strict
 from rnnkit.data.text import read_text
 from rnnkit.data.ts_format import read_ts
 
 __all__ = [
     "Examples",
+    "HoldOut",
     "InputEncoder",
     "LabelMap",
     "balanced_class_weights",
+    "check_classes",
     "class_counts",
     "load_digits_rows",
     "read_long_csv",
@@ -47,6 +54,7 @@ __all__ = [
     "resolve_path",
     "save_json",
     "stratified_split",
+    "validation_split",
 ]
 
 logger = logging.getLogger(__name__)
@@ -130,33 +138,38 @@ def read_text_table(
 ) -> Examples:
     """Read a CSV/TSV of texts and labels.
 
+    Every row must have at most as many fields as the header (without a header: as the
+    first row): an extra field almost always is an unquoted comma or a tab inside a text,
+    which would otherwise be cut silently.
+
     Args:
         path: the file (``.tsv`` defaults to tab-separated, anything else to commas).
         text_column: column of the text, by header name or 0-based index.
         label_column: column of the label, or None for unlabelled inputs (predict).
         delimiter: field separator (default from the extension).
         header: the first row names the columns.
-        encoding: text encoding of the file.
+        encoding: text encoding of the file (a decode error names the file and line).
 
     Raises:
-        ValueError: a missing column, a row with a missing label or an empty text (naming
-            the line), or a file with no rows.
+        ValueError: a missing column, a row with more fields than the header or with a
+            missing label or an empty text (naming the file and line), or no rows.
     """
     path = resolve_path(path)
     if delimiter is None:
         delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
-    with open(path, encoding=encoding, newline="") as f:
-        rows = list(csv.reader(f, delimiter=delimiter))
-    names = [c.strip() for c in rows[0]] if header and rows else None
+    reader = csv.reader(io.StringIO(read_text(path, encoding=encoding)), delimiter=delimiter)
+    rows = [(reader.line_num, row) for row in reader]  # line_num: the row's last line
+    names = [c.strip() for c in rows[0][1]] if header and rows else None
     body = rows[1:] if header else rows
-    first_line = 2 if header else 1
+    filled = [row for _, row in body if any(cell.strip() for cell in row)]
+    width = len(names) if names is not None else (len(filled[0]) if filled else 0)
     t_col = _column(text_column, names, "text_column", path)
     l_col = None if label_column is None else _column(label_column, names, "label_column", path)
     texts, labels, ids = [], [], []
-    for k, row in enumerate(body):
-        line = first_line + k
+    for line, row in body:
         if not any(cell.strip() for cell in row):
             continue  # blank line
+        check_row_width(row, width, path, line, delimiter)
         need = max(t_col, l_col if l_col is not None else 0)
         if len(row) <= need:
             raise ValueError(f"{path}:{line}: expected at least {need + 1} fields, got {len(row)}")
@@ -175,16 +188,19 @@ def read_text_table(
     return Examples(texts, labels if l_col is not None else None, "text", ids)
 
 
-def read_rt_polarity(source: str | os.PathLike[str] = "rt-polarity") -> Examples:
+def read_rt_polarity(
+    source: str | os.PathLike[str] = "rt-polarity", *, encoding: str = "utf-8"
+) -> Examples:
     """Pang & Lee's sentence polarity: ``rt-polarity.pos`` / ``.neg``, one sentence a line.
 
     Args:
         source: the registered name ``rt-polarity`` or a folder holding the two files.
+        encoding: text encoding of the files (the mirror's copies are UTF-8).
     """
     items, labels = [], []
     for label in ("pos", "neg"):
         path = resolve_path(source, f"rt-polarity.{label}")
-        lines = [s.strip() for s in read_text(path).split("\n")]
+        lines = [s.strip() for s in read_text(path, encoding=encoding).split("\n")]
         items += [s for s in lines if s]
         labels += [label] * sum(1 for s in lines if s)
     return Examples(items, labels, "text", [str(i) for i in range(len(items))])
@@ -195,6 +211,7 @@ def read_trec(
     file: str = "train_5500.label",
     *,
     fine: bool = False,
+    encoding: str = "latin-1",
 ) -> Examples:
     """TREC question type (Li & Roth 2002): ``COARSE:fine question ...`` a line (Latin-1).
 
@@ -202,10 +219,11 @@ def read_trec(
         source: the registered name ``trec``, a folder holding ``file``, or the file itself.
         file: ``train_5500.label`` or ``TREC_10.label`` (the official test set).
         fine: use the 50 fine labels (``LOC:city``) instead of the 6 coarse ones (``LOC``).
+        encoding: text encoding of the file (the official files are Latin-1).
     """
     path = resolve_path(source, file)
     items, labels = [], []
-    for lineno, line in enumerate(read_text(path, encoding="latin-1").split("\n"), 1):
+    for lineno, line in enumerate(read_text(path, encoding=encoding).split("\n"), 1):
         if not line.strip():
             continue
         label, _, question = line.strip().partition(" ")
@@ -219,9 +237,9 @@ def read_trec(
     return Examples(items, labels, "text", [str(i) for i in range(len(items))])
 
 
-def read_ts_examples(path: str | os.PathLike[str]) -> Examples:
+def read_ts_examples(path: str | os.PathLike[str], *, encoding: str = "utf-8") -> Examples:
     """A UEA/UCR ``.ts`` file as numeric examples (see :mod:`rnnkit.data.ts_format`)."""
-    ts = read_ts(resolve_path(path))
+    ts = read_ts(resolve_path(path), encoding=encoding)
     for i, s in enumerate(ts.series):
         if not np.all(np.isfinite(s)):
             raise ValueError(f"{path}: series {i} has missing or non-finite values")
@@ -235,6 +253,7 @@ def read_long_csv(
     time_column: str = "time",
     label_column: str | None = "label",
     feature_columns: Sequence[str] | None = None,
+    encoding: str = "utf-8",
 ) -> Examples:
     """Numeric sequences in long format: one row per (sequence id, time step).
 
@@ -245,15 +264,17 @@ def read_long_csv(
         time_column: sorts the rows within a sequence.
         label_column: the class, constant within a sequence; None for unlabelled inputs.
         feature_columns: the features (default: every other column).
+        encoding: text encoding of the file.
 
     Raises:
-        ValueError: a missing column, a missing label, a label that changes within a
-            sequence, or a missing / non-numeric feature value.
+        ValueError: a missing column, a row with more fields than the header, a missing
+            label, a label that changes within a sequence, or a missing / non-numeric
+            feature value; a file that does not decode (naming the file).
     """
     import pandas as pd
 
     path = resolve_path(path)
-    df = pd.read_csv(path)
+    df = read_csv_strict(path, encoding=encoding)
     needed = [id_column, time_column] + ([label_column] if label_column else [])
     for col in needed + list(feature_columns or []):
         if col not in df.columns:
@@ -300,39 +321,6 @@ def load_digits_rows() -> Examples:
     items = [img.astype(np.float64) / 16.0 for img in digits.images]  # each (8, 8)
     labels = [str(int(t)) for t in digits.target]
     return Examples(items, labels, "numeric", [str(i) for i in range(len(items))])
-
-
-def stratified_split(
-    labels: Sequence[str], fractions: Sequence[float], *, seed: int = 0
-) -> list[list[int]]:
-    """Split positions into parts whose class proportions match the whole.
-
-    Each class's positions are shuffled (``seed``) and cut by ``fractions`` (which must sum
-    to 1); rounding leftovers go to the first part. The parts are sorted. A class too small
-    to reach a part simply has no example there.
-
-    Args:
-        labels: N class names.
-        fractions: the share of each part, e.g. ``(0.8, 0.1, 0.1)``.
-        seed: seed of the shuffle; the same seed gives the same split.
-    """
-    if not fractions or any(f < 0 for f in fractions) or abs(sum(fractions) - 1.0) > 1e-6:
-        raise ValueError(f"`fractions` must be >= 0 and sum to 1, got {list(fractions)}")
-    gen = torch.Generator().manual_seed(seed)
-    parts: list[list[int]] = [[] for _ in fractions]
-    by_class: dict[str, list[int]] = {}
-    for i, label in enumerate(labels):
-        by_class.setdefault(label, []).append(i)
-    for label in sorted(by_class):
-        pos = by_class[label]
-        pos = [pos[j] for j in torch.randperm(len(pos), generator=gen).tolist()]
-        counts = [int(len(pos) * f) for f in fractions]
-        counts[0] += len(pos) - sum(counts)
-        start = 0
-        for part, n in zip(parts, counts, strict=True):
-            part.extend(pos[start : start + n])
-            start += n
-    return [sorted(p) for p in parts]
 
 
 def save_json(obj: dict[str, Any], path: str | os.PathLike[str]) -> None:

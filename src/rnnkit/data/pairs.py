@@ -2,9 +2,10 @@
 
 The pipeline, each step a plain function so it can be read (and tested) alone:
 
-1. :func:`read_pairs` reads ``source<TAB>target`` lines (extra columns ignored, like the
-   attribution column of newer manythings files); a line without a tab or with an empty side
-   is an error naming the file and line.
+1. :func:`read_pairs` reads ``source<TAB>target`` lines (a third column is accepted only
+   when it is the ``CC-BY ...`` attribution of newer manythings files, and dropped); a line
+   without a tab, with an unexpected extra column (a tab inside a sentence) or with an empty
+   side is an error naming the file and line.
 2. :func:`normalize` — Unicode NFC, odd spaces (``U+202F`` before French ``!``) made plain,
    typographic apostrophes made ``'``, optionally accents stripped (NFD, marks dropped, as the
    PyTorch tutorial's ``unicodeToAscii``) and lowercased.
@@ -62,6 +63,8 @@ SIMPLE_PREFIXES = (
 )  # fmt: skip
 
 _SPACES = re.compile(r"[\s\u00a0\u202f\u2009]+")
+# The third column of newer manythings.org files: "CC-BY 2.0 (France) Attribution: ...".
+_ATTRIBUTION = re.compile(r"cc[- ]?by\b", re.IGNORECASE)
 _APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'"})
 
 
@@ -95,6 +98,8 @@ class PairsConfig:
     """Tokens seen fewer times in the training split become ``<unk>``."""
     max_vocab: int | None = None
     """At most this many tokens per vocabulary, specials included (None: no limit)."""
+    encoding: str = "utf-8"
+    """Text encoding of the pairs file."""
 
     def __post_init__(self) -> None:
         check_types(self)
@@ -131,20 +136,41 @@ def resolve_path(path: str | os.PathLike[str]) -> Path:
     return Path(dataset_path(str(path)))
 
 
-def read_pairs(path: str | os.PathLike[str]) -> list[tuple[str, str]]:
-    """``(source, target)`` from the first two tab-separated columns of each line.
+def _is_attribution(column: str) -> bool:
+    """Whether a third column is a manythings.org licence/attribution note."""
+    return _ATTRIBUTION.match(column.strip()) is not None
 
-    Blank lines are skipped; further columns are ignored. A line with one column or an empty
-    side raises ``ValueError`` naming the file and line number.
+
+def read_pairs(path: str | os.PathLike[str], *, encoding: str = "utf-8") -> list[tuple[str, str]]:
+    """``(source, target)`` from each ``source<TAB>target`` line.
+
+    Layouts accepted, line by line: two columns, or three where the third is the
+    attribution that newer manythings.org files carry (``CC-BY 2.0 (France) Attribution:
+    tatoeba.org #...``; it is dropped). Any other extra column is refused: a tab inside a
+    sentence would otherwise cut the sentence silently. Blank lines are skipped.
+
+    Args:
+        path: the TSV file.
+        encoding: its text encoding (a decode error names the file, line and column).
+
+    Raises:
+        ValueError: naming the file and line: a line with one column, with extra columns
+            (expected vs got), or with an empty side; or a file with no pairs.
     """
     pairs: list[tuple[str, str]] = []
-    for lineno, line in enumerate(read_text(path).split("\n"), 1):  # BOM, decoding errors
+    for lineno, line in enumerate(read_text(path, encoding=encoding).split("\n"), 1):
         if not line.strip():
             continue
         cols = line.split("\t")
         if len(cols) < 2:
             raise ValueError(
                 f"{path}:{lineno}: expected source<TAB>target, got one column: {line[:60]!r}"
+            )
+        if len(cols) > 3 or (len(cols) == 3 and not _is_attribution(cols[2])):
+            raise ValueError(
+                f"{path}:{lineno}: expected 2 tab-separated columns (source<TAB>target, "
+                f"optionally a third 'CC-BY ...' attribution), got {len(cols)}: a tab inside "
+                f"a sentence? {line[:80]!r}"
             )
         src, tgt = cols[0].strip(), cols[1].strip()
         if not src or not tgt:
@@ -304,7 +330,7 @@ def load_pairs(config: PairsConfig) -> PairData:
     """Read, normalise, filter, split and tokenise the pairs of ``config``; vocabularies from
     the training split."""
     path = resolve_path(config.path)
-    raw = read_pairs(path)
+    raw = read_pairs(path, encoding=config.encoding)
     tok = make_tokenizer(config.tokenizer)
     kept: list[tuple[str, str]] = []
     tokens: list[tuple[list[str], list[str]]] = []

@@ -39,6 +39,7 @@ import pandas as pd
 from pandas.tseries.frequencies import to_offset
 
 from rnnkit.config import check_types, config_from_dict
+from rnnkit.data.tables import read_csv_strict
 
 __all__ = [
     "CALENDAR_FEATURES",
@@ -185,6 +186,8 @@ class TimeSeries:
 def read_series(
     source: str | os.PathLike | pd.DataFrame,
     spec: SeriesSpec | None = None,
+    *,
+    encoding: str = "utf-8",
     **spec_fields,
 ) -> TimeSeries:
     """Read and check a series from a CSV path or a DataFrame.
@@ -193,10 +196,13 @@ def read_series(
         source: a CSV file path, or a DataFrame (its DatetimeIndex is used when
             ``time_col`` is None).
         spec: which columns are what; or give the :class:`SeriesSpec` fields as keywords.
+        encoding: text encoding of the CSV file.
 
     Raises:
         ValueError: naming the row and column of an unparseable time, rows out of order,
-            a duplicated or missing timestamp, a non-numeric cell or a missing value.
+            a duplicated or missing timestamp, a non-numeric cell or a missing value; naming
+            the file and line of a row with more fields than the header or of bytes that do
+            not decode in ``encoding``.
     """
     spec = spec if spec is not None else SeriesSpec(**spec_fields)
     if isinstance(source, pd.DataFrame):
@@ -209,7 +215,7 @@ def read_series(
         if not path.is_file():
             raise FileNotFoundError(f"`csv` file not found: {str(path)!r}")
         # Strings first, so a bad cell can be reported as the user wrote it.
-        df = pd.read_csv(path, dtype=str, comment="#", skipinitialspace=True)
+        df = read_csv_strict(path, encoding=encoding, comment="#", dtype=str, skipinitialspace=True)
         if df.empty:
             raise ValueError(f"`csv` {str(path)!r} has no data rows")
     return frame_to_series(df, spec)
