@@ -23,7 +23,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _timing import table  # noqa: E402
-from rnnkit.tasks.lm import PRESETS, TextLM  # noqa: E402
+from rnnkit.tasks.lm import TextLM  # noqa: E402
+from rnnkit.tasks.presets import load_preset  # noqa: E402
 
 
 def run(preset: str, budget: float, eval_every: int, max_tokens: int | None) -> list:
@@ -32,7 +33,7 @@ def run(preset: str, budget: float, eval_every: int, max_tokens: int | None) -> 
         lm.corpus.splits["train"] = lm.corpus.splits["train"][:max_tokens]
     params = sum(p.numel() for p in lm.model.parameters())
     train = {
-        **PRESETS[preset]["train"],
+        **load_preset("lm", preset)["train"],
         "epochs": None,
         "max_time": budget,
         "eval_every": eval_every,

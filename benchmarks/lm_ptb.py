@@ -30,7 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _timing import table  # noqa: E402
 from rnnkit.data.streams import CorpusStream  # noqa: E402
 from rnnkit.models.language_model import LanguageModel, LMConfig  # noqa: E402
-from rnnkit.tasks.lm import PRESETS, LMDataConfig, TextLM, lm_step, load_corpus  # noqa: E402
+from rnnkit.tasks.lm import LMDataConfig, TextLM, lm_step, load_corpus  # noqa: E402
+from rnnkit.tasks.presets import load_preset  # noqa: E402
 from rnnkit.train import TrainConfig, Trainer  # noqa: E402
 
 PUBLISHED_TEST_PPL = 117.6
@@ -122,9 +123,14 @@ def run_plain(splits: dict[str, torch.Tensor], ntoken: int, epochs: int, max_bat
 def throughput(splits: dict[str, torch.Tensor], ntoken: int, rounds: int, steps: int):
     """Training tokens/s of both, alternating rounds of ``steps`` windows (same machine noise)."""
     cfg = TrainConfig.from_dict(
-        {**PRESETS["ptb-small"]["train"], "epochs": None, "max_steps": steps, "progress": False}
+        {
+            **load_preset("lm", "ptb-small")["train"],
+            "epochs": None,
+            "max_steps": steps,
+            "progress": False,
+        }
     )
-    ours = LanguageModel(ntoken, LMConfig(**PRESETS["ptb-small"]["model"]))
+    ours = LanguageModel(ntoken, LMConfig(**load_preset("lm", "ptb-small")["model"]))
     stream = CorpusStream(splits["train"], 20, 35)
     plain = PlainWordLM(ntoken, 200, 200, 2, 0.2)
     train = _batchify(splits["train"], 20)
@@ -142,7 +148,7 @@ def throughput(splits: dict[str, torch.Tensor], ntoken: int, rounds: int, steps:
 
 def run_rnnkit(epochs: int, max_batches: int | None, run_dir: Path):
     lm = TextLM.create("ptb-small", seed=0)
-    train_cfg = {**PRESETS["ptb-small"]["train"], "epochs": epochs, "progress": False}
+    train_cfg = {**load_preset("lm", "ptb-small")["train"], "epochs": epochs, "progress": False}
     if max_batches is not None:
         train_cfg.update(max_steps=max_batches * epochs, epochs=epochs)
     return lm.fit(run_dir, train_cfg)["test_perplexity"]

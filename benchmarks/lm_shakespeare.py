@@ -24,7 +24,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _timing import table  # noqa: E402
-from rnnkit.tasks.lm import PRESETS, TextLM  # noqa: E402
+from rnnkit.tasks.lm import TextLM  # noqa: E402
+from rnnkit.tasks.presets import load_preset  # noqa: E402
 
 
 def main() -> None:
@@ -42,7 +43,11 @@ def main() -> None:
     shutil.rmtree(args.run_dir, ignore_errors=True)
     load_before = os.getloadavg()
     lm = TextLM.create("shakespeare", seed=0)
-    train = {**PRESETS["shakespeare"]["train"], "max_time": args.budget, "progress": False}
+    train = {
+        **load_preset("lm", "shakespeare")["train"],
+        "max_time": args.budget,
+        "progress": False,
+    }
     result = lm.fit(args.run_dir, train)  # leaves the best checkpoint loaded
     load_after = os.getloadavg()
     valid = lm.evaluate("valid")

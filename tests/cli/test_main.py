@@ -76,3 +76,29 @@ def test_train_help_names_every_recurrent_layer(group: str, capsys) -> None:
     help_text = " ".join(capsys.readouterr().out.split())  # undo argparse's line wrapping
     for name in set(LAYERS) - {"rnn_tanh"}:  # rnn_tanh: an alias of rnn
         assert name in help_text, name
+
+
+@pytest.mark.parametrize("group", ["lm", "translate"])
+def test_presets_verb_lists_the_shipped_yaml(group: str, capsys) -> None:
+    from rnnkit.tasks.presets import preset_names
+
+    assert main([group, "presets"]) == 0
+    out = capsys.readouterr().out
+    names = preset_names(group)
+    assert names and all(name in out for name in names)
+
+
+def test_nn_cells_lists_the_registry(capsys) -> None:
+    from rnnkit.nn.registry import cell_names
+
+    assert main(["nn", "cells"]) == 0
+    out = capsys.readouterr().out.split()
+    assert set(cell_names()) <= set(out)
+
+
+def test_exit_codes_for_errors_a_user_can_act_on() -> None:
+    from rnnkit.cli.main import _exit_code
+
+    assert _exit_code(ValueError("`x` must be > 0, got 0")) == 1
+    assert _exit_code(OSError(28, "No space left on device")) == 1
+    assert _exit_code(RuntimeError("a bug")) is None  # a bug keeps its traceback

@@ -124,8 +124,10 @@ def test_cli_train_generate_eval(text_file: Path, tmp_path: Path, capsys) -> Non
         )
         == 0
     )
-    lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("Th")]
+    out = capsys.readouterr().out
+    lines = [ln for ln in out.splitlines() if ln.startswith("Th")]
     assert len(lines) >= 2
+    assert "--- sample 1 of 2 ---" in out and "--- sample 2 of 2 ---" in out  # kept apart
     assert main(["lm", "eval", "--run", str(run), "--split", "valid"]) == 0
     out = capsys.readouterr().out
     assert "perplexity" in out and "valid" in out
@@ -191,10 +193,11 @@ def test_lm_step_adds_ar_and_tar_in_train_mode_only() -> None:
 
 def test_awd_preset_builds_its_configs() -> None:
     from rnnkit.models.language_model import LanguageModel, LMConfig
-    from rnnkit.tasks.lm import PRESETS, LMDataConfig
+    from rnnkit.tasks.lm import LMDataConfig
+    from rnnkit.tasks.presets import load_preset
     from rnnkit.train import TrainConfig
 
-    preset = PRESETS["awd-ptb"]
+    preset = load_preset("lm", "awd-ptb")
     model_cfg = LMConfig.from_dict(preset["model"])
     data_cfg = LMDataConfig(**preset["data"])
     train_cfg = TrainConfig.from_dict(preset["train"])
@@ -202,7 +205,7 @@ def test_awd_preset_builds_its_configs() -> None:
     assert (train_cfg.optimizer, train_cfg.clip_norm, train_cfg.weight_decay) == (
         "ntasgd", 0.25, 1.2e-6,
     )  # fmt: skip
-    assert (model_cfg.weight_drop, model_cfg.embedding_dropout) == (0.5, 0.1)
+    assert (model_cfg.rnn.weight_drop, model_cfg.embedding_dropout) == (0.5, 0.1)
     with torch.device("meta"):
         n = sum(p.numel() for p in LanguageModel(10000, model_cfg).parameters())
     assert model_cfg.hidden_sizes == (1150, 1150, 400)

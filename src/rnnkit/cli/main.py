@@ -31,9 +31,9 @@ COMMANDS: dict[str, tuple[str, dict[str, str]]] = {
     "lm": (
         "language modelling and text generation",
         {
-            "train": "rnnkit.tasks.lm:train",
-            "generate": "rnnkit.tasks.lm:generate",
-            "eval": "rnnkit.tasks.lm:evaluate",
+            "train": "rnnkit.tasks.lm_verbs:train",
+            "generate": "rnnkit.tasks.lm_verbs:generate",
+            "eval": "rnnkit.tasks.lm_verbs:evaluate",
         },
     ),
     "forecast": (
@@ -52,6 +52,10 @@ COMMANDS: dict[str, tuple[str, dict[str, str]]] = {
             "predict": "rnnkit.tasks.classify:predict",
         },
     ),
+    "nn": (
+        "the recurrent layers",
+        {"cells": "rnnkit.tasks.flags:describe_cells"},
+    ),
     "translate": (
         "sequence-to-sequence translation",
         {
@@ -64,6 +68,11 @@ COMMANDS: dict[str, tuple[str, dict[str, str]]] = {
 
 
 POSITIONAL = {"data"}
+
+# verbs every task group has, answered from a registry without parsing flags:
+# ``rnnkit lm presets`` lists the task's presets, ``rnnkit nn cells`` the recurrent layers.
+LISTINGS: dict[str, str] = {"presets": "rnnkit.tasks.presets:describe_presets"}
+TASK_GROUPS = ("lm", "forecast", "classify", "translate")
 
 # group -> (verb used when none is named, argument that takes bare words):
 # ``rnnkit translate --run DIR "I am cold."`` is ``rnnkit translate run --run DIR
@@ -132,8 +141,25 @@ def _default_verb(group: str, args: list[str], verbs: Mapping[str, object]) -> l
 def _usage() -> str:
     lines = ["usage: rnnkit <group> <verb> [options]   (rnnkit <group> --help for the verbs)", ""]
     for group, (about, verbs) in COMMANDS.items():
-        lines.append(f"  {group:<10} {about}  [{'|'.join(verbs)}]")
+        names = [*verbs, *LISTINGS] if group in TASK_GROUPS else list(verbs)
+        lines.append(f"  {group:<10} {about}  [{'|'.join(names)}]")
     return "\n".join(lines)
+
+
+def _exit_code(err: BaseException) -> int | None:
+    """The exit status for an error a user can act on (its message says how), else None.
+
+    A training stopped by SIGINT/SIGTERM has saved its checkpoint: 130 / 143 as shells
+    expect. Library errors (bad arguments or data, a used or locked run directory, a full
+    disk) already name the argument or file and what was expected: 1.
+    """
+    train = sys.modules.get("rnnkit.train")
+    interrupted = getattr(train, "TrainingInterrupted", None)
+    if interrupted is not None and isinstance(err, interrupted):
+        return 143 if getattr(err, "signal_name", "") == "SIGTERM" else 130
+    if isinstance(err, (ValueError, TypeError, KeyError, OSError)):
+        return 1
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -155,17 +181,22 @@ def main(argv: list[str] | None = None) -> int:
         print(f"rnnkit: unknown group {group!r}; expected one of: {expected}", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    if group in TASK_GROUPS and argv[1:2] and argv[1] in LISTINGS:
+        show(_load(LISTINGS[argv[1]])(group))
+        return 0
     verbs = {verb: _load(target) for verb, target in COMMANDS[group][1].items()}
     try:
         args = _default_verb(group, _underscore_flags(argv[1:]), verbs)
         result = CLI(verbs, args=args, prog=f"rnnkit {group}", as_positional=group in POSITIONAL)
-    except (ValueError, TypeError, FileNotFoundError, FileExistsError, KeyError) as err:
-        # Library errors already name the argument and what was expected.
-        print(f"rnnkit {group}: error: {err}", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
         print("interrupted; the last checkpoint written is intact", file=sys.stderr)
         return 130
+    except Exception as err:
+        code = _exit_code(err)
+        if code is None:
+            raise
+        print(f"rnnkit {group}: error: {err}", file=sys.stderr)
+        return code
     show(result)
     return 0
 

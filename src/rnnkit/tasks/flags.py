@@ -1,0 +1,132 @@
+"""The flags every task's CLI verbs share, declared once.
+
+Every ``rnnkit <task> train`` takes the run flags (:data:`RUN_FLAGS`: ``--run-dir``,
+``--resume``, ``--device``, ``--max-steps``, ``--max-time``, ``--seed``, ``--progress``,
+``--checkpoint-every``, ``--checkpoint-minutes``) and the recurrent-layer flags
+(:data:`LAYER_FLAGS`: ``--cell``, ``--hidden-size``, ``--num-layers``, ``--bidirectional``,
+``--dropout``); every verb that reads a run takes ``--run``. A verb's signature lists them
+(jsonargparse reads signatures) and its docstring says ``{run flags}`` / ``{layer flags}``
+where their ``Args:`` lines go; :func:`shared_docs` fills those in from here, and
+``{cells}`` with the registered cell kinds, so the help text follows the registry.
+``tests/tasks/test_flags.py`` holds every task to the same names, defaults and help.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+__all__ = [
+    "LAYER_FLAGS",
+    "RUN_FLAGS",
+    "describe_cells",
+    "layer_overrides",
+    "shared_docs",
+    "train_overrides",
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+# name -> (default, help line); the verbs' signatures use exactly these defaults
+RUN_FLAGS: dict[str, tuple[Any, str]] = {
+    "resume": (False, "continue the run in run_dir from its last checkpoint (--resume true)."),
+    "device": (None, "auto, cpu, cuda, cuda:N or mps (default: the preset's, else auto)."),
+    "max_steps": (None, "stop after this many optimiser steps."),
+    "max_time": (None, "stop after this many seconds of this invocation (a resume gets its own)."),
+    "seed": (0, "seeds initialisation, data order, dropout and sampling."),
+    "progress": (None, "show a progress bar (default: when attached to a terminal)."),
+    "checkpoint_every": (None, "also write the last/ checkpoint every N steps."),
+    "checkpoint_minutes": (None, "also write the last/ checkpoint every M minutes."),
+}
+
+LAYER_FLAGS: dict[str, tuple[Any, str]] = {
+    "cell": (None, "the recurrent layer kind: {cells}."),
+    "hidden_size": (None, "size of the recurrent state per direction."),
+    "num_layers": (None, "stacked recurrent layers."),
+    "bidirectional": (None, "add a reversed direction."),
+    "dropout": (None, "dropout between recurrent layers (and the task's own dropout sites)."),
+}
+
+_RUN_DIR_DOC = "where config.json, checkpoints, metrics.csv, loss.png and the task's files go."
+
+
+def _lines(flags: dict[str, tuple[Any, str]], indent: str) -> str:
+    return "\n".join(f"{indent}{name}: {text}" for name, (_, text) in flags.items())
+
+
+def shared_docs(fn: F) -> F:
+    """Fill ``{run flags}``, ``{layer flags}`` and ``{cells}`` in ``fn``'s docstring.
+
+    The markers stand alone on an ``Args:`` line, indented like the other arguments; the
+    run flags include ``run_dir``'s line. Returns ``fn`` itself (its ``__doc__`` set).
+    """
+    from rnnkit.nn.registry import cell_names
+
+    doc = fn.__doc__ or ""
+    for marker, flags in (("{run flags}", RUN_FLAGS), ("{layer flags}", LAYER_FLAGS)):
+        at = doc.find(marker)
+        if at < 0:
+            continue
+        indent = doc[doc.rfind("\n", 0, at) + 1 : at]
+        block = _lines(flags, indent)
+        if marker == "{run flags}":
+            block = f"{indent}run_dir: {_RUN_DIR_DOC}\n{block}"
+        doc = doc[: at - len(indent)] + block + doc[at + len(marker) :]
+    fn.__doc__ = doc.replace("{cells}", ", ".join(cell_names()))
+    return fn
+
+
+def train_overrides(
+    *,
+    device: str | None = None,
+    max_steps: int | None = None,
+    max_time: float | None = None,
+    progress: bool | None = None,
+    checkpoint_every: int | None = None,
+    checkpoint_minutes: float | None = None,
+    **others: Any,
+) -> dict[str, Any]:
+    """The TrainConfig fields the run flags set (``None``: keep the preset's value).
+
+    ``max_steps`` without ``epochs`` in ``others`` lifts the epoch limit (``epochs=None``),
+    so ``--max-steps 5000`` means 5,000 steps. Other TrainConfig fields pass through.
+    """
+    given = {
+        "device": device,
+        "max_steps": max_steps,
+        "max_time": max_time,
+        "progress": progress,
+        "checkpoint_every": checkpoint_every,
+        "checkpoint_minutes": checkpoint_minutes,
+        **others,
+    }
+    out = {k: v for k, v in given.items() if v is not None}
+    if max_steps is not None and others.get("epochs") is None:
+        out["epochs"] = None
+    return out
+
+
+def layer_overrides(
+    *,
+    cell: str | None = None,
+    hidden_size: int | None = None,
+    num_layers: int | None = None,
+    bidirectional: bool | None = None,
+    dropout: float | None = None,
+) -> dict[str, Any]:
+    """The recurrent-layer fields the layer flags set (``None``: keep the preset's)."""
+    given = {
+        "cell": cell,
+        "hidden_size": hidden_size,
+        "num_layers": num_layers,
+        "bidirectional": bidirectional,
+        "dropout": dropout,
+    }
+    return {k: v for k, v in given.items() if v is not None}
+
+
+def describe_cells() -> dict[str, str]:
+    """The registered recurrent layer kinds and what each is (``rnnkit nn cells``)."""
+    from rnnkit.nn.registry import cell_names, get_cell
+
+    return {name: get_cell(name).description for name in cell_names()}

@@ -1,0 +1,252 @@
+"""``rnnkit lm train|generate|eval``: the language model's CLI verbs (plain functions).
+
+Their signatures and docstrings are the ``--help``. ``train`` takes the run and layer flags
+every task shares (:mod:`rnnkit.tasks.flags`); a flag left out takes the preset's value,
+which the help line shows for the ``demo`` preset.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from dataclasses import MISSING, dataclass, fields
+from pathlib import Path
+from typing import Any, TypeVar
+
+from rnnkit.data.lm_corpus import LMDataConfig
+from rnnkit.models.language_model import LMConfig
+from rnnkit.nn.spec import RecurrentSpec
+from rnnkit.tasks.flags import layer_overrides, shared_docs, train_overrides
+from rnnkit.tasks.lm import TextLM, preset_sections
+from rnnkit.tasks.presets import load_preset
+from rnnkit.train import TrainConfig, read_run_config
+
+__all__ = ["LMReport", "evaluate", "generate", "train"]
+
+log = logging.getLogger(__name__)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+HELP_PRESET = "demo"  # the preset whose values the help lines show (train's default)
+
+
+@dataclass
+class LMReport:
+    """What ``rnnkit lm train`` reports: figures and samples before and after training."""
+
+    run_dir: str
+    metrics: dict[str, Any]
+    samples_before: list[str]
+    samples_after: list[str]
+
+    def __str__(self) -> str:
+        lines = [f"run directory: {self.run_dir}"]
+        lines += [
+            f"  {k}: {v:.4g}" if isinstance(v, float) else f"  {k}: {v}"
+            for k, v in self.metrics.items()
+        ]
+        for title, samples in (("before", self.samples_before), ("after", self.samples_after)):
+            if samples:
+                lines.append(f"=== samples {title} training ===")
+                lines.append(format_samples(samples))
+        return "\n".join(lines)
+
+
+def format_samples(samples: list[str]) -> str:
+    """Samples one below the other, each under a ``--- sample i of n ---`` rule."""
+    out = []
+    for i, text in enumerate(samples, 1):
+        out += [f"--- sample {i} of {len(samples)} ---", text.rstrip("\n")]
+    return "\n".join(out)
+
+
+def _field_defaults() -> dict[str, Any]:
+    """Every config field's own default (model, its recurrent spec, data, train)."""
+    out: dict[str, Any] = {}
+    for cls in (TrainConfig, LMDataConfig, RecurrentSpec, LMConfig):
+        for f in fields(cls):
+            if f.default is not MISSING:
+                out[f.name] = f.default
+    out.update(LMConfig().rnn.to_dict())  # the language model's own recurrent defaults
+    return out
+
+
+def preset_values(fn: F) -> F:
+    """Append ``(demo preset: VALUE)`` to each ``Args:`` line of ``fn`` whose flag defaults
+    to None ("the preset's value"), so ``--help`` says what the flag will take."""
+    import inspect
+
+    values = _field_defaults()
+    for section in load_preset("lm", HELP_PRESET).values():
+        values.update(section)
+    doc = fn.__doc__ or ""
+    for name, param in inspect.signature(fn).parameters.items():
+        if param.default is not None or name not in values:
+            continue
+        at = doc.find(f"\n        {name}: ")
+        if at < 0 or values[name] is None:
+            continue
+        end = doc.find("\n", at + 1)
+        while doc.startswith("\n            ", end):  # the entry's continuation lines
+            end = doc.find("\n", end + 1)
+        note = f" ({HELP_PRESET} preset: {values[name]})"
+        doc = doc[:end].rstrip() + note + doc[end:]
+    fn.__doc__ = doc
+    return fn
+
+
+def _start(preset: str, run_dir: str, resume: bool) -> dict[str, dict[str, Any]]:
+    """The sections training starts from: the preset's, or a resumed run's own."""
+    if resume and (Path(run_dir) / "config.json").is_file():
+        log.info("resuming %s with its saved configuration", run_dir)
+        saved = read_run_config(run_dir)
+        return {k: saved.get(k) or {} for k in ("model", "data", "train")}
+    return preset_sections(preset)
+
+
+@preset_values
+@shared_docs
+def train(
+    preset: str = "demo",
+    run_dir: str = "runs/lm",
+    data: str | None = None,
+    encoding: str | None = None,
+    level: str | None = None,
+    cell: str | None = None,
+    hidden_size: int | None = None,
+    num_layers: int | None = None,
+    bidirectional: bool | None = None,
+    dropout: float | None = None,
+    embedding_dim: int | None = None,
+    tie_weights: bool | None = None,
+    bptt: int | None = None,
+    batch_size: int | None = None,
+    epochs: int | None = None,
+    optimizer: str | None = None,
+    lr: float | None = None,
+    clip_norm: float | None = None,
+    resume: bool = False,
+    device: str | None = None,
+    max_steps: int | None = None,
+    max_time: float | None = None,
+    seed: int = 0,
+    progress: bool | None = None,
+    checkpoint_every: int | None = None,
+    checkpoint_minutes: float | None = None,
+    prompt: str | None = None,
+    num_samples: int = 2,
+    sample_length: int = 200,
+    temperature: float = 0.8,
+    train_options: dict[str, Any] | None = None,
+) -> LMReport:
+    """Train a language model; print samples before and after, save checkpoints and loss.png.
+
+    Args:
+        preset: starting configuration (rnnkit lm presets): demo (char LSTM on the built-in
+            Python docs), ptb-small, ptb-medium, awd-ptb, timemachine-d2l, timemachine,
+            shakespeare. Every other flag overrides it.
+        {run flags}
+        data: a dataset name (rnnkit data list), name/file, a text file, or a folder with
+            *train*.txt, *valid*.txt and *test*.txt.
+        encoding: the text files' encoding, e.g. latin-1 or cp1252.
+        level: char or word tokens.
+        {layer flags}
+        embedding_dim: size of the token embedding.
+        tie_weights: share embedding and output weights (needs embedding_dim == hidden_size).
+        bptt: window length for truncated backprop through time.
+        batch_size: parallel streams in training.
+        epochs: passes over the training text.
+        optimizer: sgd, adam, adamw, adagrad, rmsprop or ntasgd.
+        lr: learning rate.
+        clip_norm: clip the gradients' global norm to this (0 turns clipping off).
+        prompt: text the samples start from (default: the opening words of the validation text).
+        num_samples: samples printed before and after training.
+        sample_length: tokens per sample.
+        temperature: sampling temperature for the printed samples.
+        train_options: any other TrainConfig field, e.g. {"schedule": "cosine"}.
+    """
+    base = _start(preset, run_dir, resume)
+    model = layer_overrides(
+        cell=cell, hidden_size=hidden_size, num_layers=num_layers, bidirectional=bidirectional,
+        dropout=dropout,
+    )  # fmt: skip
+    model.update(_given(embedding_dim=embedding_dim, tie_weights=tie_weights))
+    data_over = _given(data=data, encoding=encoding, level=level, bptt=bptt, batch_size=batch_size)
+    over = train_overrides(
+        device=device, max_steps=max_steps, max_time=max_time, progress=progress,
+        checkpoint_every=checkpoint_every, checkpoint_minutes=checkpoint_minutes,
+        **_given(epochs=epochs, optimizer=optimizer, lr=lr, clip_norm=clip_norm),
+        **(train_options or {}),
+    )  # fmt: skip
+    if clip_norm == 0:
+        over["clip_norm"] = None
+    train_cfg = TrainConfig.from_dict({**base["train"], **over, "seed": seed})
+    lm = TextLM.create(base, model=model, data=data_over, seed=seed)
+    sample = functools.partial(
+        lm.generate, prompt, sample_length, num_samples=num_samples, temperature=temperature,
+        seed=seed,
+    )  # fmt: skip
+    before = [] if resume else sample()  # a resumed model is not the untrained one
+    if before:
+        log.info("samples before training:\n%s\n", format_samples(before))
+    metrics = lm.fit(run_dir, train_cfg, resume=resume)
+    keep = (
+        "step", "epoch", "stopped", "train_loss", "val_loss", "test_loss", "test_perplexity",
+        "test_bits_per_token", "elapsed",
+    )  # fmt: skip
+    return LMReport(run_dir, {k: metrics[k] for k in keep if k in metrics}, before, sample())
+
+
+def _given(**values: Any) -> dict[str, Any]:
+    """The values that were given (None means "the preset's value")."""
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def generate(
+    run: str,
+    prompt: str | None = None,
+    max_new_tokens: int = 200,
+    num_samples: int = 1,
+    temperature: float = 0.8,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    seed: int = 0,
+    stop: list[str] | None = None,
+) -> str:
+    """Generate text from a trained run.
+
+    Args:
+        run: the run directory written by `rnnkit lm train`.
+        prompt: the text to continue (every character/word must be in the vocabulary;
+            default: the opening words of the run's validation text).
+        max_new_tokens: tokens to add per sample.
+        num_samples: how many samples (generated as one batch).
+        temperature: 0 is greedy; below 1 is more conservative, above 1 more adventurous.
+        top_k: sample only among the k most likely tokens.
+        top_p: sample only among the most likely tokens whose probabilities sum to p.
+        seed: the sampling seed (same seed, same text).
+        stop: strings that end a sample.
+    """
+    lm = TextLM.load(run)
+    samples = lm.generate(
+        prompt,
+        max_new_tokens,
+        num_samples=num_samples,
+        temperature=temperature,
+        top_k=top_k,
+        top_p=top_p,
+        seed=seed,
+        stop=stop,
+    )
+    return samples[0] if len(samples) == 1 else format_samples(samples)
+
+
+def evaluate(run: str, split: str = "test") -> dict[str, float]:
+    """Loss, perplexity and bits per token of a trained run on a split.
+
+    Args:
+        run: the run directory written by `rnnkit lm train`.
+        split: train, valid or test.
+    """
+    return TextLM.load(run).evaluate(split)
