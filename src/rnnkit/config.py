@@ -89,6 +89,7 @@ def config_from_dict(cls: type[C], d: Mapping[str, Any], *, what: str | None = N
     if not isinstance(d, Mapping):
         raise TypeError(f"{what} must be given as a mapping of its fields, got {type(d).__name__}")
     names = [f.name for f in dataclasses.fields(cls) if f.init]  # type: ignore[arg-type]
+    names += getattr(cls, "FLAT_KEYS", ())  # a nested spec's keys, also taken flat
     check_keys(d, names, what=what)
     return cls(**d)
 

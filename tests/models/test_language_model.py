@@ -35,7 +35,7 @@ def test_tied_weights_share_storage_and_need_equal_sizes() -> None:
 
 
 def test_bad_config_and_input_errors() -> None:
-    with pytest.raises(ValueError, match="`hidden_size` must be a positive int, got 0"):
+    with pytest.raises(ValueError, match="`hidden_size` must be > 0, got 0"):
         LMConfig(hidden_size=0)
     with pytest.raises(ValueError, match="unknown LMConfig keys"):
         LMConfig.from_dict({"hiden_size": 3})

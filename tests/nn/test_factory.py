@@ -57,7 +57,8 @@ def test_make_rnn_errors():
         "gru", "gru_ln", "lstm", "lstm_ln", "mingru", "minlstm", "rnn", "rnn_relu", "rnn_tanh"
     }  # fmt: skip
     with pytest.raises(
-        ValueError, match=r"`proj_size` is only for LSTM, got proj_size=2 with cell='gru'"
+        ValueError,
+        match=r"`proj_size` is only for cells lstm, lstm_ln, got proj_size=2 with cell='gru'",
     ):
         make_rnn("gru", 3, 4, proj_size=2)
     with pytest.raises(ValueError, match=r"cell='rnn_relu' fixes \['nonlinearity'\]"):

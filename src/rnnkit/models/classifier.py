@@ -7,7 +7,9 @@ no computation and cannot leak into any state; pooling then reads only valid ste
 
 >>> import torch
 >>> from rnnkit.models.classifier import ClassifierConfig, SequenceClassifier
->>> model = SequenceClassifier(ClassifierConfig(num_classes=3, vocab_size=20, hidden_size=8))
+>>> from rnnkit.nn import RecurrentSpec
+>>> config = ClassifierConfig(num_classes=3, vocab_size=20, rnn=RecurrentSpec(hidden_size=8))
+>>> model = SequenceClassifier(config)
 >>> logits = model(torch.ones(6, 2, dtype=torch.long), torch.tensor([6, 3]))
 >>> tuple(logits.shape)
 (2, 3)
@@ -24,17 +26,18 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from rnnkit.config import check_types, config_from_dict
 from rnnkit.models.pooling import POOLINGS, Pooling
-from rnnkit.nn import LAYERS, make_rnn
+from rnnkit.nn.spec import RecurrentSpec, accepts_flat_keys
 
-__all__ = ["CELLS", "ClassifierConfig", "SequenceClassifier"]
-
-
-CELLS = tuple(LAYERS)  # every recurrent layer rnnkit.nn.make_rnn builds by name
+__all__ = ["ClassifierConfig", "SequenceClassifier"]
 
 
+@accepts_flat_keys("rnn")
 @dataclass(frozen=True)
 class ClassifierConfig:
-    """The classifier's shape. Give exactly one of ``vocab_size`` (text) or ``input_size``."""
+    """The classifier's shape. Give exactly one of ``vocab_size`` (text) or ``input_size``.
+
+    The recurrent stack is ``rnn``; its keys are also taken flat
+    (``ClassifierConfig(num_classes=2, vocab_size=9, cell="gru", hidden_size=8)``)."""
 
     num_classes: int
     """Number of classes C (set from the label map)."""
@@ -46,16 +49,9 @@ class ClassifierConfig:
     """Size E of the token embedding or of the linear input projection."""
     project_input: bool = True
     """Numeric inputs only: pass features through a linear projection to E (else feed I)."""
-    cell: str = "lstm"
-    """Recurrent layer by name (``rnnkit.nn.LAYERS``): rnn, rnn_relu, lstm, gru, mingru, ..."""
-    hidden_size: int = 128
-    """Size H of the recurrent state."""
-    num_layers: int = 1
-    """Number L of stacked recurrent layers."""
-    bidirectional: bool = False
-    """Run a second, reversed direction (D = 2)."""
-    dropout: float = 0.0
-    """Dropout on the inputs, between layers and before the head (train mode only)."""
+    rnn: RecurrentSpec = RecurrentSpec(hidden_size=128)
+    """The recurrent stack (cell, H, L, directions, regularisers). Its ``dropout`` also drops
+    the inputs and the pooled vector before the head (train mode only)."""
     pooling: str = "last"
     """How outputs become one vector: last, mean, max or attention (all masked)."""
     padding_idx: int = 0
@@ -63,7 +59,7 @@ class ClassifierConfig:
 
     def __post_init__(self) -> None:
         check_types(self)
-        for name in ("num_classes", "embedding_dim", "hidden_size", "num_layers"):
+        for name in ("num_classes", "embedding_dim"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"`{name}` must be > 0, got {getattr(self, name)}")
         if (self.vocab_size is None) == (self.input_size is None):
@@ -74,21 +70,19 @@ class ClassifierConfig:
         for name in ("vocab_size", "input_size"):
             if getattr(self, name) is not None and getattr(self, name) <= 0:
                 raise ValueError(f"`{name}` must be > 0, got {getattr(self, name)}")
-        if self.cell not in CELLS:
-            raise ValueError(f"`cell` must be one of {', '.join(CELLS)}, got {self.cell!r}")
         if self.pooling not in POOLINGS:
             raise ValueError(
                 f"`pooling` must be one of {', '.join(POOLINGS)}, got {self.pooling!r}"
             )
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"`dropout` must be in [0, 1), got {self.dropout}")
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ClassifierConfig:
-        """Build from a dict; an unknown key or a wrong type is an error that names it."""
+        """Build from a dict, nested (``{"rnn": {...}}``) or flat; an unknown key or a wrong
+        type is an error that names it."""
         return config_from_dict(cls, d)
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-ready, nested: ``{"rnn": {...}, "num_classes": ...}``."""
         return asdict(self)
 
 
@@ -123,18 +117,10 @@ class SequenceClassifier(nn.Module):
         else:
             self.input_layer = nn.Identity()
             rnn_in = c.input_size
-        D = 2 if c.bidirectional else 1
-        self.drop = nn.Dropout(c.dropout)
-        self.rnn = make_rnn(
-            c.cell,
-            rnn_in,
-            c.hidden_size,
-            c.num_layers,
-            dropout=c.dropout,  # make_rnn drops it for one layer
-            bidirectional=c.bidirectional,
-        )
-        self.pool = Pooling(c.pooling, D * c.hidden_size, D)
-        self.head = nn.Linear(D * c.hidden_size, c.num_classes)
+        self.drop = nn.Dropout(c.rnn.dropout)
+        self.rnn = c.rnn.build(rnn_in)
+        self.pool = Pooling(c.pooling, c.rnn.output_size, c.rnn.directions)  # F = D * H_out
+        self.head = nn.Linear(c.rnn.output_size, c.num_classes)
 
     def _check(self, x: Tensor, lengths: Tensor | None) -> Tensor:
         c = self.config

@@ -39,7 +39,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnkit.config import check_types, config_from_dict
-from rnnkit.nn import make_rnn
+from rnnkit.nn.spec import RecurrentSpec, accepts_flat_keys
 
 __all__ = ["MODES", "NORMS", "ForecastNet", "ForecastOutput", "ForecasterConfig"]
 
@@ -49,9 +49,13 @@ _REVIN_EPS = 1e-5
 _MIN_SCALE = 1e-3
 
 
+@accepts_flat_keys("rnn")
 @dataclass(frozen=True)
 class ForecasterConfig:
-    """Network hyperparameters (the model config of a forecasting run)."""
+    """Network hyperparameters (the model config of a forecasting run).
+
+    The recurrent stack is ``rnn``; its keys are also taken flat
+    (``ForecasterConfig(horizon=3, cell="gru", hidden_size=8)``)."""
 
     n_targets: int = 1
     """C, target columns."""
@@ -63,14 +67,9 @@ class ForecasterConfig:
     """K, steps forecast per origin."""
     mode: str = "direct"
     """many_to_one, direct, autoregressive or seq2seq (see the module doc)."""
-    cell: str = "lstm"
-    """Recurrent layer by name (``rnnkit.nn.LAYERS``): rnn, rnn_relu, lstm, gru, mingru, ..."""
-    hidden_size: int = 64
-    """H, hidden units per layer."""
-    num_layers: int = 1
-    """L, stacked layers."""
-    dropout: float = 0.0
-    """Dropout between stacked layers."""
+    rnn: RecurrentSpec = RecurrentSpec(hidden_size=64)
+    """The recurrent stack (cell, H, L, dropout between layers, regularisers), one direction;
+    the seq2seq mode's decoder has the same spec."""
     gaussian: bool = False
     """Predict a standard deviation too (prediction intervals)."""
     norm: str = "none"
@@ -78,7 +77,9 @@ class ForecasterConfig:
 
     def __post_init__(self) -> None:
         check_types(self)
-        for name in ("n_targets", "horizon", "hidden_size", "num_layers"):
+        if self.rnn.bidirectional:
+            raise ValueError("`bidirectional` must be False: a forecaster reads left to right")
+        for name in ("n_targets", "horizon"):
             if getattr(self, name) < 1:
                 raise ValueError(f"`{name}` must be >= 1, got {getattr(self, name)}")
         if self.mode not in MODES:
@@ -94,11 +95,12 @@ class ForecasterConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> ForecasterConfig:
-        """Build from a dict; unknown keys and wrong types are errors."""
+        """Build from a dict, nested (``{"rnn": {...}}``) or flat; unknown keys and wrong
+        types are errors."""
         return config_from_dict(cls, d)
 
     def to_dict(self) -> dict:
-        """JSON-ready."""
+        """JSON-ready, nested: ``{"rnn": {...}, "horizon": ...}``."""
         return dataclasses.asdict(self)
 
 
@@ -126,20 +128,19 @@ class ForecastNet(nn.Module):
         super().__init__()
         self.config = c = config
         n_in = c.n_targets + c.n_past + c.n_future
-        self.encoder = make_rnn(c.cell, n_in, c.hidden_size, c.num_layers, dropout=c.dropout)
+        self.encoder = c.rnn.build(n_in)
         out = c.n_targets * (2 if c.gaussian else 1)
+        H, width = c.rnn.hidden_size, c.rnn.output_size  # width: P with an LSTM projection
         if c.mode == "direct":
             self.head = nn.Sequential(
-                nn.Linear(c.hidden_size + c.horizon * c.n_future, c.hidden_size),
+                nn.Linear(width + c.horizon * c.n_future, H),
                 nn.ReLU(),
-                nn.Linear(c.hidden_size, c.horizon * out),
+                nn.Linear(H, c.horizon * out),
             )
         else:
-            self.head = nn.Linear(c.hidden_size, out)
+            self.head = nn.Linear(width, out)
         if c.mode == "seq2seq":
-            self.decoder = make_rnn(
-                c.cell, c.n_future + 1, c.hidden_size, c.num_layers, dropout=c.dropout
-            )
+            self.decoder = c.rnn.build(c.n_future + 1)
 
     # -- pieces ------------------------------------------------------------------------------
     def _split(self, raw: Tensor) -> ForecastOutput:

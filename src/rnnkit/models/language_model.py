@@ -6,17 +6,19 @@ carry into the next window (truncated BPTT) or the next generated token.
 
 >>> import torch
 >>> from rnnkit.models.language_model import LanguageModel, LMConfig
->>> model = LanguageModel(50, LMConfig(embedding_dim=16, hidden_size=16))
+>>> from rnnkit.nn import RecurrentSpec
+>>> model = LanguageModel(50, LMConfig(embedding_dim=16, rnn=RecurrentSpec(hidden_size=16)))
 >>> logits, state = model(torch.zeros(7, 3, dtype=torch.long))
 >>> tuple(logits.shape)
 (7, 3, 50)
 
 The AWD-LSTM regularisers (Merity, Keskar & Socher 2018, "Regularizing and Optimizing LSTM
-Language Models") are options of :class:`LMConfig`: embedding dropout (whole words), locked
-dropout (``dropout_kind="locked"``) on the embedding output, between layers and on the
-output, weight drop on ``W_hh``, and activation regularisation (``ar_alpha``, on the last
-layer's dropped output) and temporal AR (``tar_beta``, on consecutive raw outputs), which
-:func:`rnnkit.tasks.lm.lm_step` adds to the loss in train mode. AWD's stack has per-layer sizes
+Language Models") are options of :class:`LMConfig` and its ``rnn`` spec: embedding dropout
+(whole words), locked dropout (``rnn.dropout_kind="locked"``) on the embedding output, between
+layers and on the output, weight drop on ``W_hh`` (``rnn.weight_drop``), and activation
+regularisation (``ar_alpha``, on the last layer's dropped output) and temporal AR
+(``tar_beta``, on consecutive raw outputs), which :func:`rnnkit.tasks.lm.lm_step` adds to the
+loss in train mode. AWD's stack has per-layer sizes
 (1150, 1150, 400 for a 400-wide tied embedding): ``hidden_sizes=(1150, 1150, 400)`` builds
 one single-layer module per size, with the between-layer dropout applied here, and the state
 becomes a list with one entry per layer.
@@ -25,52 +27,42 @@ becomes a list with one entry per layer.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from torch import Tensor, nn
 
 from rnnkit.config import check_types, config_from_dict
 from rnnkit.metrics.text import mean_perplexity as perplexity  # exp(mean NLL), inf on overflow
-from rnnkit.nn import make_rnn
 from rnnkit.nn.regularization import LockedDropout, embedding_dropout
+from rnnkit.nn.spec import RecurrentSpec, accepts_flat_keys
 
 __all__ = ["LMConfig", "LanguageModel", "perplexity", "bits_per_token"]
 
 
+@accepts_flat_keys("rnn")
 @dataclass(frozen=True)
 class LMConfig:
-    """The language model's shape."""
+    """The language model's shape. The recurrent stack is ``rnn``; its keys are also taken
+    flat (``LMConfig(cell="gru", hidden_size=8)``), see :func:`rnnkit.nn.spec.accepts_flat_keys`."""
 
-    cell: str = "lstm"
-    """Recurrent layer by name (``rnnkit.nn.LAYERS``): rnn, rnn_relu, lstm, gru, lstm_ln, gru_ln,
-    mingru, minlstm (see ``rnnkit.nn.make_rnn``)."""
+    rnn: RecurrentSpec = RecurrentSpec(hidden_size=256, num_layers=2, dropout=0.2)
+    """The recurrent stack (cell, H, L, regularisers); one direction only. Its ``dropout``
+    also drops the embedding output and the last layer's output, and its ``dropout_kind``
+    picks the kind of those dropouts too."""
     embedding_dim: int = 128
     """Size E of the token embedding."""
-    hidden_size: int = 256
-    """Size H of the recurrent state."""
-    num_layers: int = 2
-    """Number L of stacked recurrent layers."""
     hidden_sizes: tuple[int, ...] | None = None
-    """Per-layer state sizes (AWD-LSTM: 1150, 1150, 400); its length must be ``num_layers``,
-    and it replaces ``hidden_size``. None: every layer has ``hidden_size``."""
-    dropout: float = 0.2
-    """Dropout on the embedding, between layers and on the output (train mode only)."""
+    """Per-layer state sizes (AWD-LSTM: 1150, 1150, 400), overriding ``rnn.hidden_size``
+    layer by layer; its length must be ``rnn.num_layers``. None: every layer has H."""
     tie_weights: bool = False
     """Share the embedding and output matrices (Press & Wolf 2017); needs E == H (or P)."""
-    proj_size: int = 0
-    """LSTM only: project every layer's output to P < H features (0: no projection)."""
-    dropout_kind: str = "standard"
-    """``standard`` (a fresh mask per step) or ``locked`` (one mask per sequence, Gal &
-    Ghahramani 2016) for the embedding-output, between-layer and output dropouts."""
     input_dropout: float | None = None
-    """Dropout on the embedding output (AWD ``dropouti``); None: ``dropout``."""
+    """Dropout on the embedding output (AWD ``dropouti``); None: ``rnn.dropout``."""
     hidden_dropout: float | None = None
-    """Dropout between recurrent layers (AWD ``dropouth``); None: ``dropout``."""
+    """Dropout between recurrent layers (AWD ``dropouth``); None: ``rnn.dropout``."""
     embedding_dropout: float = 0.0
     """Drop whole words: rows of the embedding matrix, one mask per batch (AWD ``dropoute``)."""
-    weight_drop: float = 0.0
-    """DropConnect on the hidden-to-hidden weights ``W_hh`` (AWD ``wdrop``)."""
     ar_alpha: float = 0.0
     """Activation regularisation: ``alpha * mean(dropped last-layer output ** 2)``."""
     tar_beta: float = 0.0
@@ -78,38 +70,27 @@ class LMConfig:
 
     def __post_init__(self) -> None:
         check_types(self)
-        for name in ("embedding_dim", "hidden_size", "num_layers"):
-            value = getattr(self, name)
-            if value <= 0:
-                raise ValueError(f"`{name}` must be a positive int, got {value!r}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"`dropout` must be in [0, 1), got {self.dropout}")
-        for name in ("input_dropout", "hidden_dropout", "embedding_dropout", "weight_drop"):
+        if self.embedding_dim <= 0:
+            raise ValueError(f"`embedding_dim` must be > 0, got {self.embedding_dim}")
+        if self.rnn.bidirectional:
+            raise ValueError("`bidirectional` must be False: a language model reads left to right")
+        for name in ("input_dropout", "hidden_dropout", "embedding_dropout"):
             value = getattr(self, name)
             if value is not None and not 0.0 <= value < 1.0:
                 raise ValueError(f"`{name}` must be in [0, 1), got {value}")
         for name in ("ar_alpha", "tar_beta"):
             if getattr(self, name) < 0:
                 raise ValueError(f"`{name}` must be >= 0, got {getattr(self, name)}")
-        if self.dropout_kind not in ("standard", "locked"):
-            raise ValueError(
-                f"`dropout_kind` must be 'standard' or 'locked', got {self.dropout_kind!r}"
-            )
         if self.hidden_sizes is not None:
-            if len(self.hidden_sizes) != self.num_layers or min(self.hidden_sizes) <= 0:
+            if len(self.hidden_sizes) != self.rnn.num_layers or min(self.hidden_sizes) <= 0:
                 raise ValueError(
-                    f"`hidden_sizes` must hold `num_layers`={self.num_layers} positive ints, "
+                    f"`hidden_sizes` must hold `num_layers`={self.rnn.num_layers} positive ints, "
                     f"got {self.hidden_sizes!r}"
                 )
-            if self.proj_size:
+            if self.rnn.proj_size:
                 raise ValueError("`proj_size` and `hidden_sizes` do not combine; pick one")
-        if not 0 <= self.proj_size < self.hidden_size:
-            raise ValueError(
-                f"`proj_size` must be an int in [0, hidden_size={self.hidden_size}), "
-                f"got {self.proj_size!r}"
-            )
         if self.tie_weights and self.embedding_dim != self.output_size:
-            which = "`proj_size`" if self.proj_size else "`hidden_size`"
+            which = "`proj_size`" if self.rnn.proj_size else "`hidden_size`"
             which = "`hidden_sizes[-1]`" if self.hidden_sizes else which
             raise ValueError(
                 f"`tie_weights` needs `embedding_dim` == {which}, got "
@@ -121,14 +102,16 @@ class LMConfig:
         """Features of the recurrent output: the last of ``hidden_sizes``, P, or H."""
         if self.hidden_sizes:
             return self.hidden_sizes[-1]
-        return self.proj_size or self.hidden_size
+        return self.rnn.output_size
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> LMConfig:
-        """Build from a dict; an unknown key or a wrong type is an error that names it."""
+        """Build from a dict, nested (``{"rnn": {...}}``) or flat; an unknown key or a wrong
+        type is an error that names it."""
         return config_from_dict(cls, d)
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-ready, nested: ``{"rnn": {...}, "embedding_dim": ...}``."""
         return asdict(self)
 
 
@@ -157,35 +140,21 @@ class LanguageModel(nn.Module):
         self.vocab_size = vocab_size
         self.config = config
         self.embedding = nn.Embedding(vocab_size, config.embedding_dim)
-        c = config
-        p_in = c.dropout if c.input_dropout is None else c.input_dropout
-        p_hidden = c.dropout if c.hidden_dropout is None else c.hidden_dropout
-        drop = LockedDropout if c.dropout_kind == "locked" else nn.Dropout
+        c, spec = config, config.rnn
+        p_in = spec.dropout if c.input_dropout is None else c.input_dropout
+        p_hidden = spec.dropout if c.hidden_dropout is None else c.hidden_dropout
+        drop = LockedDropout if spec.dropout_kind == "locked" else nn.Dropout
         self.drop_in = drop(p_in)  # on the embedding output (T, B, E)
-        self.drop = drop(c.dropout)  # on the last layer's output (T, B, H_out)
-        extra: dict[str, Any] = {}
-        if c.proj_size:
-            extra["proj_size"] = c.proj_size
-        if c.weight_drop:
-            extra["weight_drop"] = c.weight_drop
+        self.drop = drop(spec.dropout)  # on the last layer's output (T, B, H_out)
         if c.hidden_sizes:  # one module per size, dropout between them applied here
             inputs = (c.embedding_dim, *c.hidden_sizes[:-1])
             self.layers = nn.ModuleList(
-                make_rnn(c.cell, i, h, 1, **extra)
+                replace(spec, hidden_size=h, num_layers=1).build(i)
                 for i, h in zip(inputs, c.hidden_sizes, strict=True)
             )
             self.drop_hidden = drop(p_hidden)  # between layers (T, B, H_l)
         else:
-            if c.dropout_kind == "locked" and c.num_layers > 1:
-                extra["dropout_kind"] = "locked"
-            self.rnn = make_rnn(
-                c.cell,
-                c.embedding_dim,
-                c.hidden_size,
-                c.num_layers,
-                dropout=p_hidden,  # make_rnn drops it for one layer
-                **extra,
-            )
+            self.rnn = replace(spec, dropout=p_hidden).build(c.embedding_dim)
         self.decoder = nn.Linear(c.output_size, vocab_size)
         if c.tie_weights:
             self.decoder.weight = self.embedding.weight

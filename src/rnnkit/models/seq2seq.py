@@ -18,8 +18,9 @@ bridge's "thought vector" is all the decoder knows of the source.
 Shapes: S source length, T target length, B batch, V vocab (``V_s``/``V_t``), E embedding,
 H encoder hidden per direction, D directions, H_d decoder hidden, K = D*H encoder output.
 
->>> model = Seq2Seq(Seq2SeqConfig(src_vocab_size=20, tgt_vocab_size=30, hidden_size=8,
-...                               embedding_dim=8))
+>>> config = Seq2SeqConfig(src_vocab_size=20, tgt_vocab_size=30, embedding_dim=8,
+...                        rnn=RecurrentSpec(hidden_size=8, bidirectional=True))
+>>> model = Seq2Seq(config)
 >>> src, lengths = torch.randint(4, 20, (6, 2)), torch.tensor([6, 4])
 >>> logits, weights = model(src, lengths, torch.randint(4, 30, (5, 2)))
 >>> tuple(logits.shape), tuple(weights.shape)
@@ -38,11 +39,10 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from rnnkit.config import check_types, config_from_dict
 from rnnkit.models.seq2seq_bridge import BRIDGE_MODES, Bridge
-from rnnkit.nn import LAYERS, LSTM, make_rnn
 from rnnkit.nn.attention import ATTENTION_KINDS, Attention, make_attention
+from rnnkit.nn.spec import RecurrentSpec, accepts_flat_keys
 
 __all__ = [
-    "CELLS",
     "DecoderState",
     "Memory",
     "Seq2Seq",
@@ -50,27 +50,23 @@ __all__ = [
     "sequence_loss",
 ]
 
-CELLS = tuple(LAYERS)  # every recurrent layer rnnkit.nn.make_rnn builds by name
 
-
+@accepts_flat_keys("rnn")
 @dataclass(frozen=True)
 class Seq2SeqConfig:
-    """The translator's shape."""
+    """The translator's shape. The encoder's recurrent stack is ``rnn``; its keys are also
+    taken flat (``Seq2SeqConfig(20, 30, cell="gru", hidden_size=8)``)."""
 
     src_vocab_size: int
     """Source vocabulary size V_s (set from the vocabulary)."""
     tgt_vocab_size: int
     """Target vocabulary size V_t (set from the vocabulary)."""
-    cell: str = "lstm"
-    """Recurrent layer by name (``rnnkit.nn.LAYERS``: lstm, gru, mingru, ...), both sides."""
+    rnn: RecurrentSpec = RecurrentSpec(hidden_size=256, bidirectional=True, dropout=0.2)
+    """The encoder (cell, H per direction, L_e, D, regularisers). The decoder
+    (:attr:`decoder_rnn`) has the same cell and dropout, one direction, H_d and L_d. Its
+    ``dropout`` also drops the embeddings and the output layer's input (training only)."""
     embedding_dim: int = 128
     """Size E of the source and target embeddings."""
-    hidden_size: int = 256
-    """Encoder hidden size H per direction."""
-    num_layers: int = 1
-    """Encoder layers L_e."""
-    bidirectional: bool = True
-    """Bidirectional encoder (D = 2)."""
     decoder_hidden_size: int | None = None
     """Decoder hidden size H_d (None: D*H, the encoder's output width)."""
     decoder_layers: int | None = None
@@ -83,44 +79,53 @@ class Seq2SeqConfig:
     """Feed the previous attentional vector into the next decoder step (needs attention)."""
     bridge: str = "linear"
     """Encoder final states -> decoder initial states: linear, copy or zeros."""
-    dropout: float = 0.2
-    """Dropout on embeddings, between layers and before the output layer (training only)."""
     pad_id: int = 0
     """Padding id of both vocabularies."""
 
     def __post_init__(self) -> None:
         check_types(self)
-        for name in ("src_vocab_size", "tgt_vocab_size", "embedding_dim", "hidden_size"):
+        for name in ("src_vocab_size", "tgt_vocab_size", "embedding_dim"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"`{name}` must be > 0, got {getattr(self, name)}")
-        for name in ("num_layers", "decoder_hidden_size", "decoder_layers", "attn_size"):
+        if self.rnn.proj_size:
+            raise ValueError(
+                f"`proj_size` is not supported by Seq2Seq (the bridge reads H-wide encoder "
+                f"states), got {self.rnn.proj_size}"
+            )
+        for name in ("decoder_hidden_size", "decoder_layers", "attn_size"):
             value = getattr(self, name)
             if value is not None and value <= 0:
                 raise ValueError(f"`{name}` must be > 0, got {value}")
-        if self.cell not in CELLS:
-            raise ValueError(f"`cell` must be one of {CELLS}, got {self.cell!r}")
         if self.attention not in (*ATTENTION_KINDS, "none"):
             raise ValueError(
                 f"`attention` must be one of {(*ATTENTION_KINDS, 'none')}, got {self.attention!r}"
             )
         if self.bridge not in BRIDGE_MODES:
             raise ValueError(f"`bridge` must be one of {BRIDGE_MODES}, got {self.bridge!r}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"`dropout` must be in [0, 1), got {self.dropout}")
 
     @property
     def directions(self) -> int:
-        return 2 if self.bidirectional else 1
+        """D of the encoder."""
+        return self.rnn.directions
 
     @property
     def dec_hidden(self) -> int:
         """H_d."""
-        return self.decoder_hidden_size or self.directions * self.hidden_size
+        return self.decoder_hidden_size or self.rnn.output_size
 
     @property
     def dec_layers(self) -> int:
         """L_d."""
-        return self.decoder_layers or self.num_layers
+        return self.decoder_layers or self.rnn.num_layers
+
+    @property
+    def decoder_rnn(self) -> RecurrentSpec:
+        """The decoder's stack: the encoder's cell and dropout, one direction, H_d, L_d (the
+        encoder's other regularisers are not applied to the step-by-step decoder)."""
+        return RecurrentSpec(
+            cell=self.rnn.cell, hidden_size=self.dec_hidden, num_layers=self.dec_layers,
+            dropout=self.rnn.dropout,
+        )  # fmt: skip
 
     @property
     def feeds_input(self) -> bool:
@@ -129,16 +134,13 @@ class Seq2SeqConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Seq2SeqConfig:
-        """Build from a dict; an unknown key or a wrong type is an error that names it."""
+        """Build from a dict, nested (``{"rnn": {...}}``) or flat; an unknown key or a wrong
+        type is an error that names it."""
         return config_from_dict(cls, d)
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-ready, nested: ``{"rnn": {...}, "src_vocab_size": ...}``."""
         return asdict(self)
-
-
-def _has_cell_state(cell: str) -> bool:
-    """Whether the named layer's state is ``LSTMState(h, c)`` rather than ``h``."""
-    return issubclass(LAYERS[cell][0], LSTM)
 
 
 class Memory(NamedTuple):
@@ -171,11 +173,8 @@ class Encoder(nn.Module):
     def __init__(self, c: Seq2SeqConfig) -> None:
         super().__init__()
         self.embedding = nn.Embedding(c.src_vocab_size, c.embedding_dim, padding_idx=c.pad_id)
-        self.dropout = nn.Dropout(c.dropout)
-        self.rnn = make_rnn(
-            c.cell, c.embedding_dim, c.hidden_size, c.num_layers, dropout=c.dropout,
-            bidirectional=c.bidirectional,
-        )  # fmt: skip
+        self.dropout = nn.Dropout(c.rnn.dropout)
+        self.rnn = c.rnn.build(c.embedding_dim)
 
     def forward(self, src: Tensor, lengths: Tensor) -> tuple[Tensor, Any]:
         S = src.shape[0]
@@ -191,12 +190,12 @@ class Decoder(nn.Module):
 
     def __init__(self, c: Seq2SeqConfig) -> None:
         super().__init__()
-        H_d, K = c.dec_hidden, c.directions * c.hidden_size
+        H_d, K = c.dec_hidden, c.rnn.output_size
         self.input_feeding = c.feeds_input
         self.embedding = nn.Embedding(c.tgt_vocab_size, c.embedding_dim, padding_idx=c.pad_id)
-        self.dropout = nn.Dropout(c.dropout)
+        self.dropout = nn.Dropout(c.rnn.dropout)
         in_size = c.embedding_dim + (H_d if self.input_feeding else 0)
-        self.rnn = make_rnn(c.cell, in_size, H_d, c.dec_layers, dropout=c.dropout)
+        self.rnn = c.decoder_rnn.build(in_size)
         self.attention: Attention | None = None
         if c.attention != "none":
             self.attention = make_attention(c.attention, H_d, K, c.attn_size)
@@ -291,8 +290,8 @@ class Seq2Seq(nn.Module):
         c = config
         self.encoder = Encoder(c)
         self.bridge = Bridge(
-            c.num_layers, c.directions, c.hidden_size, c.dec_layers, c.dec_hidden,
-            _has_cell_state(c.cell), c.bridge,
+            c.rnn.num_layers, c.directions, c.rnn.hidden_size, c.dec_layers, c.dec_hidden,
+            c.decoder_rnn.cell_state, c.bridge,
         )  # fmt: skip
         self.decoder = Decoder(c)
 

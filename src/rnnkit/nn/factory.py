@@ -1,7 +1,7 @@
 """``make_rnn``: the recurrent layer by name, the one way rnnkit's task models build theirs.
 
-A small table from name to (layer class, fixed keyword arguments); new cells (issue 9:
-"mingru", "minlstm", layer-norm variants) are new rows.
+The names are the rows of :mod:`rnnkit.nn.registry` (``LAYERS`` is its compatibility view);
+a new cell is a new row there, never a change here.
 """
 
 from __future__ import annotations
@@ -10,23 +10,9 @@ from typing import Any
 
 from torch import nn
 
-from rnnkit.nn.minrnn import MinGRU, MinLSTM
-from rnnkit.nn.rnn import GRU, LSTM, RNN
+from rnnkit.nn.registry import LAYERS, OPTIONS, check_cell_options, get_cell
 
 __all__ = ["LAYERS", "make_rnn"]
-
-# name -> (layer class, keyword arguments the name fixes)
-LAYERS: dict[str, tuple[type[nn.Module], dict[str, Any]]] = {
-    "rnn": (RNN, {"nonlinearity": "tanh"}),
-    "rnn_tanh": (RNN, {"nonlinearity": "tanh"}),
-    "rnn_relu": (RNN, {"nonlinearity": "relu"}),
-    "lstm": (LSTM, {}),
-    "gru": (GRU, {}),
-    "lstm_ln": (LSTM, {"layer_norm": True}),  # Ba et al. 2016, see rnnkit.functional.ln_cells
-    "gru_ln": (GRU, {"layer_norm": True}),
-    "mingru": (MinGRU, {}),
-    "minlstm": (MinLSTM, {}),
-}
 
 
 def make_rnn(
@@ -43,39 +29,34 @@ def make_rnn(
     """A recurrent layer chosen by name.
 
     Args:
-        cell: one of ``LAYERS`` ("rnn"/"rnn_tanh", "rnn_relu", "lstm", "gru"; case-insensitive).
+        cell: a name in :func:`rnnkit.nn.registry.cell_names` (case-insensitive).
         input_size: I; hidden_size: H; num_layers: L.
         dropout, bidirectional, batch_first: as torch.nn; dropout acts between layers, so
             with ``num_layers=1`` it is set to 0 (torch.nn would warn that it does nothing).
-        **kwargs: passed on to the layer (``bias``, ``proj_size`` (LSTM only), ``impl``,
-            ``device``, ``dtype``).
+        **kwargs: passed on to the layer (``bias``, ``impl``, ``device``, ``dtype``, and the
+            options of :data:`rnnkit.nn.registry.OPTIONS` the cell supports, e.g.
+            ``proj_size`` for LSTM; an unsupported option set is a ``ValueError``).
 
     Returns:
         The layer, called as ``layer(x (T, B, I), state) -> (output (T, B, D·H), state)``;
         the state is ``h (L·D, B, H)`` or ``LSTMState(h, c)``.
     """
-    key = cell.lower() if isinstance(cell, str) else cell
-    if key not in LAYERS:
-        raise ValueError(f"`cell` must be one of {sorted(LAYERS)}, got {cell!r}")
-    layer, fixed = LAYERS[key]
-    if kwargs.get("proj_size") and layer is not LSTM:
-        raise ValueError(
-            f"`proj_size` is only for LSTM, got proj_size={kwargs['proj_size']} with cell={cell!r}"
-        )
-    if layer is not LSTM:
-        kwargs.pop("proj_size", None)  # proj_size=0 is accepted for every name
-    clash = sorted(set(fixed) & set(kwargs))
+    kind = get_cell(cell)
+    check_cell_options(cell, {k: v for k, v in kwargs.items() if k in OPTIONS})
+    for option in set(OPTIONS) - kind.supports:
+        kwargs.pop(option, None)  # unset (checked above): proj_size=0 is fine for every cell
+    clash = sorted(set(kind.fixed) & set(kwargs))
     if clash:
         raise ValueError(f"cell={cell!r} fixes {clash}; do not pass them again")
     if num_layers == 1:
         dropout = 0.0
-    return layer(
+    return kind.layer(
         input_size,
         hidden_size,
         num_layers,
         dropout=dropout,
         bidirectional=bidirectional,
         batch_first=batch_first,
-        **fixed,
+        **kind.fixed,
         **kwargs,
     )
