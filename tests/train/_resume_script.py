@@ -1,9 +1,13 @@
 """A tiny training run for the kill -9 resume test (run as a subprocess).
 
-usage: python _resume_script.py RUN_DIR {full,resume} [--kill-step N | --kill-write N]
+usage: python _resume_script.py RUN_DIR {full,resume} [--kill-step N | --kill-write N |
+    --signal-step N]
 
 --kill-step N: SIGKILL itself at the N-th training batch of this process.
 --kill-write N: SIGKILL itself in the middle of writing the N-th checkpoint file.
+--signal-step N: at the N-th training batch, create RUN_DIR.ready and wait there until the
+    test has sent a signal (SIGTERM or SIGINT); the run then exits with status 3 and the
+    TrainingInterrupted message on stderr.
 """
 
 from __future__ import annotations
@@ -11,6 +15,9 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import sys
+import time
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -18,7 +25,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 import rnnkit.train.checkpoint as ck
-from rnnkit.train import StepOutput, TrainConfig, Trainer
+from rnnkit.train import StepOutput, TrainConfig, Trainer, TrainingInterrupted
 
 
 class Net(nn.Module):
@@ -39,6 +46,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("mode", choices=["full", "resume"])
     p.add_argument("--kill-step", type=int, default=0)
     p.add_argument("--kill-write", type=int, default=0)
+    p.add_argument("--signal-step", type=int, default=0)
     a = p.parse_args(argv)
 
     g = torch.Generator().manual_seed(1)
@@ -48,6 +56,7 @@ def main(argv: list[str] | None = None) -> None:
     train = DataLoader(TensorDataset(x, y), batch_size=4, shuffle=True, drop_last=True)
     val = [(x[:4], y[:4])]
     calls = {"train": 0, "write": 0}
+    trainer: list[Trainer] = []
 
     def step(model, batch, state):
         xb, yb = batch
@@ -55,6 +64,11 @@ def main(argv: list[str] | None = None) -> None:
             calls["train"] += 1
             if calls["train"] == a.kill_step:
                 os.kill(os.getpid(), signal.SIGKILL)
+            if calls["train"] == a.signal_step:
+                Path(a.run_dir + ".ready").touch()
+                deadline = time.monotonic() + 120
+                while trainer[0].stop_requested is None and time.monotonic() < deadline:
+                    time.sleep(0.01)
         out, h = model(xb.transpose(0, 1), state)  # (T, B, I)
         loss = F.cross_entropy(out.flatten(0, 1), yb.transpose(0, 1).flatten())
         return StepOutput(loss, yb.numel(), h, {"err": (out.argmax(-1) != yb.T).float().mean()})
@@ -86,7 +100,12 @@ def main(argv: list[str] | None = None) -> None:
         seed=5,
         progress=False,
     )
-    Trainer(model, cfg, step, run_dir=a.run_dir).fit(train, val, resume=a.mode == "resume")
+    trainer.append(Trainer(model, cfg, step, run_dir=a.run_dir))
+    try:
+        trainer[0].fit(train, val, resume=a.mode == "resume")
+    except TrainingInterrupted as e:
+        print(e, file=sys.stderr)
+        sys.exit(3)
 
 
 if __name__ == "__main__":

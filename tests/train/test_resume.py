@@ -6,6 +6,7 @@ import importlib.util
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -74,6 +75,33 @@ def test_sigkill_twice_then_resume_is_bitwise_identical(tmp_path):
     _, meta = load_checkpoint(d, "last")
     assert first < meta["step"] < 12
     # 3) resumed to the end
+    assert run(d, "resume") == 0
+    reference(tmp_path / "full")
+    assert_same_run(tmp_path / "full", d)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_signal_saves_the_step_reached_and_resume_is_bitwise_identical(tmp_path, sig):
+    d = tmp_path / "run"
+    ready = tmp_path / "run.ready"
+    proc = subprocess.Popen(
+        [sys.executable, str(SCRIPT), str(d), "full", "--signal-step", "5"],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 240
+    while not ready.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert ready.exists(), proc.communicate()[1]
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=240)
+    assert proc.returncode == 3, err[-3000:]
+    assert f"interrupted by {sig.name} at step 5; checkpoint saved in {d / 'last'}" in err
+    assert "`--resume true`" in err
+    _, meta = load_checkpoint(d, "last")
+    assert meta["step"] == 5  # the step reached when the signal came, not an older one
+    assert not (d / "run.lock").exists()  # the lock was released on the way out
     assert run(d, "resume") == 0
     reference(tmp_path / "full")
     assert_same_run(tmp_path / "full", d)

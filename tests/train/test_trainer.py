@@ -349,7 +349,7 @@ def test_run_dir_contents_and_refuses_to_overwrite(tmp_path):
     fresh.load_state_dict(sd)
     assert meta["step"] == 4 and torch.equal(fresh.out.weight, t.model.out.weight)
     assert not list(tmp_path.glob(".*tmp*"))
-    with pytest.raises(FileExistsError, match="resume=True"):
+    with pytest.raises(FileExistsError, match="--resume true"):
         Trainer(Net(), cfg(), step_fn, run_dir=tmp_path).fit(windows(1))
 
 

@@ -3,7 +3,9 @@
 Layout of a run directory::
 
     run_dir/
-      config.json          the task's config, with the TrainConfig under "train"
+      config.json          {"format": 2, "task": ..., sections, "train": TrainConfig}
+                           (see :mod:`rnnkit.train.rundir`)
+      run.lock             pid, host, start time of the one process writing (while it runs)
       metrics.csv          one row per log / evaluation (appended)
       loss.png             train and validation loss at the end of a run
       last/                the newest checkpoint (what ``resume`` continues from)
@@ -46,13 +48,13 @@ from torch import Tensor
 __all__ = [
     "FORMAT",
     "CheckpointError",
+    "CheckpointWriteError",
     "atomic_write",
     "atomic_write_json",
     "get_rng_state",
     "load_checkpoint",
     "load_tensors",
     "read_json",
-    "read_run_config",
     "resolve_checkpoint",
     "save_tensors",
     "set_rng_state",
@@ -64,6 +66,39 @@ FORMAT = "rnnkit.train.checkpoint/1"
 
 class CheckpointError(ValueError):
     """A checkpoint or run-directory file is missing, truncated or not ours."""
+
+
+class CheckpointWriteError(OSError):
+    """A checkpoint could not be written (full disk, permissions); the previous one is kept.
+
+    ``errno`` and ``strerror`` are the underlying error's; the message is one line::
+
+        could not write the checkpoint runs/x/last: [Errno 28] No space left on device; the
+        previous checkpoint in runs/x/last is intact
+    """
+
+    def __init__(self, path: Path, cause: OSError, had_previous: bool = True) -> None:
+        kept = (
+            f"the previous checkpoint in {path} is intact"
+            if had_previous
+            else "there was no earlier checkpoint to keep"
+        )
+        self.message = f"could not write the checkpoint {path}: {cause}; {kept}"
+        super().__init__(self.message)
+        self.errno, self.strerror, self.path = cause.errno, cause.strerror, path
+
+    def __str__(self) -> str:  # OSError would print "[Errno N] strerror" alone
+        return self.message
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return type(self)._rebuild, (self.message, self.errno, self.strerror, self.path)
+
+    @classmethod
+    def _rebuild(cls, message: str, errno: int | None, strerror: str | None, path: Path) -> Any:
+        err = cls.__new__(cls)
+        OSError.__init__(err, message)
+        err.message, err.errno, err.strerror, err.path = message, errno, strerror, path
+        return err
 
 
 def _write_file(path: Path, data: bytes) -> None:
@@ -248,13 +283,16 @@ def write_checkpoint_dir(
     """Write ``files`` (name -> bytes or a function giving them) as directory ``final``.
 
     The directory is built under a temporary name and switched in by renames (see the module
-    docstring); files are written in the given order, so put ``trainer.json`` last.
+    docstring); files are written in the given order, so put ``trainer.json`` last. An
+    ``OSError`` on the way (a full disk) raises :class:`CheckpointWriteError`, with the
+    previous ``final`` left as it was.
     """
     final = Path(final)
     tmp = final.with_name(f".{final.name}.tmp-{uuid.uuid4().hex[:8]}")
     old = final.with_name(final.name + ".old")
-    tmp.mkdir(parents=True)
+    had_previous = (final / "trainer.json").is_file() or (old / "trainer.json").is_file()
     try:
+        tmp.mkdir(parents=True)
         for name, data in files.items():
             _write_file(tmp / name, data() if callable(data) else data)
         _fsync_dir(tmp)
@@ -263,6 +301,11 @@ def write_checkpoint_dir(
                 shutil.rmtree(old)
             os.replace(final, old)
         os.replace(tmp, final)
+    except OSError as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(e, CheckpointWriteError):
+            raise
+        raise CheckpointWriteError(final, e, had_previous) from e
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -334,9 +377,3 @@ def torch_bytes(obj: Any) -> bytes:
 def tensor_bytes(tensors: Mapping[str, Tensor], metadata: dict[str, str] | None = None) -> bytes:
     """safetensors bytes (see :func:`save_tensors`)."""
     return _tensor_bytes(tensors, metadata)
-
-
-def read_run_config(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
-    """The config a run was started with (``run_dir/config.json``; the trainer's under
-    ``"train"``), so a task can rebuild its model."""
-    return read_json(Path(run_dir) / "config.json")

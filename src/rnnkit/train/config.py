@@ -48,7 +48,8 @@ class TrainConfig:
     max_steps: int | None = None
     """Stop after this many training batches (a step budget); None for no limit."""
     max_time: float | None = None
-    """Stop after this many seconds of training (a time budget); None for no limit."""
+    """Stop after this many seconds of training in this invocation (a resumed run gets the
+    whole budget again); None for no limit."""
 
     optimizer: str = "adam"
     """One of sgd, adam, adamw, adagrad, rmsprop, ntasgd (SGD that switches to averaged SGD
@@ -91,6 +92,8 @@ class TrainConfig:
     """Evaluate every this many steps; None: at the end of each epoch."""
     checkpoint_every: int | None = None
     """Also save the last checkpoint every this many steps (besides each evaluation)."""
+    checkpoint_minutes: float | None = None
+    """Also save the last checkpoint every this many minutes of training; None: off."""
     monitor: str = "val_loss"
     """Metric that picks the best checkpoint, drives early stopping, plateau and ntasgd."""
     monitor_mode: str = "min"
@@ -105,7 +108,8 @@ class TrainConfig:
     distributed: bool | None = None
     """Data-parallel training; None: on when launched by torchrun (RANK/WORLD_SIZE set)."""
     seed: int = 0
-    """Seeds python, numpy and torch at the start of a fresh run (rank is added under DDP)."""
+    """Seeds the run's python, numpy and torch RNGs (rank is added under DDP); the caller's
+    global RNG states are put back after training."""
     on_nonfinite: str = "stop"
     """stop: a non-finite loss or gradient raises NonFiniteError; skip: the step is skipped
     and counted."""
@@ -160,7 +164,8 @@ def _check_values(cfg: TrainConfig) -> None:
     if dev not in DEVICES and not (dev.startswith("cuda:") and dev[5:].isdigit()):
         raise ValueError(f"`device` must be one of {', '.join(DEVICES)} or cuda:N, got {dev!r}")
     _positive(cfg, "epochs", "max_steps", "max_time", "lr", "step_size", "log_every")
-    _positive(cfg, "eval_every", "checkpoint_every", "clip_norm", "clip_value")
+    _positive(cfg, "eval_every", "checkpoint_every", "checkpoint_minutes", "clip_norm")
+    _positive(cfg, "clip_value")
     _positive(cfg, "early_stopping_patience", "ntasgd_nonmono")
     _positive(cfg, "momentum", "weight_decay", "gamma", "min_lr", allow_zero=True)
     _positive(cfg, "warmup_steps", "plateau_patience", allow_zero=True)

@@ -8,11 +8,12 @@ autocast context of a precision (bf16 on CPU and GPU; fp16 only on CUDA, with a
 from __future__ import annotations
 
 import contextlib
+import os
 from typing import Any
 
 import torch
 
-__all__ = ["autocast", "make_scaler", "resolve_device"]
+__all__ = ["autocast", "check_device", "make_scaler", "resolve_device"]
 
 
 def _mps_available() -> bool:
@@ -23,7 +24,8 @@ def _mps_available() -> bool:
 def resolve_device(name: str = "auto", local_rank: int | None = None) -> torch.device:
     """The ``torch.device`` for ``name`` (auto|cpu|cuda|cuda:N|mps).
 
-    Under DDP on CUDA, ``cuda`` and ``auto`` mean ``cuda:<local_rank>``.
+    Under DDP on CUDA, ``cuda`` and ``auto`` mean ``cuda:<local_rank>``. A device that is
+    not there is a one-line ``ValueError`` naming the flag to change.
     """
     if name == "auto":
         if torch.cuda.is_available():
@@ -34,22 +36,34 @@ def resolve_device(name: str = "auto", local_rank: int | None = None) -> torch.d
             name = "cpu"
     if name.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise RuntimeError(
-                f"`device` is {name!r} but CUDA is not available (use device='cpu' or 'auto')"
+            raise ValueError(
+                f"`device` {name} was asked for but torch.cuda.is_available() is False; "
+                "use --device cpu or auto"
             )
         if name == "cuda":
             name = f"cuda:{local_rank or 0}"
-        index = int(name.split(":")[1])
-        if index >= torch.cuda.device_count():
-            raise RuntimeError(
-                f"`device` is {name!r} but only {torch.cuda.device_count()} CUDA "
-                "device(s) are visible"
+        index = name.split(":")[1]
+        if not index.isdigit() or int(index) >= torch.cuda.device_count():
+            raise ValueError(
+                f"`device` {name} was asked for but only {torch.cuda.device_count()} CUDA "
+                "device(s) are visible; use --device cuda:0 .. or auto"
             )
     elif name == "mps" and not _mps_available():
-        raise RuntimeError("`device` is 'mps' but MPS is not available (use 'cpu' or 'auto')")
+        raise ValueError(
+            "`device` mps was asked for but MPS is not available; use --device cpu or auto"
+        )
     elif name not in ("cpu", "mps"):
         raise ValueError(f"`device` must be auto, cpu, cuda, cuda:N or mps, got {name!r}")
     return torch.device(name)
+
+
+def check_device(name: str) -> torch.device:
+    """Resolve ``name`` now, before anything is written (torchrun's LOCAL_RANK honoured).
+
+    Tasks call it before creating a run directory, so a missing device leaves nothing
+    half-made. Raises the ``ValueError`` of :func:`resolve_device`.
+    """
+    return resolve_device(name, int(os.environ.get("LOCAL_RANK", "0") or 0))
 
 
 def check_precision(precision: str, device: torch.device) -> None:

@@ -24,7 +24,7 @@ from rnnkit.metrics.csv_log import read_metrics_csv
 
 from .checkpoint import atomic_write
 
-__all__ = ["MetricsLog", "ProgressBar", "TensorBoardWriter", "read_metrics_csv"]
+__all__ = ["MetricsLog", "ProgressBar", "TensorBoardWriter", "draw_loss", "read_metrics_csv"]
 
 log = logging.getLogger(__name__)
 
@@ -139,3 +139,15 @@ class ProgressBar:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+
+
+def draw_loss(rows: list[dict[str, Any]], path: str | os.PathLike[str]) -> None:
+    """Draw ``loss.png`` from metric rows; a failure is a warning (it must never lose a run)."""
+    if not rows:
+        return
+    try:
+        from rnnkit.viz.curves import plot_loss
+
+        plot_loss(rows, path)
+    except Exception as e:
+        log.warning("could not draw %s: %s", Path(path).name, e)

@@ -24,7 +24,7 @@ from torch import Tensor, nn
 
 from .config import TrainConfig
 
-__all__ = ["NTASGD", "LRSchedule", "build_optimizer"]
+__all__ = ["NTASGD", "LRSchedule", "build_optimizer", "evaluated_weights"]
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +116,17 @@ class NTASGD(torch.optim.Optimizer):
             with torch.no_grad():
                 for p, w in saved:
                     p.copy_(w)
+
+
+def evaluated_weights(optimizer: torch.optim.Optimizer | None) -> contextlib.AbstractContextManager:
+    """Within the block the parameters hold the weights that get evaluated and kept.
+
+    The one hook for optimizers whose evaluated weights differ from their iterates: an
+    optimizer with an ``averaged()`` context manager (:class:`NTASGD`) swaps its averages in;
+    for any other it is a no-op context.
+    """
+    averaged = getattr(optimizer, "averaged", None)
+    return averaged() if callable(averaged) else contextlib.nullcontext()
 
 
 def build_optimizer(

@@ -12,8 +12,18 @@ import torch
 from torch import Tensor, nn
 
 from . import distributed as ddp
+from .device import autocast
+from .state import to_device
 
-__all__ = ["NonFiniteError", "StepFn", "StepOutput", "Tally", "scalars", "seed_everything"]
+__all__ = [
+    "NonFiniteError",
+    "StepFn",
+    "StepOutput",
+    "Tally",
+    "call_step",
+    "scalars",
+    "seed_everything",
+]
 
 
 class StepOutput(NamedTuple):
@@ -37,7 +47,10 @@ class NonFiniteError(RuntimeError):
 
 
 def seed_everything(seed: int) -> None:
-    """Seed python, numpy and torch (the trainer does this at the start of a fresh run)."""
+    """Seed the global python, numpy and torch RNGs.
+
+    For user scripts: library code never reseeds the global RNGs (the trainer runs a fit in
+    its own RNG scope, see :func:`rnnkit.train.interrupt.rng_scope`)."""
     random.seed(seed)
     np.random.seed(seed % 2**32)  # noqa: NPY002 - user code may use the legacy global RNG
     torch.manual_seed(seed)
@@ -80,3 +93,24 @@ def scalars(metrics: Mapping[str, Any]) -> dict[str, float]:
         k: float(v.detach().float()) if isinstance(v, Tensor) else float(v)
         for k, v in metrics.items()
     }
+
+
+def call_step(
+    step_fn: StepFn, model: nn.Module, batch: Any, state: Any, precision: str, device: torch.device
+) -> StepOutput:
+    """Run ``step_fn`` on ``batch`` (moved to ``device``) under autocast; check its output."""
+    batch = to_device(batch, device)
+    with autocast(precision, device):
+        out = step_fn(model, batch, state)
+    if not (isinstance(out, tuple) and len(out) >= 2 and isinstance(out[0], Tensor)):
+        raise TypeError(
+            f"`step_fn` must return StepOutput(loss, weight, state, metrics), "
+            f"got {type(out).__name__}"
+        )
+    if not isinstance(out, StepOutput):
+        out = StepOutput(*out)
+    if out.loss.numel() != 1:
+        raise ValueError(f"StepOutput.loss must be a scalar, got shape {tuple(out.loss.shape)}")
+    if out.weight < 0:
+        raise ValueError(f"StepOutput.weight must be >= 0, got {out.weight}")
+    return out
