@@ -26,7 +26,8 @@ import torch
 os.environ.setdefault("RNNKIT_DATA_DIR", "/work/shared/data")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _timing import table  # noqa: E402
-from rnnkit.tasks.translate import PRESETS, evaluate, train  # noqa: E402
+from rnnkit.tasks.presets import load_preset  # noqa: E402
+from rnnkit.tasks.translate import evaluate, train  # noqa: E402
 
 
 def _load() -> str:
@@ -55,7 +56,7 @@ def main() -> None:
         greedy = evaluate(str(run), method="greedy", attention_plots=0, limit=limit)
         beam = evaluate(str(run), method="beam", beam_size=5, attention_plots=0, limit=limit)
         loads["after evaluation"] = _load()
-    batch = PRESETS["strong"]["task"]["batch_size"]
+    batch = load_preset("translate", "strong")["translate"]["batch_size"]
     epochs_done = fit["step"] * batch / fit["train_pairs"]  # ~, batches are length-bucketed
     test_note = f"{greedy['pairs']}" + (
         f" (first {limit} of {fit['test_pairs']})" if limit and limit < fit["test_pairs"] else ""

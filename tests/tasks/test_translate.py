@@ -51,8 +51,9 @@ def test_train_leaves_a_complete_run(run: Path) -> None:
     for name in ("config.json", "src_vocab.json", "tgt_vocab.json", "metrics.csv", "loss.png"):
         assert (run / name).is_file(), name
     cfg = json.loads((run / "config.json").read_text())
-    assert cfg["task_name"] == "translate" and cfg["data"]["simple_prefixes"] is False
-    assert cfg["model"]["hidden_size"] == 16 and cfg["train"]["epochs"] == 3
+    assert cfg["task"] == "translate" and cfg["data"]["simple_prefixes"] is False
+    assert cfg["translate"]["batch_size"] == 32  # the demo preset's; its own section
+    assert cfg["model"]["rnn"]["hidden_size"] == 16 and cfg["train"]["epochs"] == 3
 
 
 def test_cli_eval_and_run(run: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -68,7 +69,7 @@ def test_cli_eval_and_run(run: Path, capsys: pytest.CaptureFixture[str]) -> None
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 2 and lines[0] == single[0]
     assert main(["translate", "run", "--run", str(run / "nope"), "--sentences", "x"]) == 1
-    assert "no config.json" in capsys.readouterr().err
+    assert "not found" in capsys.readouterr().err
 
 
 def test_evaluate_writes_translations_and_its_bleu_is_sacrebleus(run: Path) -> None:

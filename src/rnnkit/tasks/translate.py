@@ -2,15 +2,16 @@
 
 CLI (``rnnkit translate ...``) and Python API are the same three functions:
 
-- :func:`train` prepares the pairs (:mod:`rnnkit.data.pairs`), builds a
-  :class:`~rnnkit.models.seq2seq.Seq2Seq` and trains it with :class:`rnnkit.train.Trainer`
-  (teacher forcing with an optional linear schedule, optional label smoothing, the loss
-  masked on padding). The run directory gets the trainer's files plus ``src_vocab.json`` and
-  ``tgt_vocab.json``: enough to rebuild everything.
+- :func:`train` starts from a preset (YAML, ``rnnkit translate presets``), prepares the pairs
+  (:mod:`rnnkit.data.pairs`; official dev/test files with ``val_data``/``test_data``) and
+  trains a :class:`~rnnkit.tasks.translator.Translator` through the shared run life cycle.
+  The run directory gets ``config.json`` (``"task": "translate"``), the checkpoints and
+  curves, and ``src_vocab.json`` / ``tgt_vocab.json``: enough to rebuild everything.
 - :func:`evaluate` decodes a split (greedy, sampling or beam search) and reports corpus BLEU
   and chrF (sacrebleu) and the teacher-forced perplexity; it writes
   ``translations-<split>.tsv`` (source, reference, hypothesis) and attention heatmaps.
-- :func:`translate` translates sentences given as arguments, or lines read from stdin.
+- :func:`translate` translates sentences given as arguments, or lines read from stdin; a
+  longer text is split into sentences, each translated on its own.
 
 :class:`Translator` is the object behind them for Python use::
 
@@ -20,27 +21,32 @@ CLI (``rnnkit translate ...``) and Python API are the same three functions:
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import sys
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, fields
+from collections.abc import Callable
+from dataclasses import MISSING, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-import torch
-
-from rnnkit.config import check_types, config_from_dict
-from rnnkit.data.pairs import PairData, PairsConfig, load_pairs
-from rnnkit.data.vocab import Vocab
-from rnnkit.metrics.text import corpus_bleu, corpus_chrf, mean_perplexity, perplexity
-from rnnkit.models.seq2seq import Seq2Seq, Seq2SeqConfig, sequence_loss
-from rnnkit.tasks.translator import SRC_VOCAB, TGT_VOCAB, Translation, Translator
+from rnnkit.data.pair_splits import check_files, load_pair_splits
+from rnnkit.data.pairs import PairsConfig
+from rnnkit.metrics.text import corpus_bleu, corpus_chrf
+from rnnkit.models.seq2seq import Seq2SeqConfig
+from rnnkit.tasks.flags import layer_overrides, shared_docs, train_overrides
+from rnnkit.tasks.presets import load_preset
+from rnnkit.tasks.translate_decode import (
+    DECODING,
+    Translation,
+    plot_attention_maps,
+    teacher_forced_perplexity,
+)
+from rnnkit.tasks.translator import TranslateConfig, Translator
+from rnnkit.train import TrainConfig, check_fresh, read_run_config
 
 __all__ = [
-    "PRESETS",
+    "DECODING",
     "TranslateConfig",
     "Translation",
     "Translator",
@@ -51,168 +57,133 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+SECTIONS = ("model", "data", "translate", "train")
+HELP_PRESET = "demo"  # the preset whose values the help lines show (train's default)
 
-@dataclass(frozen=True)
-class TranslateConfig:
-    """Training options of the task (beyond the data, the network and the trainer)."""
-
-    batch_size: int = 64
-    """Pairs per batch (length-bucketed)."""
-    teacher_forcing: float = 1.0
-    """Probability of feeding the gold previous token (else the model's own prediction)."""
-    teacher_forcing_final: float | None = None
-    """If set, the ratio decays linearly to this value over ``teacher_forcing_steps``."""
-    teacher_forcing_steps: int = 10_000
-    """Training steps of the teacher-forcing decay."""
-    label_smoothing: float = 0.0
-    """Label smoothing of the training loss (validation loss and perplexity are plain NLL)."""
-
-    def __post_init__(self) -> None:
-        check_types(self)
-        if self.batch_size < 1:
-            raise ValueError(f"`batch_size` must be >= 1, got {self.batch_size}")
-        for name in ("teacher_forcing", "teacher_forcing_final"):
-            v = getattr(self, name)
-            if v is not None and not 0.0 <= v <= 1.0:
-                raise ValueError(f"`{name}` must be in [0, 1], got {v}")
-        if not 0.0 <= self.label_smoothing < 1.0:
-            raise ValueError(f"`label_smoothing` must be in [0, 1), got {self.label_smoothing}")
-        if self.teacher_forcing_steps < 1:
-            raise ValueError(
-                f"`teacher_forcing_steps` must be >= 1, got {self.teacher_forcing_steps}"
-            )
-
-    def ratio(self, step: int) -> float:
-        """Teacher-forcing ratio at training step ``step`` (0-based)."""
-        if self.teacher_forcing_final is None:
-            return self.teacher_forcing
-        frac = min(1.0, step / self.teacher_forcing_steps)
-        return self.teacher_forcing + frac * (self.teacher_forcing_final - self.teacher_forcing)
+F = TypeVar("F", bound=Callable[..., Any])
 
 
-# Starting configurations: data, network, task and trainer settings.
-PRESETS: dict[str, dict[str, dict[str, Any]]] = {
-    "demo": {  # seconds on a laptop: a taste, not a translator
-        "data": {"simple_prefixes": True, "max_len": 9, "max_pairs": 2000},
-        "model": {"embedding_dim": 64, "hidden_size": 64, "dropout": 0.1},
-        "task": {"batch_size": 32},
-        "train": {"epochs": 2, "lr": 2e-3},
-    },
-    "tutorial": {  # the PyTorch tutorial's data: pairs under 10 words, simple prefixes
-        "data": {"simple_prefixes": True, "max_len": 9},
-        "model": {"embedding_dim": 128, "hidden_size": 128, "dropout": 0.2},
-        "task": {"batch_size": 32},
-        "train": {"epochs": 12, "lr": 2e-3},
-    },
-    "strong": {  # fra.txt unfiltered up to 15 tokens, sized for a 2-core CPU: 25 minutes
-        "data": {"max_len": 15, "min_freq": 3},
-        "model": {
-            "embedding_dim": 256,
-            "hidden_size": 256,
-            "num_layers": 1,
-            "bidirectional": True,
-            "decoder_hidden_size": 256,
-            "attention": "additive",
-            "input_feeding": False,
-            "dropout": 0.2,
-        },  # fmt: skip
-        "task": {"batch_size": 64},
-        "train": {"epochs": 10, "max_time": 1500.0, "lr": 2e-3, "schedule": "plateau"},
-    },
-}
+def _help_values() -> dict[str, Any]:
+    """What each train flag takes when not given: the field defaults, then the preset's."""
+    values: dict[str, Any] = {}
+    for cls in (TrainConfig, PairsConfig, TranslateConfig, Seq2SeqConfig):
+        values.update({f.name: f.default for f in fields(cls) if f.default is not MISSING})
+    values.update(values.pop("rnn").to_dict())  # Seq2SeqConfig's own recurrent defaults
+    values["data"] = values.pop("path")
+    preset = load_preset("translate", HELP_PRESET)
+    for section in preset.values():
+        values.update(section)
+    values["data"] = preset["data"].get("path", values["data"])
+    return values
 
 
-def _pick(preset: str) -> dict[str, dict[str, Any]]:
-    if preset not in PRESETS:
-        raise ValueError(f"`preset` must be one of {sorted(PRESETS)}, got {preset!r}")
-    return {k: dict(v) for k, v in PRESETS[preset].items()}
+def _preset_values(fn: F) -> F:
+    """Append ``(demo preset: VALUE)`` to each ``Args:`` line of a flag that defaults to
+    None ("the preset's value"), so ``--help`` says what the flag will take."""
+    import inspect
+
+    values = _help_values()
+    doc = fn.__doc__ or ""
+    for name, param in inspect.signature(fn).parameters.items():
+        at = doc.find(f"\n        {name}: ")
+        if param.default is not None or values.get(name) is None or at < 0:
+            continue
+        end = doc.find("\n", at + 1)
+        while doc.startswith("\n            ", end):  # the entry's continuation lines
+            end = doc.find("\n", end + 1)
+        doc = f"{doc[:end].rstrip()} ({HELP_PRESET} preset: {values[name]}){doc[end:]}"
+    fn.__doc__ = doc
+    return fn
 
 
-def _set(section: dict[str, Any], **values: Any) -> None:
+def _start(preset: str, run_dir: str, resume: bool) -> dict[str, dict[str, Any]]:
+    """The sections training starts from: a resumed run's own, else the preset's."""
+    if resume and (Path(run_dir) / "config.json").is_file():
+        logger.info("resuming %s with its saved configuration", run_dir)
+        saved = read_run_config(run_dir)
+        return {k: dict(saved.get(k) or {}) for k in SECTIONS}
+    if not resume:
+        check_fresh(run_dir)  # before reading any data; fit_run checks again under the lock
+    return {k: {} for k in SECTIONS} | load_preset("translate", preset)
+
+
+def _given(section: dict[str, Any], **values: Any) -> None:
+    """Set the values that were given (None means "the preset's value")."""
     section.update({k: v for k, v in values.items() if v is not None})
 
 
-def _make_step(task: TranslateConfig, pad_id: int, trainer_ref: list) -> Callable:
-    def step_fn(model: torch.nn.Module, batch: Any, state: Any) -> Any:
-        from rnnkit.train import StepOutput
-
-        training = model.training
-        ratio = task.ratio(trainer_ref[0].step) if training else 1.0
-        logits, _ = model(batch.src, batch.src_lengths, batch.tgt_in, teacher_forcing=ratio)
-        smoothing = task.label_smoothing if training else 0.0
-        loss, n = sequence_loss(logits, batch.tgt_out, pad_id, smoothing)
-        metrics = {"teacher_forcing": ratio} if training and ratio < 1.0 else {}
-        return StepOutput(loss, n, None, metrics)
-
-    return step_fn
-
-
+@_preset_values
+@shared_docs
 def train(
     preset: str = "demo",
     run_dir: str = "runs/translate",
     data: str | None = None,
+    val_data: str | None = None,
+    test_data: str | None = None,
+    encoding: str | None = None,
     reverse: bool | None = None,
     tokenizer: str | None = None,
     max_len: int | None = None,
     simple_prefixes: bool | None = None,
     max_pairs: int | None = None,
     cell: str | None = None,
-    embedding_dim: int | None = None,
     hidden_size: int | None = None,
     num_layers: int | None = None,
     bidirectional: bool | None = None,
+    dropout: float | None = None,
+    embedding_dim: int | None = None,
     attention: str | None = None,
     input_feeding: bool | None = None,
-    dropout: float | None = None,
     batch_size: int | None = None,
     teacher_forcing: float | None = None,
     teacher_forcing_final: float | None = None,
     label_smoothing: float | None = None,
     epochs: int | None = None,
+    lr: float | None = None,
+    resume: bool = False,
+    device: str | None = None,
     max_steps: int | None = None,
     max_time: float | None = None,
-    lr: float | None = None,
-    device: str | None = None,
     seed: int = 0,
-    resume: bool = False,
     progress: bool | None = None,
+    checkpoint_every: int | None = None,
+    checkpoint_minutes: float | None = None,
     data_options: dict[str, Any] | None = None,
     model_options: dict[str, Any] | None = None,
     train_options: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Train a translator on sentence pairs; the run directory can then evaluate and translate.
 
+    The best checkpoint is the one with the lowest validation loss (teacher-forced NLL).
+
     Args:
-        preset: starting configuration: demo (2,000 simple pairs, seconds), tutorial (the
-            PyTorch tutorial's filter: under 10 words, "i am"/"he is"/... prefixes) or strong
-            (all pairs up to 15 tokens, a CPU-sized BiLSTM with additive attention).
-        run_dir: where config.json, checkpoints, metrics.csv, the vocabularies and loss.png go.
-        data: a TSV of source<TAB>target lines, or a dataset name (default fra-eng).
+        preset: starting configuration (rnnkit translate presets): demo (2,000 simple pairs,
+            seconds), tutorial (the PyTorch tutorial's filter: under 10 words, "i am"/"he
+            is"/... prefixes) or strong (all pairs up to 15 tokens, a CPU-sized BiLSTM with
+            additive attention). Every other flag overrides it.
+        {run flags}
+        data: a TSV of source<TAB>target lines, or a dataset name (rnnkit data list).
+        val_data: a TSV of validation pairs (a data set's own dev file) instead of holding
+            them out of data.
+        test_data: a TSV of test pairs (a data set's own test file) instead of holding them
+            out of data.
+        encoding: the TSV files' text encoding, e.g. latin-1.
         reverse: translate the second column into the first (fra.txt: French to English).
         tokenizer: word (punctuation split off) or char.
-        max_len: keep pairs with at most this many tokens per side.
+        max_len: keep training pairs with at most this many tokens per side.
         simple_prefixes: keep only pairs whose first column starts like "i am", "he is", ...
         max_pairs: use at most this many pairs.
-        cell: rnn, rnn_relu, lstm, gru, lstm_ln, gru_ln (layer norm), mingru or minlstm.
+        {layer flags}
         embedding_dim: size of the token embeddings.
-        hidden_size: encoder hidden size per direction.
-        num_layers: encoder (and decoder) layers.
-        bidirectional: bidirectional encoder.
         attention: additive, dot, general or none.
         input_feeding: feed the previous attentional vector to the next decoder step.
-        dropout: dropout on embeddings, between layers and before the output layer.
         batch_size: pairs per batch.
         teacher_forcing: probability of feeding the gold previous token in training.
-        teacher_forcing_final: decay the ratio linearly to this (see data/task options).
+        teacher_forcing_final: decay the ratio linearly to this (over teacher_forcing_steps,
+            a train_options key).
         label_smoothing: label smoothing of the training loss.
         epochs: passes over the training pairs.
-        max_steps: stop after this many steps.
-        max_time: stop after this many seconds.
         lr: learning rate.
-        device: auto, cpu, cuda, cuda:N or mps.
-        seed: seeds the split, initialisation, batch order and dropout.
-        resume: continue the run in run_dir from its last checkpoint.
-        progress: show a progress bar (default: when attached to a terminal).
         data_options: any other PairsConfig field, e.g. {"min_freq": 2, "strip_accents": true}.
         model_options: any other Seq2SeqConfig field, e.g. {"bridge": "copy", "decoder_layers": 2}.
         train_options: any other TrainConfig field, e.g. {"schedule": "cosine"}, or
@@ -221,77 +192,40 @@ def train(
     Returns:
         The trainer's summary plus validation perplexity, pair counts and the run directory.
     """
-    from rnnkit.train import TrainConfig, Trainer
-
-    cfg = _pick(preset)
-    _set(cfg["data"], path=data, reverse=reverse, tokenizer=tokenizer, max_len=max_len,
-         simple_prefixes=simple_prefixes, max_pairs=max_pairs, seed=seed)  # fmt: skip
-    cfg["data"].update(data_options or {})
-    _set(cfg["model"], cell=cell, embedding_dim=embedding_dim, hidden_size=hidden_size,
-         num_layers=num_layers, bidirectional=bidirectional, attention=attention,
-         input_feeding=input_feeding, dropout=dropout)  # fmt: skip
-    cfg["model"].update(model_options or {})
-    _set(cfg["task"], batch_size=batch_size, teacher_forcing=teacher_forcing,
-         teacher_forcing_final=teacher_forcing_final, label_smoothing=label_smoothing)  # fmt: skip
-    train_options = dict(train_options or {})
-    task_keys = {f.name for f in fields(TranslateConfig)}
-    cfg["task"].update({k: train_options.pop(k) for k in list(train_options) if k in task_keys})
-    _set(cfg["train"], epochs=epochs, max_steps=max_steps, max_time=max_time, lr=lr,
-         device=device, progress=progress, seed=seed)  # fmt: skip
-    cfg["train"].update(train_options)
-    data_cfg = config_from_dict(PairsConfig, cfg["data"], what="data")
-    task_cfg = config_from_dict(TranslateConfig, cfg["task"], what="task")
-    train_cfg = TrainConfig.from_dict(cfg["train"])
-
-    run = Path(run_dir)
-    if not resume and ((run / "last").exists() or (run / "best").exists()):
-        raise FileExistsError(
-            f"{run} already holds a run; pass resume=True to continue it, or choose another "
-            "`run_dir`"
-        )
-    pairs = load_pairs(data_cfg)
-    _save_vocabs(run, pairs, resume)
-    model_cfg = Seq2SeqConfig.from_dict(
-        {**cfg["model"], "src_vocab_size": len(pairs.src_vocab),
-         "tgt_vocab_size": len(pairs.tgt_vocab), "pad_id": pairs.src_vocab.pad_id}
+    cfg = _start(preset, run_dir, resume)
+    _given(
+        cfg["data"], path=data, val_data=val_data, test_data=test_data, encoding=encoding,
+        reverse=reverse, tokenizer=tokenizer, max_len=max_len, simple_prefixes=simple_prefixes,
+        max_pairs=max_pairs, seed=None if resume else seed,
     )  # fmt: skip
-    torch.manual_seed(seed)
-    model = Seq2Seq(model_cfg)
-    run_config = {
-        "task_name": "translate", "preset": preset, "data": data_cfg.to_dict(),
-        "model": model_cfg.to_dict(), "task": dataclasses.asdict(task_cfg),
-    }  # fmt: skip
-    ref: list = []
-    trainer = Trainer(model, train_cfg, _make_step(task_cfg, model_cfg.pad_id, ref), run,
-                      run_config)  # fmt: skip
-    ref.append(trainer)
-    train_loader = pairs.loader("train", task_cfg.batch_size)
-    val_loader = pairs.loader("val", task_cfg.batch_size) if pairs.text["val"] else None
-    result = trainer.fit(train_loader, val_loader, resume=resume)
-    if "val_loss" in result:
-        result["val_perplexity"] = mean_perplexity(result["val_loss"])
-    result.update({f"{k}_pairs": len(v) for k, v in pairs.text.items()})
-    result["run_dir"] = str(run)
-    return result
-
-
-def _save_vocabs(run: Path, pairs: PairData, resume: bool) -> None:
-    """Write the vocabularies (once); on resume they must equal the ones rebuilt now."""
-    for name, vocab in ((SRC_VOCAB, pairs.src_vocab), (TGT_VOCAB, pairs.tgt_vocab)):
-        path = run / name
-        if path.is_file() and (resume or (run / "last").exists() or (run / "best").exists()):
-            if Vocab.load(path) != vocab:
-                raise ValueError(
-                    f"{path} differs from the vocabulary of this data: not the same run"
-                )
-            continue
-        run.mkdir(parents=True, exist_ok=True)
-        vocab.save(path)
+    cfg["data"].update(data_options or {})
+    layer = {"cell": cell, "hidden_size": hidden_size, "num_layers": num_layers,
+             "bidirectional": bidirectional, "dropout": dropout}  # fmt: skip
+    cfg["model"].update(layer_overrides(**layer))
+    _given(cfg["model"], embedding_dim=embedding_dim, attention=attention,
+           input_feeding=input_feeding)  # fmt: skip
+    cfg["model"].update(model_options or {})
+    options = dict(train_options or {})
+    task_keys = {f.name for f in fields(TranslateConfig)}
+    cfg["translate"].update({k: options.pop(k) for k in list(options) if k in task_keys})
+    _given(
+        cfg["translate"], batch_size=batch_size, teacher_forcing=teacher_forcing,
+        teacher_forcing_final=teacher_forcing_final, label_smoothing=label_smoothing,
+    )  # fmt: skip
+    over = train_overrides(
+        device=device, max_steps=max_steps, max_time=max_time, progress=progress,
+        checkpoint_every=checkpoint_every, checkpoint_minutes=checkpoint_minutes,
+        **{k: v for k, v in {"epochs": epochs, "lr": lr}.items() if v is not None}, **options,
+    )  # fmt: skip
+    train_cfg = TrainConfig.from_dict({**cfg["train"], **over, "seed": seed})
+    tr = Translator.create(cfg, seed=seed)
+    return tr.fit(run_dir, train_cfg, resume=resume)
 
 
 def _split_pairs(run: Path, split: str) -> tuple[Translator, list[tuple[str, str]]]:
     tr = Translator.load(run)
-    pairs = load_pairs(tr.data)
+    check_files(tr.data, tr.files)
+    pairs = load_pair_splits(tr.data, tr.files)
     if split not in pairs.text:
         raise ValueError(f"`split` must be train, val or test, got {split!r}")
     if not pairs.text[split]:
@@ -299,39 +233,15 @@ def _split_pairs(run: Path, split: str) -> tuple[Translator, list[tuple[str, str
     return tr, pairs.text[split]
 
 
-@torch.no_grad()
-def _perplexity(tr: Translator, pairs: Sequence[tuple[str, str]], batch_size: int) -> float:
-    """Teacher-forced perplexity of the references (the saved vocabularies encode them)."""
-    from rnnkit.data.pairs import PairLoader
-
-    src = [tr.src_vocab.encode(tr.tokenizer.tokenize(s)) for s, _ in pairs]
-    tgt = [tr.tgt_vocab.encode(tr.tokenizer.tokenize(t)) for _, t in pairs]
-    loader = PairLoader(src, tgt, tr.src_vocab, tr.tgt_vocab, batch_size, shuffle=False)
-    dev = next(tr.model.parameters()).device
-    nll, n = 0.0, 0
-    for b in loader:
-        b = b.to(dev)
-        logits, _ = tr.model(b.src, b.src_lengths, b.tgt_in)
-        loss, k = sequence_loss(logits, b.tgt_out, tr.tgt_vocab.pad_id)
-        nll, n = nll + float(loss) * k, n + k
-    return perplexity(nll, n)
-
-
-def _rows(t: Translation) -> list[str]:
-    """Row labels of an attention map: the output tokens, and ``<eos>`` if it was emitted."""
-    assert t.attention is not None
-    return [*t.tokens, "<eos>"][: t.attention.shape[0]]
-
-
 def evaluate(
     run: str = "runs/translate",
     split: str = "test",
-    method: str = "beam",
-    beam_size: int = 5,
-    length_penalty: float = 0.6,
-    max_len_a: float = 1.5,
-    max_len_b: int = 5,
-    batch_size: int = 64,
+    method: str = DECODING.method,
+    beam_size: int = DECODING.beam_size,
+    length_penalty: float = DECODING.length_penalty,
+    max_len_a: float = DECODING.max_len_a,
+    max_len_b: int = DECODING.max_len_b,
+    batch_size: int = DECODING.batch_size,
     limit: int | None = None,
     attention_plots: int = 3,
 ) -> dict[str, Any]:
@@ -342,7 +252,8 @@ def evaluate(
 
     Args:
         run: the run directory written by ``rnnkit translate train``.
-        split: test, val or train (the same deterministic split as in training).
+        split: test, val or train (the same split as in training: held out of the data by
+            the same seed, or the run's --val-data / --test-data file).
         method: greedy, beam or sample.
         beam_size: beams per sentence (1 is greedy).
         length_penalty: alpha of the GNMT length penalty (0: raw log-probability).
@@ -352,8 +263,6 @@ def evaluate(
         limit: evaluate only the first this many pairs of the split.
         attention_plots: heatmaps drawn for the first this many sentences (0: none).
     """
-    from rnnkit.viz.attention import plot_attention
-
     t0 = time.perf_counter()
     run_dir = Path(run)
     tr, pairs = _split_pairs(run_dir, split)
@@ -364,7 +273,7 @@ def evaluate(
     out = tr.translate(
         sources, method=method, beam_size=beam_size, length_penalty=length_penalty,
         max_len_a=max_len_a, max_len_b=max_len_b, batch_size=batch_size,
-        return_attention=attention_plots > 0,
+        return_attention=attention_plots > 0, split=False,
     )  # fmt: skip
     hyps = [t.text for t in out]
     result: dict[str, Any] = {
@@ -373,34 +282,55 @@ def evaluate(
         "method": method if method != "beam" else f"beam {beam_size}",
         "bleu": corpus_bleu(hyps, refs),
         "chrf": corpus_chrf(hyps, refs),
-        "perplexity": _perplexity(tr, pairs, batch_size),
+        "perplexity": teacher_forced_perplexity(tr, pairs, batch_size),
     }
     tsv = run_dir / f"translations-{split}.tsv"
     with open(tsv, "w", encoding="utf-8") as f:
         f.write("source\treference\thypothesis\n")
         for s, r, h in zip(sources, refs, hyps, strict=True):
             f.write(f"{s}\t{r}\t{h}\n")
-    for i, t in enumerate(out[:attention_plots]):
-        if t.attention is not None:
-            plot_attention(t.attention, t.source_tokens, _rows(t),
-                           run_dir / "attention" / f"{split}-{i}.png")  # fmt: skip
+    plot_attention_maps(out, run_dir / "attention", split, attention_plots)
     result["translations"] = str(tsv)
     result["seconds"] = time.perf_counter() - t0
     (run_dir / f"eval-{split}.json").write_text(json.dumps(result, indent=2) + "\n")
     return result
 
 
+def _read_sentences(sentences: str | list[str] | None, encoding: str | None) -> list[str]:
+    """The sentences given, else the lines of stdin (``encoding``: stdin's text encoding)."""
+    if isinstance(sentences, str):
+        sentences = [line.strip() for line in sentences.splitlines() if line.strip()]
+    if sentences:
+        return list(sentences)
+    stream = sys.stdin
+    if encoding is not None and hasattr(stream, "buffer"):
+        import io
+
+        stream = io.TextIOWrapper(stream.buffer, encoding=encoding)
+    try:
+        lines = [line.strip() for line in stream if line.strip()]
+    except UnicodeDecodeError as err:
+        raise ValueError(
+            f"stdin is not valid {encoding or stream.encoding} text ({err}); pass `--encoding`"
+        ) from err
+    if not lines:
+        raise ValueError("no sentences given (as arguments or on stdin)")
+    return lines
+
+
 def translate(
     run: str = "runs/translate",
     sentences: str | list[str] | None = None,
-    method: str = "beam",
-    beam_size: int = 5,
-    length_penalty: float = 0.6,
+    method: str = DECODING.method,
+    beam_size: int = DECODING.beam_size,
+    length_penalty: float = DECODING.length_penalty,
     n_best: int = 1,
     temperature: float = 1.0,
     top_k: int | None = None,
     top_p: float | None = None,
     seed: int = 0,
+    split: bool = True,
+    encoding: str | None = None,
     attention_dir: str | None = None,
 ) -> list[str]:
     """Translate sentences with a trained run (lines from stdin when none are given).
@@ -418,27 +348,20 @@ def translate(
         top_k: sample from the k most likely tokens only.
         top_p: sample from the smallest set with this much probability.
         seed: seed of the sampling.
+        split: translate each sentence of a longer text on its own and join the results
+            (false: the whole text as one sequence).
+        encoding: the text encoding of stdin (default: the locale's).
         attention_dir: also write an attention heatmap per sentence here.
     """
-    if isinstance(sentences, str):
-        sentences = [line.strip() for line in sentences.splitlines() if line.strip()]
-    if not sentences:
-        sentences = [line.strip() for line in sys.stdin if line.strip()]
-        if not sentences:
-            raise ValueError("no sentences given (as arguments or on stdin)")
+    texts = _read_sentences(sentences, encoding)
     tr = Translator.load(run)
     out = tr.translate(
-        sentences, method=method, beam_size=beam_size, length_penalty=length_penalty,
+        texts, method=method, beam_size=beam_size, length_penalty=length_penalty,
         n_best=n_best, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed,
-        return_attention=attention_dir is not None,
+        return_attention=attention_dir is not None, split=split,
     )  # fmt: skip
     if attention_dir is not None:
-        from rnnkit.viz.attention import plot_attention
-
-        for i, t in enumerate(out):
-            if t.attention is not None:
-                plot_attention(t.attention, t.source_tokens, _rows(t),
-                               Path(attention_dir) / f"sentence-{i}.png")  # fmt: skip
+        plot_attention_maps(out, Path(attention_dir), "sentence")
     if n_best == 1:
         return [t.text for t in out]
     lines = []

@@ -1,9 +1,15 @@
-"""``Translator`` and ``Translation``: a trained seq2seq model, ready to translate from Python.
+"""``Translator``: the translate task's run (a :class:`~rnnkit.tasks.run.TaskRun`).
 
-:meth:`Translator.load` rebuilds model, vocabularies and data settings from a run directory
-written by :func:`rnnkit.tasks.translate.train`; :meth:`Translator.translate` decodes
-sentences (greedy, sampling or beam search) into :class:`Translation` objects::
+It supplies what is the task's own: the sentence pairs (:mod:`rnnkit.data.pairs`), the
+:class:`~rnnkit.models.seq2seq.Seq2Seq` network, the training step (teacher forcing with an
+optional linear schedule, label smoothing, the loss masked on padding) and decoding into
+:class:`Translation` objects. The run directory, its lock, resume and the best-weights
+restore are the shared life cycle's. A run directory holds ``config.json`` (``"task":
+"translate"``; sections ``model``, ``data`` and ``translate``), ``src_vocab.json`` and
+``tgt_vocab.json``::
 
+    tr = Translator.create({"data": {"max_pairs": 500}, "model": {"hidden_size": 32}})
+    tr.fit("runs/translate", TrainConfig(epochs=1))
     tr = Translator.load("runs/translate")
     tr.translate(["I am cold."])[0].text
 """
@@ -12,76 +18,246 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import torch
 
-from rnnkit.data.pairs import PairsConfig, make_tokenizer, normalize
+from rnnkit.config import check_types, config_from_dict
+from rnnkit.data.pair_splits import (
+    PairFiles,
+    data_section,
+    load_pair_splits,
+    split_data_section,
+    with_digests,
+)
+from rnnkit.data.pairs import PairBatch, PairData, PairLoader, PairsConfig, make_tokenizer
 from rnnkit.data.vocab import Vocab
-from rnnkit.models.seq2seq import Seq2Seq, Seq2SeqConfig
-from rnnkit.models.seq2seq_decode import Hypothesis, decode
+from rnnkit.metrics.text import mean_perplexity
+from rnnkit.models.seq2seq import Seq2Seq, Seq2SeqConfig, sequence_loss
+from rnnkit.tasks.run import TaskRun
+from rnnkit.tasks.translate_decode import Translation, decode_sentences
+from rnnkit.train import StepOutput, TrainConfig
 
-__all__ = ["SRC_VOCAB", "TGT_VOCAB", "Translation", "Translator"]
+__all__ = [
+    "SRC_VOCAB",
+    "TGT_VOCAB",
+    "NumberedBatches",
+    "StepBatch",
+    "TranslateConfig",
+    "Translation",
+    "Translator",
+]
 
 logger = logging.getLogger(__name__)
 
-SRC_VOCAB, TGT_VOCAB = "src_vocab.json", "tgt_vocab.json"
+SRC_VOCAB, TGT_VOCAB = "src_vocab.json", "tgt_vocab.json"  # the run's artifact files
 
 
-@dataclass
-class Translation:
-    """One translated sentence."""
+@dataclass(frozen=True)
+class TranslateConfig:
+    """Training options of the task (beyond the data, the network and the trainer); saved as
+    config.json's ``translate`` section."""
 
-    source: str
-    """The normalised source sentence."""
-    text: str
-    """The translation (detokenized)."""
-    score: float
-    """Its summed log-probability."""
-    source_tokens: list[str]
-    """Source tokens as the model saw them (unknown words as ``<unk>``)."""
-    tokens: list[str]
-    """Output tokens (without ``<eos>``)."""
-    attention: torch.Tensor | None = None
-    """``(len(tokens) + 1, len(source_tokens))`` weights, if asked for (one row less when the
-    output was cut at the maximum length, without ``<eos>``)."""
-    alternatives: list[tuple[str, float]] = dataclasses.field(default_factory=list)
-    """The n-best list after the first: ``(text, score)``."""
+    batch_size: int = 64
+    """Pairs per batch (length-bucketed)."""
+    teacher_forcing: float = 1.0
+    """Probability of feeding the gold previous token (else the model's own prediction)."""
+    teacher_forcing_final: float | None = None
+    """If set, the ratio decays linearly to this value over ``teacher_forcing_steps``."""
+    teacher_forcing_steps: int = 10_000
+    """Training steps of the teacher-forcing decay."""
+    label_smoothing: float = 0.0
+    """Label smoothing of the training loss (validation loss and perplexity are plain NLL)."""
+
+    def __post_init__(self) -> None:
+        check_types(self)
+        if self.batch_size < 1:
+            raise ValueError(f"`batch_size` must be >= 1, got {self.batch_size}")
+        for name in ("teacher_forcing", "teacher_forcing_final"):
+            v = getattr(self, name)
+            if v is not None and not 0.0 <= v <= 1.0:
+                raise ValueError(f"`{name}` must be in [0, 1], got {v}")
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise ValueError(f"`label_smoothing` must be in [0, 1), got {self.label_smoothing}")
+        if self.teacher_forcing_steps < 1:
+            raise ValueError(
+                f"`teacher_forcing_steps` must be >= 1, got {self.teacher_forcing_steps}"
+            )
+
+    def ratio(self, step: int) -> float:
+        """Teacher-forcing ratio at training step ``step`` (0-based)."""
+        if self.teacher_forcing_final is None:
+            return self.teacher_forcing
+        frac = min(1.0, step / self.teacher_forcing_steps)
+        return self.teacher_forcing + frac * (self.teacher_forcing_final - self.teacher_forcing)
 
 
-class Translator:
-    """A trained translator: model, vocabularies and the data settings it was trained with."""
+class StepBatch(NamedTuple):
+    """A batch of pairs with the number of the training step it is for (0-based)."""
 
-    def __init__(self, model: Seq2Seq, data: PairsConfig, src_vocab: Vocab, tgt_vocab: Vocab):
+    pairs: PairBatch
+    step: int
+
+
+class NumberedBatches:
+    """A :class:`PairLoader`'s batches, each numbered with its training step.
+
+    Epoch ``e``'s ``i``-th batch is step ``e * len(loader) + i``, which is the trainer's
+    step count when it trains on it, also after a resume (the trainer calls ``set_epoch``
+    and replays the epoch). So the teacher-forcing schedule reads its step from the batch
+    instead of from the trainer.
+    """
+
+    def __init__(self, loader: PairLoader) -> None:
+        self.loader = loader
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+        self.loader.set_epoch(epoch)
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __iter__(self) -> Iterator[StepBatch]:
+        start = self.epoch * len(self.loader)
+        for i, batch in enumerate(self.loader):
+            yield StepBatch(batch, start + i)
+
+
+class Translator(TaskRun):
+    """A translator: network, vocabularies, data settings and training options.
+
+    Args:
+        model: the network.
+        data: how the pairs were read and prepared (new sentences are prepared the same way).
+        src_vocab, tgt_vocab: the vocabularies (built from the training split).
+        options: the training options (the ``translate`` section).
+        pairs: the prepared pairs, when this translator was made to be trained.
+        files: the validation / test files, when the splits came from their own files.
+    """
+
+    task = "translate"
+
+    def __init__(
+        self,
+        model: Seq2Seq,
+        data: PairsConfig,
+        src_vocab: Vocab,
+        tgt_vocab: Vocab,
+        options: TranslateConfig | None = None,
+        pairs: PairData | None = None,
+        files: PairFiles | None = None,
+    ) -> None:
         self.model = model.eval()
         self.data = data
         self.src_vocab, self.tgt_vocab = src_vocab, tgt_vocab
+        self.options = options or TranslateConfig()
+        self.pairs = pairs
+        self.files = files or PairFiles()
         self.tokenizer = make_tokenizer(data.tokenizer)
 
     @classmethod
-    def load(cls, run_dir: str | Path, which: str = "best") -> Translator:
-        """Rebuild from a run directory written by :func:`train`."""
-        from rnnkit.train import load_checkpoint, read_run_config
+    def create(cls, sections: dict[str, dict[str, Any]], seed: int = 0) -> Translator:
+        """Read and prepare the pairs, build the vocabularies and a fresh network.
 
-        run_dir = Path(run_dir)
-        if not (run_dir / "config.json").is_file():
-            raise FileNotFoundError(f"{run_dir} is not a translate run (no config.json)")
-        cfg = read_run_config(run_dir)
-        if cfg.get("task_name") != "translate":
-            raise ValueError(f"{run_dir} holds a {cfg.get('task_name')!r} run, not 'translate'")
+        Args:
+            sections: ``{"data": PairsConfig and PairFiles fields, "model": Seq2SeqConfig
+                fields (nested or flat; the vocabulary sizes are set here), "translate":
+                TranslateConfig fields}``.
+            seed: seeds the weight initialisation (the global RNG is left as it was).
+        """
+        data, files = split_data_section(sections.get("data") or {})
+        options = config_from_dict(
+            TranslateConfig, sections.get("translate") or {}, what="translate"
+        )
+        pairs = load_pair_splits(data, files)
+        files = with_digests(data, dataclasses.replace(files, digests=None))
+        sizes = {"src_vocab_size": len(pairs.src_vocab), "tgt_vocab_size": len(pairs.tgt_vocab)}
+        model_cfg = Seq2SeqConfig.from_dict(
+            {**(sections.get("model") or {}), **sizes, "pad_id": pairs.src_vocab.pad_id}
+        )
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = Seq2Seq(model_cfg)
+        return cls(model, data, pairs.src_vocab, pairs.tgt_vocab, options, pairs, files)
+
+    def fit(
+        self, run_dir: str | Path | None, train: TrainConfig, *, resume: bool = False
+    ) -> dict[str, Any]:
+        """Train on the train split, validating on ``val`` (when it has pairs).
+
+        Returns the trainer's figures plus ``val_perplexity``, the pair counts per split
+        and ``run_dir``.
+        """
+        if self.pairs is None:
+            raise ValueError("this Translator has no training pairs; build it with create()")
+        size = self.options.batch_size
+        train_data = NumberedBatches(self.pairs.loader("train", size))
+        val_data = (
+            NumberedBatches(self.pairs.loader("val", size)) if self.pairs.text["val"] else None
+        )
+        result = self.fit_run(run_dir, train, train_data, val_data, resume=resume)
+        if "val_loss" in result:
+            result["val_perplexity"] = mean_perplexity(result["val_loss"])
+        result.update({f"{k}_pairs": len(v) for k, v in self.pairs.text.items()})
+        result["run_dir"] = str(run_dir)
+        return result
+
+    # ---------------------------------------------------------------- TaskRun's parts
+
+    def sections(self) -> dict[str, Any]:
+        assert isinstance(self.model, Seq2Seq)
+        return {
+            "model": self.model.config.to_dict(),
+            "data": data_section(self.data, self.files),
+            "translate": dataclasses.asdict(self.options),
+        }
+
+    def artifacts(self) -> dict[str, Any]:
+        return {SRC_VOCAB.removesuffix(".json"): self.src_vocab,
+                TGT_VOCAB.removesuffix(".json"): self.tgt_vocab}  # fmt: skip
+
+    def step(self, model: torch.nn.Module, batch: Any, state: Any) -> StepOutput:
+        """One batch (:class:`StepBatch`, or a plain :class:`PairBatch`: step 0) -> loss."""
+        pairs, step = (batch.pairs, batch.step) if isinstance(batch, StepBatch) else (batch, 0)
+        training = model.training
+        ratio = self.options.ratio(step) if training else 1.0
+        logits, _ = model(pairs.src, pairs.src_lengths, pairs.tgt_in, teacher_forcing=ratio)
+        smoothing = self.options.label_smoothing if training else 0.0
+        loss, n = sequence_loss(logits, pairs.tgt_out, self.src_vocab.pad_id, smoothing)
+        metrics = {"teacher_forcing": ratio} if training and ratio < 1.0 else {}
+        return StepOutput(loss, n, None, metrics)
+
+    @classmethod
+    def from_run(cls, config: dict[str, Any], run_dir: Path) -> Translator:
+        """The translator (network untrained) of a run: this layout's or the previous one
+        (options under ``"task"``, flat recurrent keys in ``model``; read_run_config
+        migrates the options to ``"translate"``)."""
+        for name in ("model", "data"):
+            if not isinstance(config.get(name), dict):
+                raise ValueError(
+                    f"{run_dir}/config.json has no {name!r} section; is it a translate run?"
+                )
+        vocabs = []
         for name in (SRC_VOCAB, TGT_VOCAB):
             if not (run_dir / name).is_file():
                 raise FileNotFoundError(f"{run_dir / name} is missing: the run is incomplete")
-        src_vocab, tgt_vocab = Vocab.load(run_dir / SRC_VOCAB), Vocab.load(run_dir / TGT_VOCAB)
-        model = Seq2Seq(Seq2SeqConfig.from_dict(cfg["model"]))
-        state_dict, _ = load_checkpoint(run_dir, which)
-        model.load_state_dict(state_dict)
-        return cls(model, PairsConfig.from_dict(cfg["data"]), src_vocab, tgt_vocab)
+            vocabs.append(Vocab.load(run_dir / name))
+        model = Seq2Seq(Seq2SeqConfig.from_dict(config["model"]))
+        data, files = split_data_section(config["data"])
+        options = config_from_dict(TranslateConfig, config.get("translate") or {}, what="translate")
+        return cls(model, data, vocabs[0], vocabs[1], options, files=files)
+
+    # ---------------------------------------------------------------- translating
 
     def prepare(self, sentence: str) -> list[str]:
         """Normalise and tokenize a source sentence as in training."""
+        from rnnkit.data.pairs import normalize
+
         text = normalize(
             sentence, lowercase=self.data.lowercase, strip_accents=self.data.strip_accents
         )
@@ -90,73 +266,12 @@ class Translator:
     def detokenize(self, tokens: Sequence[str]) -> str:
         return self.tokenizer.detokenize(tokens)
 
-    @torch.no_grad()
-    def translate(
-        self,
-        sentences: Sequence[str],
-        *,
-        method: str = "beam",
-        beam_size: int = 5,
-        length_penalty: float = 0.6,
-        n_best: int = 1,
-        temperature: float = 1.0,
-        top_k: int | None = None,
-        top_p: float | None = None,
-        seed: int = 0,
-        max_len_a: float = 1.5,
-        max_len_b: int = 5,
-        batch_size: int = 64,
-        return_attention: bool = False,
-    ) -> list[Translation]:
+    def translate(self, sentences: Sequence[str] | str, **options: Any) -> list[Translation]:
         """Translate ``sentences`` (raw text; normalised and tokenized here), batched.
 
-        Unknown source words become ``<unk>`` (logged once per call). An empty sentence is an
-        error naming its position. See :func:`rnnkit.models.seq2seq_decode.decode` for the
-        decoding options.
+        See :func:`rnnkit.tasks.translate_decode.decode_sentences` for the options (``method``,
+        ``beam_size``, ``length_penalty``, ``n_best``, sampling, ``split`` ...).
         """
         if isinstance(sentences, str):
             sentences = [sentences]
-        tokens = [self.prepare(s) for s in sentences]
-        for i, t in enumerate(tokens):
-            if not t:
-                raise ValueError(f"sentence {i + 1} is empty after normalisation: {sentences[i]!r}")
-        unknown = sorted({w for t in tokens for w in self.src_vocab.unknown(t)})
-        if unknown:
-            logger.warning(
-                "unknown source words (translated as <unk>): %s", ", ".join(unknown[:20])
-            )
-        dev = next(self.model.parameters()).device
-        gen = torch.Generator().manual_seed(seed)
-        pad, bos, eos = self.tgt_vocab.pad_id, self.tgt_vocab.bos_id, self.tgt_vocab.eos_id
-        out: list[Translation] = []
-        for start in range(0, len(tokens), batch_size):
-            chunk = tokens[start : start + batch_size]
-            ids = [torch.tensor(self.src_vocab.encode(t), dtype=torch.long) for t in chunk]
-            src = torch.nn.utils.rnn.pad_sequence(ids, padding_value=pad).to(dev)  # (S, B)
-            lengths = torch.tensor([len(t) for t in chunk], dtype=torch.long)
-            hyps = decode(
-                self.model, src, lengths, bos_id=bos, eos_id=eos, method=method,
-                beam_size=beam_size, length_penalty=length_penalty, n_best=n_best,
-                temperature=temperature, top_k=top_k, top_p=top_p, generator=gen,
-                max_len_a=max_len_a, max_len_b=max_len_b, return_attention=return_attention,
-            )  # fmt: skip
-            for j, nbest in enumerate(hyps):
-                k = start + j
-                seen = self.src_vocab.decode(self.src_vocab.encode(chunk[j]))
-                out.append(self._translation(sentences[k], seen, nbest))
-        return out
-
-    def _words(self, h: Hypothesis) -> list[str]:
-        specials = {self.tgt_vocab.pad_id, self.tgt_vocab.bos_id, self.tgt_vocab.eos_id}
-        return self.tgt_vocab.decode([i for i in h.tokens if i not in specials])
-
-    def _translation(self, source: str, seen: list[str], nbest: list[Hypothesis]) -> Translation:
-        best = nbest[0]
-        words = self._words(best)
-        norm = normalize(
-            source, lowercase=self.data.lowercase, strip_accents=self.data.strip_accents
-        )
-        alts = [(self.detokenize(self._words(h)), h.score) for h in nbest[1:]]
-        return Translation(
-            norm, self.detokenize(words), best.score, seen, words, best.attention, alts
-        )
+        return decode_sentences(self, list(sentences), **options)
