@@ -1,27 +1,26 @@
 """``rnnkit forecast train|predict|backtest``: plain functions whose signatures are the CLI.
 
-The Python object behind them is :class:`rnnkit.tasks.forecaster.Forecaster`. A run
-directory holds the trainer's files (config.json, checkpoints, metrics.csv, loss.png) and
-``forecast.json`` + ``forecaster.safetensors`` (configs, scalers, column names, frequency,
-where the data came from): enough for ``predict --run DIR`` and ``backtest --run DIR``.
+The Python object behind them is :class:`rnnkit.tasks.forecaster.Forecaster`, a
+:class:`rnnkit.tasks.run.TaskRun`: ``train`` writes a run directory through the one run
+life cycle (``--resume true`` continues it, a second writer is refused, SIGTERM leaves a
+resumable checkpoint), and ``predict --run DIR`` and ``backtest --run DIR`` read it. A flag
+left out takes the preset's value (``--preset``, ``default`` unless given; ``rnnkit
+forecast presets`` lists them).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from rnnkit.data.series import SeriesSpec, TimeSeries, read_series
-from rnnkit.data.series_examples import EXAMPLES, data_file, load_example
-from rnnkit.tasks.forecaster import (
-    BacktestResult,
-    Forecast,
-    ForecastConfig,
-    Forecaster,
-    seasonal_period,
-)
+from rnnkit.data.forecast_sources import load_source, make_source, read_spec
+from rnnkit.data.series import TimeSeries
+from rnnkit.tasks.flags import layer_overrides, shared_docs, train_overrides
+from rnnkit.tasks.forecast_config import ForecastConfig, preset_sections
+from rnnkit.tasks.forecaster import BacktestResult, Forecast, Forecaster
+from rnnkit.train import TrainConfig
 from rnnkit.viz.forecast import ForecastSegment, plot_forecast
 
 __all__ = [
@@ -37,53 +36,44 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+Fn = TypeVar("Fn", bound=Callable[..., Any])
 
-def load_data(source: dict[str, Any]) -> tuple[TimeSeries, int]:
-    """Read the series a ``source`` dict describes; returns it and its seasonal period.
-
-    ``source``: ``{"csv": path}`` or ``{"dataset": name, "file": file}`` (a built-in example
-    name such as ``airline`` or ``etth1``, or any registered dataset with ``file``), plus
-    ``"spec"`` (:class:`SeriesSpec` fields; for examples only the ones to override).
-    """
-    spec = {k: v for k, v in (source.get("spec") or {}).items() if v not in (None, [], ())}
-    if source.get("csv"):
-        if not spec.get("target"):
-            raise ValueError("`target` column(s) are needed with `csv`")
-        series = read_series(source["csv"], SeriesSpec.from_dict(spec))
-        return series, seasonal_period(series)
-    name = source.get("dataset")
-    if not name:
-        raise ValueError("give the data: `csv` (a file) or `dataset` (a name)")
-    if name in EXAMPLES:
-        return load_example(name, **spec), EXAMPLES[name].period
-    if not source.get("file"):
-        raise ValueError(f"`dataset` {name!r} is not a built-in example; give `file` too")
-    series = read_series(data_file(name, source["file"]), SeriesSpec.from_dict(spec))
-    return series, seasonal_period(series)
+load_data = load_source
+"""``load_data(source) -> (series, period)``: :func:`rnnkit.data.forecast_sources.load_source`."""
 
 
-def _names(value: str | list[str] | None) -> list[str] | None:
-    """``"a,b"`` or ``["a", "b"]`` -> ``["a", "b"]`` (the CLI takes either)."""
-    if isinstance(value, str):
-        return [v.strip() for v in value.split(",") if v.strip()]
-    return None if value is None else list(value)
+def _preset_docs(fn: Fn) -> Fn:
+    """Fill ``{section.key}`` markers in ``fn``'s docstring with the default preset's values,
+    so ``--help`` says what a flag left out will take."""
+    doc = fn.__doc__ or ""
+    for section, values in preset_sections("default").items():
+        for key, value in values.items():
+            shown = (
+                "null"
+                if value is None
+                else str(value).lower()
+                if isinstance(value, bool)
+                else value
+            )
+            doc = doc.replace(f"{{{section}.{key}}}", str(shown))
+    fn.__doc__ = doc
+    return fn
 
 
-def _source(csv, dataset, file, time_col, target, past, future, calendar, freq, fill) -> dict:
-    target, past, future, calendar = map(_names, (target, past, future, calendar))
-    spec = {
-        "target": target,
-        "time_col": time_col,
-        "past_covariates": past,
-        "future_covariates": future,
-        "calendar": calendar,
-        "freq": freq,
-    }
-    if fill is not None:
-        spec["fill"] = fill
-    return {"csv": csv, "dataset": dataset, "file": file, "spec": spec}
+def _given(**values: Any) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if v is not None}
 
 
+def _train_config(preset: str, val: float, seed: int, **given: Any) -> TrainConfig:
+    """The preset's train section under the flags given; no early stopping without ``val``."""
+    train = {**preset_sections(preset)["train"], **given, "seed": seed}
+    if val <= 0:
+        train.pop("early_stopping_patience", None)
+    return TrainConfig.from_dict(train)
+
+
+@_preset_docs
+@shared_docs
 def train(
     csv: str | None = None,
     dataset: str | None = None,
@@ -95,26 +85,34 @@ def train(
     calendar: str | list[str] | None = None,
     freq: str | None = None,
     fill: str | None = None,
-    horizon: int = 24,
-    input_len: int = 48,
-    mode: str = "direct",
-    cell: str = "lstm",
-    hidden_size: int = 64,
-    num_layers: int = 1,
-    dropout: float = 0.0,
-    gaussian: bool = False,
-    norm: str = "revin",
-    scaler: str = "standard",
-    val: float = 0.1,
-    test: float = 0.1,
-    batch_size: int = 32,
-    epochs: int = 200,
-    lr: float = 3e-3,
-    max_time: float | None = None,
-    patience: int | None = 20,
-    seed: int = 0,
+    preset: str = "default",
+    horizon: int | None = None,
+    input_len: int | None = None,
+    mode: str | None = None,
+    gaussian: bool | None = None,
+    norm: str | None = None,
+    scaler: str | None = None,
+    val: float | None = None,
+    test: float | None = None,
+    batch_size: int | None = None,
+    epochs: int | None = None,
+    lr: float | None = None,
+    patience: int | None = None,
     period: int | None = None,
+    cell: str | None = None,
+    hidden_size: int | None = None,
+    num_layers: int | None = None,
+    bidirectional: bool | None = None,
+    dropout: float | None = None,
     run_dir: str = "runs/forecast",
+    resume: bool = False,
+    device: str | None = None,
+    max_steps: int | None = None,
+    max_time: float | None = None,
+    seed: int = 0,
+    progress: bool | None = None,
+    checkpoint_every: int | None = None,
+    checkpoint_minutes: float | None = None,
 ) -> dict[str, Any]:
     """Train a recurrent forecaster, then score it on the held-out last rows against baselines.
 
@@ -130,98 +128,131 @@ def train(
         calendar: generated known-future features: hour, dayofweek, day, dayofyear, month.
         freq: pandas frequency (h, D, MS, ...); inferred when omitted.
         fill: missing values and timestamps: none (error), ffill or interpolate.
-        horizon: K, steps forecast per origin.
-        input_len: history steps the network reads.
-        mode: many_to_one, direct, autoregressive or seq2seq.
-        cell: rnn, rnn_relu, lstm, gru, lstm_ln, gru_ln (layer norm), mingru or minlstm.
-        hidden_size: hidden units per layer.
-        num_layers: stacked recurrent layers.
-        dropout: dropout between layers.
-        gaussian: also predict a standard deviation (prediction intervals).
+        preset: the settings a flag left out takes (rnnkit forecast presets lists them).
+        horizon: K, steps forecast per origin (default {model.horizon}).
+        input_len: history steps the network reads (default {forecast.input_len}).
+        mode: many_to_one, direct, autoregressive or seq2seq (default {model.mode}).
+        gaussian: also predict a standard deviation: intervals (default {model.gaussian}).
         norm: per-window instance normalisation of the targets: revin (window mean and
-            std), last (subtract the last value), mean or none.
-        scaler: minmax, standard or none (fitted on training rows only).
-        val: fraction of the training rows used for validation (the last ones).
-        test: fraction of all rows held out and backtested (the last ones).
-        batch_size: windows per batch.
-        epochs: passes over the training windows.
-        lr: learning rate (Adam).
-        max_time: stop training after this many seconds.
-        patience: early stopping after this many evaluations (epochs) without improvement of
-            the validation loss (null: off).
-        seed: random seed.
+            std), last (subtract the last value), mean or none (default {model.norm}).
+        scaler: minmax, standard or none, fitted on training rows (default {forecast.scaler}).
+        val: fraction of the training rows that validates, the last ones; the best weights
+            on them are kept (default {forecast.val}).
+        test: fraction of all rows held out and backtested, the last ones (default {data.test}).
+        batch_size: windows per batch (default {forecast.batch_size}).
+        epochs: passes over the training windows (default {train.epochs}).
+        lr: learning rate, Adam (default {train.lr}).
+        patience: stop after this many epochs without a better validation
+            {train.monitor} (default {train.early_stopping_patience}).
         period: seasonal period for seasonal naive and MASE (default from the data).
-        run_dir: where the run is written (must not hold a run already).
+        {layer flags}
+        {run flags}
 
     Returns:
-        Validation loss, test metrics of the model and the baselines, and the files written.
+        Validation figures, test metrics of the model and the baselines, the files written.
     """
-    source = _source(
-        csv,
-        dataset,
-        file,
-        time_col,
-        target,
-        past_covariates,
-        future_covariates,
-        calendar,
-        freq,
-        fill,
+    source = make_source(
+        csv=csv,
+        dataset=dataset,
+        file=file,
+        time_col=time_col,
+        target=target,
+        past_covariates=past_covariates,
+        future_covariates=future_covariates,
+        calendar=calendar,
+        freq=freq,
+        fill=fill,
     )
-    series, default_period = load_data(source)
-    period = period or default_period
-    fc = Forecaster(
-        ForecastConfig(
-            input_len=input_len,
-            horizon=horizon,
-            mode=mode,
-            cell=cell,
-            hidden_size=hidden_size,
-            num_layers=num_layers,
-            dropout=dropout,
-            gaussian=gaussian,
-            norm=norm,
-            scaler=scaler,
-            val=val,
-            batch_size=batch_size,
-        ),
-        train={
-            "epochs": epochs,
-            "lr": lr,
-            "max_time": max_time,
-            "seed": seed,
-            "early_stopping_patience": patience,
-        },
+    given = _given(
+        horizon=horizon,
+        input_len=input_len,
+        mode=mode,
+        gaussian=gaussian,
+        norm=norm,
+        scaler=scaler,
+        val=val,
+        batch_size=batch_size,
     )
-    n = len(series)
-    test_start = n - max(int(round(n * test)), horizon) if test > 0 else n
-    extra = {"source": source, "period": period, "test_start": test_start}
-    fit = fc.fit(series.slice(0, test_start), run_dir=run_dir, extra=extra)
-    result: dict[str, Any] = {"run_dir": run_dir, "val_loss": fit.get("val_loss", float("nan"))}
-    if test_start + horizon <= n:
+    layers = layer_overrides(
+        cell=cell,
+        hidden_size=hidden_size,
+        num_layers=num_layers,
+        bidirectional=bidirectional,
+        dropout=dropout,
+    )
+    config = ForecastConfig.from_dict({**given, **layers}, preset=preset)
+    runs = train_overrides(
+        device=device,
+        max_steps=max_steps,
+        max_time=max_time,
+        progress=progress,
+        checkpoint_every=checkpoint_every,
+        checkpoint_minutes=checkpoint_minutes,
+        **_given(epochs=epochs, lr=lr, early_stopping_patience=patience),
+    )
+    fc = Forecaster(config, train=_train_config(preset, config.val, seed, **runs))
+    series, default_period = load_source(source)
+    test = preset_sections(preset)["data"].get("test", 0.0) if test is None else test
+    return _fit_and_test(fc, series, source, period or default_period, test, run_dir, resume)
+
+
+def _fit_and_test(
+    fc: Forecaster,
+    series: TimeSeries,
+    source: dict[str, Any],
+    period: int,
+    test: float,
+    run_dir: str,
+    resume: bool,
+) -> dict[str, Any]:
+    """Fit on the rows before the test span, then backtest that span and plot it."""
+    n, k = len(series), fc.config.horizon
+    if not 0.0 <= test < 1.0:
+        raise ValueError(f"`test` must be in [0, 1), got {test}")
+    test_start = n - max(int(round(n * test)), k) if test > 0 else n
+    extra = {
+        "source": source,
+        "spec": read_spec(source, series),
+        "period": period,
+        "test_start": test_start,
+    }
+    fit = fc.fit(series.slice(0, test_start), run_dir=run_dir, resume=resume, extra=extra)
+    result: dict[str, Any] = {
+        "run_dir": run_dir,
+        "stopped": fit.get("stopped"),
+        "step": fit["step"],
+    }
+    for key in ("val_loss", "val_mae_scaled"):
+        if key in fit:
+            result[key] = fit[key]
+    if test_start + k <= n:
         bt = fc.backtest(series, start=test_start, period=period)
         for name, metrics in bt.metrics.items():
-            for key in ("mae", "mase", "smape"):
+            for key in ("mae", "mape", "mase"):
                 result[f"test_{key}_{name}"] = metrics[key]
-        plot = fc.plot_backtest(
-            series, bt, Path(run_dir) / "test_forecast.png", title=f"test span, horizon {horizon}"
-        )
-        result["plot"] = str(plot)
+        png = Path(run_dir) / "test_forecast.png"
+        result["plot"] = str(fc.plot_backtest(series, bt, png, title=f"test span, horizon {k}"))
     return result
 
 
-def _load_run(run: str, csv: str | None) -> tuple[Forecaster, dict, TimeSeries, int]:
-    fc, meta = Forecaster.load(run)
-    source = dict(meta.get("source") or {})
+def _load_run(run: str | None, csv: str | None) -> tuple[Forecaster, TimeSeries, int]:
+    """A trained run, its data (or ``csv`` read in the run's columns) and seasonal period."""
+    if not run:
+        raise ValueError("`run` is required: the directory of a trained forecaster (--run DIR)")
+    fc = Forecaster.load(run)
+    source = fc.data.get("source")
     if csv:
-        source = {**source, "csv": csv, "dataset": None}
-        if not (source.get("spec") or {}).get("target"):  # a run on an example: its columns
-            ex = EXAMPLES[meta["source"]["dataset"]].spec
-            source["spec"] = {**dataclasses.asdict(ex), **(source.get("spec") or {})}
-    if not source:
-        raise ValueError(f"`run` {run!r} does not record its data; give `csv`")
-    series, period = load_data(source)
-    return fc, meta, series, meta.get("period") or period
+        spec = fc.data.get("spec")
+        if spec is None:  # a run of the older layout: its columns, from its own data
+            if not source:
+                raise ValueError(f"`--run` {run} does not record its columns; retrain it")
+            spec = read_spec(source, load_source(source)[0])
+        series, period = load_source({"csv": csv, "spec": spec})
+    elif source:
+        series, period = load_source(source)
+    else:
+        raise ValueError(f"`--run` {run} does not record its data; give `--csv`")
+    return fc, series, fc.data.get("period") or period
 
 
 def predict(run: str | None = None, csv: str | None = None, out: str | None = None) -> str:
@@ -235,11 +266,9 @@ def predict(run: str | None = None, csv: str | None = None, out: str | None = No
     Returns:
         The forecast table and the files written.
     """
-    if not run:
-        raise ValueError("`run` is required: the directory of a trained forecaster")
-    fc, _, series, _ = _load_run(run, csv)
+    fc, series, _ = _load_run(run, csv)
     forecast = fc.predict(series)
-    out_path = Path(out) if out else Path(run) / "forecast.csv"
+    out_path = Path(out) if out else Path(str(run)) / "forecast.csv"
     out_path.parent.mkdir(parents=True, exist_ok=True)
     frame = forecast.to_frame()
     frame.to_csv(out_path, index_label="time")
@@ -255,6 +284,7 @@ def predict(run: str | None = None, csv: str | None = None, out: str | None = No
     return f"{frame.to_string()}\n\nwrote {out_path} and {png}"
 
 
+@_preset_docs
 def backtest(
     run: str | None = None,
     csv: str | None = None,
@@ -273,16 +303,17 @@ def backtest(
     refit: bool = False,
     last_points_only: bool = False,
     period: int | None = None,
-    horizon: int = 24,
-    input_len: int = 48,
-    mode: str = "direct",
-    cell: str = "lstm",
-    hidden_size: int = 64,
-    gaussian: bool = False,
-    norm: str = "revin",
-    scaler: str = "standard",
-    epochs: int = 200,
-    lr: float = 3e-3,
+    preset: str = "default",
+    horizon: int | None = None,
+    input_len: int | None = None,
+    mode: str | None = None,
+    cell: str | None = None,
+    hidden_size: int | None = None,
+    gaussian: bool | None = None,
+    norm: str | None = None,
+    scaler: str | None = None,
+    epochs: int | None = None,
+    lr: float | None = None,
     seed: int = 0,
     plot: str | None = None,
 ) -> str:
@@ -307,42 +338,52 @@ def backtest(
         refit: train a fresh model at every origin (slow).
         last_points_only: score only the last step of each forecast (darts' default).
         period: seasonal period for seasonal naive and MASE.
-        horizon: K (without ``run``).
-        input_len: history length (without ``run``).
-        mode: many_to_one, direct, autoregressive or seq2seq (without ``run``).
-        cell: rnn, rnn_relu, lstm, gru, lstm_ln, gru_ln, mingru, minlstm (no ``run``).
-        hidden_size: hidden units (without ``run``).
-        gaussian: prediction intervals (without ``run``).
-        norm: revin, last, mean or none: per-window normalisation (without ``run``).
-        scaler: minmax, standard or none (without ``run``).
-        epochs: training epochs (without ``run``).
-        lr: learning rate (without ``run``).
-        seed: random seed (without ``run``).
+        preset: the settings a flag left out takes, without ``run``.
+        horizon: K, without ``run`` (default {model.horizon}).
+        input_len: history length, without ``run`` (default {forecast.input_len}).
+        mode: many_to_one, direct, autoregressive or seq2seq, without ``run`` (default
+            {model.mode}).
+        cell: the recurrent layer, without ``run`` (default {model.cell}).
+        hidden_size: hidden units, without ``run`` (default {model.hidden_size}).
+        gaussian: prediction intervals, without ``run`` (default {model.gaussian}).
+        norm: revin, last, mean or none, without ``run`` (default {model.norm}).
+        scaler: minmax, standard or none, without ``run`` (default {forecast.scaler}).
+        epochs: training epochs, without ``run`` (default {train.epochs}).
+        lr: learning rate, without ``run`` (default {train.lr}).
+        seed: random seed, without ``run``.
         plot: PNG path (default: RUN/backtest.png, or backtest.png here).
 
     Returns:
         A Markdown table of MAE, RMSE, MAPE, sMAPE, MASE for the model and the baselines.
     """
     if run:
-        fc, _, series, default_period = _load_run(run, csv)
+        fc, series, default_period = _load_run(run, csv)
     else:
-        source = _source(
-            csv, dataset, file, time_col, target, past_covariates, None, calendar, freq, fill
+        source = make_source(
+            csv=csv,
+            dataset=dataset,
+            file=file,
+            time_col=time_col,
+            target=target,
+            past_covariates=past_covariates,
+            calendar=calendar,
+            freq=freq,
+            fill=fill,
         )
-        series, default_period = load_data(source)
-        fc = Forecaster(
-            ForecastConfig(
-                input_len=input_len,
-                horizon=horizon,
-                mode=mode,
-                cell=cell,
-                hidden_size=hidden_size,
-                gaussian=gaussian,
-                norm=norm,
-                scaler=scaler,
-            ),
-            train={"epochs": epochs, "lr": lr, "seed": seed},
+        series, default_period = load_source(source)
+        given = _given(
+            horizon=horizon,
+            input_len=input_len,
+            mode=mode,
+            cell=cell,
+            hidden_size=hidden_size,
+            gaussian=gaussian,
+            norm=norm,
+            scaler=scaler,
         )
+        config = ForecastConfig.from_dict(given, preset=preset)
+        train = _train_config(preset, config.val, seed, **_given(epochs=epochs, lr=lr))
+        fc = Forecaster(config, train=train.replace(progress=False))
     result = fc.backtest(
         series,
         start=start,  # a row, a fraction or a time: Forecaster.backtest resolves it

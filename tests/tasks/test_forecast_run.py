@@ -1,0 +1,228 @@
+"""The forecasting task on the one run life cycle: run directory, resume, lock, budgets,
+device, old layouts, predict on new data, defaults from the preset."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from rnnkit.data.series import from_array
+from rnnkit.data.series_examples import load_example
+from rnnkit.tasks.flags import LAYER_FLAGS, RUN_FLAGS
+from rnnkit.tasks.forecast import predict, train
+from rnnkit.tasks.forecast_config import ForecastConfig, preset_sections
+from rnnkit.tasks.forecaster import Forecaster
+
+ROOT = Path(__file__).resolve().parents[2]
+# a tiny run on the generated sine wave (1,000 rows): seconds on one core
+SMALL = {"dataset": "sine", "input_len": 8, "horizon": 2, "hidden_size": 4, "batch_size": 64}
+
+
+def _train(run: Path, **kw):
+    return train(**{**SMALL, "epochs": 1, "run_dir": str(run), **kw})
+
+
+def test_a_run_is_one_config_and_one_copy_of_the_weights(tmp_path):
+    run = tmp_path / "run"
+    result = _train(run, max_steps=3)
+    config = json.loads((run / "config.json").read_text())
+    assert (config["format"], config["task"]) == (2, "forecast")
+    assert config["model"]["rnn"]["hidden_size"] == 4 and config["model"]["horizon"] == 2
+    assert config["forecast"]["input_len"] == 8 and config["data"]["source"]["dataset"] == "sine"
+    assert json.loads((run / "forecast.json").read_text())["format"] == "rnnkit.forecast/2"
+    assert (run / "best" / "model.safetensors").is_file()
+    assert not (run / "forecaster.safetensors").exists()  # the weights live in best/ only
+    assert result["step"] == 3 and result["stopped"] == "max_steps"
+    back = Forecaster.load(run)
+    assert back.config == Forecaster.load(run).config and back.data["period"] == 50
+
+
+def test_max_time_stops_training(tmp_path):
+    result = _train(tmp_path / "run", epochs=10_000, max_time=0.5)
+    assert result["stopped"] == "max_time"
+
+
+def test_resume_with_changed_flags_is_refused_naming_them(tmp_path):
+    run = tmp_path / "run"
+    _train(run, max_steps=2)
+    with pytest.raises(FileExistsError, match="--resume true"):
+        _train(run, max_steps=2)
+    with pytest.raises(ValueError, match=r"model\.rnn\.hidden_size") as err:
+        _train(run, max_steps=4, resume=True, hidden_size=6)
+    assert "\n" not in str(err.value)
+    with pytest.raises(ValueError, match=r"data\.source"):
+        _train(run, max_steps=4, resume=True, dataset="airline")
+    assert _train(run, max_steps=4, resume=True)["step"] == 4  # same flags: it continues
+
+
+def test_a_second_writer_is_refused(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        lock = {"pid": holder.pid, "host": socket.gethostname(), "started": "now", "argv": []}
+        (run / "run.lock").write_text(json.dumps(lock))
+        with pytest.raises(FileExistsError, match=f"in use by process {holder.pid}"):
+            _train(run, max_steps=2)
+        assert not (run / "config.json").exists()
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_cuda_without_cuda_leaves_no_run_dir(tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    run = tmp_path / "run"
+    with pytest.raises(ValueError, match="cuda"):
+        _train(run, device="cuda", max_steps=2)
+    assert not run.exists()
+
+
+def test_weights_that_do_not_fit_config_json_are_a_clear_error(tmp_path):
+    run = tmp_path / "run"
+    _train(run, max_steps=2)
+    config = json.loads((run / "config.json").read_text())
+    config["model"]["rnn"]["hidden_size"] = 5
+    (run / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match="do not match the network"):
+        Forecaster.load(run)
+
+
+def test_predict_reads_a_new_csv_for_a_run_trained_on_a_dataset(tmp_path):
+    run = tmp_path / "run"
+    train(dataset="airline", input_len=12, horizon=3, hidden_size=4, max_steps=2,
+          run_dir=str(run))  # fmt: skip
+    series = load_example("airline").slice(0, 100)
+    csv = tmp_path / "newer.csv"
+    frame = pd.DataFrame(
+        {"Month": series.index.strftime("%Y-%m"), "Passengers": series.target[:, 0]}
+    )
+    frame.to_csv(csv, index=False)
+    text = predict(run=str(run), csv=str(csv), out=str(tmp_path / "p.csv"))
+    assert "1957-05-01" in text  # the 3 months after row 99 (1957-04)
+    assert len(pd.read_csv(tmp_path / "p.csv")) == 3
+
+
+def _write_legacy(fc, directory, extra=None, net_without=()):
+    """A directory as the previous layout's ``Forecaster.save`` wrote it (git history:
+    src/rnnkit/tasks/forecaster.py before the run life cycle): forecast.json format 1 with
+    flat configs, and forecaster.safetensors."""
+    from safetensors.torch import save_file
+
+    directory.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.contiguous() for k, v in fc.net.state_dict().items()},
+              directory / "forecaster.safetensors")  # fmt: skip
+    net = fc.net.config
+    flat_net = {f.name: getattr(net, f.name) for f in dataclasses.fields(net) if f.name != "rnn"}
+    flat_net.update(
+        {k: getattr(net.rnn, k) for k in ("cell", "hidden_size", "num_layers", "dropout")}
+    )
+    keys = ("horizon", "mode", "cell", "hidden_size", "num_layers", "dropout", "gaussian", "norm")
+    task = {**fc.config.task_dict(), **{k: flat_net[k] for k in keys}}
+    for key in net_without:
+        del flat_net[key], task[key]
+    meta = {
+        "format": "rnnkit.forecast/1",
+        "forecast": task,
+        "net": flat_net,
+        "train": fc.train_config.to_dict(),
+        "columns": {k: list(v) for k, v in fc.scaling.columns.items()},
+        "target_scaler": fc.target_scaler.to_dict(),
+        "cov_scaler": fc.cov_scaler.to_dict(),
+        **(extra or {}),
+    }
+    (directory / "forecast.json").write_text(json.dumps(meta))
+    return meta
+
+
+def test_runs_saved_before_norm_existed_load_without_it(tmp_path):
+    series = from_array(np.sin(np.arange(80) / 3.0))
+    fc = Forecaster(input_len=8, horizon=2, norm="none", val=0.0, train={"epochs": 1},
+                    hidden_size=8, batch_size=16)  # fmt: skip
+    fc.fit(series)
+    _write_legacy(fc, tmp_path, net_without=("norm",))  # as written before `norm` existed
+    back = Forecaster.load(tmp_path)
+    assert back.config.norm == back.net.config.norm == "none"
+    np.testing.assert_allclose(back.predict(series).mean, fc.predict(series).mean)
+
+
+def test_an_old_cli_run_still_loads_and_predicts(tmp_path):
+    fc = Forecaster(input_len=8, horizon=2, hidden_size=4, val=0.0, train={"max_steps": 2})
+    series = load_example("sine")
+    fc.fit(series.slice(0, 900))
+    run = tmp_path / "old"
+    source = {"csv": None, "dataset": "sine", "file": None, "spec": {"target": None}}
+    _write_legacy(fc, run, {"source": source, "period": 50, "test_start": 900})
+    old_config = {"task": "forecast", "forecast": {"input_len": 8}, "train": {}}
+    (run / "config.json").write_text(json.dumps(old_config))  # format 1: no "format" key
+    back = Forecaster.load(run)
+    np.testing.assert_allclose(back.predict(series).mean, fc.predict(series).mean)
+    assert "wrote" in predict(run=str(run), out=str(tmp_path / "f.csv"))
+
+
+def test_defaults_live_in_the_preset():
+    preset = preset_sections("default")
+    cfg = ForecastConfig.from_dict({})
+    assert cfg.horizon == preset["model"]["horizon"] == Forecaster().config.horizon
+    assert cfg.input_len == preset["forecast"]["input_len"]
+    assert cfg.norm == preset["model"]["norm"] and cfg.model.rnn.cell == preset["model"]["cell"]
+    params = inspect.signature(train).parameters
+    assert all(params[k].default is None for k in ("horizon", "input_len", "epochs", "norm"))
+    assert {k: params[k].default for k in RUN_FLAGS} == {k: v for k, (v, _) in RUN_FLAGS.items()}
+    assert all(params[k].default is None for k in LAYER_FLAGS)
+    assert f"(default {preset['model']['horizon']})" in train.__doc__  # --help shows it
+
+
+@pytest.mark.slow
+def test_sigterm_mid_training_leaves_a_resumable_checkpoint(tmp_path):
+    run = tmp_path / "run"
+    argv = [sys.executable, "-m", "rnnkit", "forecast", "train", "--dataset", "sine",
+            "--input-len", "8", "--horizon", "2", "--hidden-size", "4", "--batch-size", "8",
+            "--epochs", "1000", "--run-dir", str(run)]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while not (run / "metrics.csv").is_file() or (run / "metrics.csv").stat().st_size < 50:
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode != 0 and "--resume true" in err.decode()
+    step = json.loads((run / "last" / "trainer.json").read_text())["step"]
+    assert step > 0
+    result = train(**{**SMALL, "batch_size": 8, "run_dir": str(run), "resume": True,
+                      "max_steps": step + 2})  # fmt: skip
+    assert result["step"] == step + 2
+
+
+def test_best_weights_are_chosen_by_validation_mae(tmp_path):
+    run = tmp_path / "run"
+    result = _train(run, max_steps=30)
+    best = json.loads((run / "best" / "trainer.json").read_text())
+    assert best["monitor"] == "val_mae_scaled" and "val_mae_scaled" in result
+    assert best["best_value"] == pytest.approx(min(
+        float(r["val_mae_scaled"]) for r in pd.read_csv(run / "metrics.csv").to_dict("records")
+        if r.get("val_mae_scaled") == r.get("val_mae_scaled")  # not NaN
+    ))  # fmt: skip
+
+
+def test_a_series_too_short_for_validation_says_so_and_keeps_the_last(caplog):
+    series = from_array(np.sin(np.arange(40) / 3.0))  # val 0.1: 4 rows < horizon 6
+    fc = Forecaster(input_len=8, horizon=6, hidden_size=4, train={"max_steps": 2})
+    with caplog.at_level("WARNING", logger="rnnkit.tasks.forecaster"):
+        result = fc.fit(series)
+    assert "no validation split, so the last weights are kept" in caplog.text
+    assert "val_mae_scaled" not in result and result["step"] == 2
