@@ -1,22 +1,25 @@
 """Stacked and bidirectional recurrent layers, composed from the cells and the scan.
 
-This is the explicit engine behind ``rnnkit.nn``'s ``impl="scan"``: for each layer and
-direction, one matmul projects the whole input (``x W_ih^T + b``, all T steps at once), the
-scan runs the cell's hidden part step by step, the two directions are concatenated, and
-dropout (train mode only) goes between layers, never after the last. For Elman and LSTM
-cells ``W_hh``'s gradient is summed over time in one matmul (``_weight_grad``), as fused
-kernels do.
+This is the explicit engine behind ``rnnkit.nn``'s ``impl="scan"``, and the one composition
+of layers x directions that every recurrent layer of rnnkit uses (:func:`stack_layers`: the
+scan path here, the fused kernel's layer-by-layer path and the minGRU/minLSTM layers in
+``rnnkit.nn``).
 
-Options beyond torch.nn (layer norm, recurrent dropout, zoneout: per layer and direction, a
-:class:`~rnnkit.functional.ln_cells.CellOptions`) run the cells of
-:mod:`rnnkit.functional.ln_cells`; their ``W_hh`` gradient is summed in one matmul too (the
-per-step record of ``_weight_grad``). Locked (per-sequence) dropout between layers is a list
-of ready masks, drawn by the caller (``rnnkit.nn``) so both of its paths use the same masks.
+For each layer and direction, one matmul projects the whole input (``x W_ih^T + b``, all T
+steps at once, :func:`~rnnkit.functional.cells.input_part`), the scan runs the cell's hidden
+part step by step, the two directions are concatenated, and dropout (train mode only) goes
+between layers, never after the last. ``W_hh``'s gradient is summed over time in one matmul
+(:mod:`rnnkit.functional._weight_grad`), as fused kernels do.
+
+Options beyond torch.nn (layer norm, recurrent dropout, zoneout) are per layer and direction
+a :class:`CellOptions`, handed to the one step function of the cell kind. Locked
+(per-sequence) dropout between layers is a list of ready masks, drawn by the caller
+(``rnnkit.nn``) so both of its paths use the same masks.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any, NamedTuple
 
@@ -24,23 +27,33 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from rnnkit.functional import ln_cells
-from rnnkit.functional._weight_grad import (
-    CollectWeightGrad,
-    Record,
-    StepRecord,
-    WeightGradTap,
-    hidden_matmul,
-    previous_outputs,
+from rnnkit.functional._weight_grad import Record, WeightGradTap, previous_outputs
+from rnnkit.functional.cells import (
+    GATES,
+    LSTMState,
+    gru_cell,
+    input_part,
+    lstm_cell,
+    rnn_relu_cell,
+    rnn_tanh_cell,
 )
-from rnnkit.functional.cells import LSTMState, gru_cell, lstm_cell, rnn_relu_cell, rnn_tanh_cell
-from rnnkit.functional.ln_cells import CellOptions
-from rnnkit.functional.scan import Cell, scan, state_output
+from rnnkit.functional.scan import scan, state_output
 
-__all__ = ["MODES", "CellWeights", "dropout_between_layers", "scan_layers"]
+__all__ = [
+    "MODES",
+    "CellOptions",
+    "CellWeights",
+    "dropout_between_layers",
+    "join_states",
+    "scan_layers",
+    "stack_layers",
+]
 
 MODES = ("rnn_tanh", "rnn_relu", "lstm", "gru")
-_CELLS = {"rnn_tanh": rnn_tanh_cell, "rnn_relu": rnn_relu_cell, "lstm": lstm_cell}
+_CELLS = {"rnn_tanh": rnn_tanh_cell, "rnn_relu": rnn_relu_cell, "lstm": lstm_cell, "gru": gru_cell}
+
+Run = Callable[[int, Tensor, bool], tuple[Tensor, Any]]
+"""``run(k, x, reverse) -> (out (T, B, ·), final state)`` for layer·direction ``k``."""
 
 
 class CellWeights(NamedTuple):
@@ -53,69 +66,75 @@ class CellWeights(NamedTuple):
     w_hr: Tensor | None = None  # (P, H), LSTM projection only
 
 
-def _project_and_cell(
-    mode: str, x: Tensor, w: CellWeights, w_hh: Any, options: CellOptions | None = None
-) -> tuple[Tensor, Cell]:
-    """The input projection for all steps ``(T, B, G·H)`` and the hidden-part cell.
+class CellOptions(NamedTuple):
+    """One layer and direction's options beyond torch.nn (None / 0.0: off); see the cells."""
 
-    With ``options``, ``w_hh`` is the hidden product ``h -> h W_hh^T`` and the cell is one of
-    :mod:`rnnkit.functional.ln_cells` (layer norm, recurrent dropout, zoneout).
-    """
-    if options is not None:
-        return ln_cells.project_and_cell(mode, x, w, w_hh, options)
-    if mode == "gru":  # b_hn must stay inside the reset product: only b_ih goes up front
-        cell = partial(gru_cell, w_ih=None, w_hh=w_hh, b_hh=w.b_hh)
-        return F.linear(x, w.w_ih, w.b_ih), cell
-    biases = [b for b in (w.b_ih, w.b_hh) if b is not None]
-    bias = biases[0] + biases[1] if len(biases) == 2 else (biases[0] if biases else None)
-    if mode == "lstm":
-        cell = partial(lstm_cell, w_ih=None, w_hh=w_hh, w_hr=w.w_hr)
-    else:
-        cell = partial(_CELLS[mode], w_ih=None, w_hh=w_hh)
-    return F.linear(x, w.w_ih, bias), cell  # (T, B, G·H), both biases folded in
+    ln_ih: Tensor | None = None
+    """Gain γ_ih ``(G·H,)`` of ``LN_G(W_ih x)``; None: no layer norm."""
+    ln_hh: Tensor | None = None
+    """Gain γ_hh ``(G·H,)`` of ``LN_G(W_hh h)``."""
+    ln_c: tuple[Tensor, Tensor] | None = None
+    """LSTM: gain and shift ``(H,)`` of ``LN(c')``."""
+    recurrent_mask: Tensor | None = None
+    """``(B, H)`` scaled keep mask on the candidate (train mode), or None."""
+    zoneout_h: Tensor | float = 0.0
+    """``(T, B, H_out)`` masks, 1 = keep the previous h (train), or p (eval), or 0 (off)."""
+    zoneout_c: Tensor | float = 0.0
+    """LSTM: ``(T, B, H)`` masks for c, or p, or 0."""
 
 
-def _plain_hidden(h: Tensor, *, w: Tensor) -> Tensor:
-    return h.mm(w.t())  # (B, G·H)
+def _cell_options(mode: str, opts: CellOptions) -> tuple[dict[str, Any], dict[str, Tensor]]:
+    """The cell's keyword options that are on: bound once, and per step (zoneout masks)."""
+    bound: dict[str, Any] = {}
+    per_step: dict[str, Tensor] = {}
+    names = ["ln_hh", "zoneout_h"]
+    names += ["recurrent_mask"] if mode in ("lstm", "gru") else []
+    names += ["ln_c", "zoneout_c"] if mode == "lstm" else []
+    for name in names:
+        value = getattr(opts, name)
+        if isinstance(value, Tensor) and name.startswith("zoneout"):
+            per_step[name] = value  # (T, B, ·): sliced per step by the scan
+        elif value is not None and not (isinstance(value, float) and value == 0.0):
+            bound[name] = value
+    return bound, per_step
 
 
-def _direction_with_options(
+def _direction(
     mode: str,
     x: Tensor,
     state: Any,
     w: CellWeights,
-    options: CellOptions,
+    opts: CellOptions,
     *,
     reverse: bool,
     lengths: Tensor | None,
 ) -> tuple[Tensor, Any]:
-    """As :func:`_direction` for the cells of ``ln_cells``; ``dW_hh`` from the step record."""
-    if not (torch.is_grad_enabled() and w.w_hh.requires_grad):
-        hh = partial(_plain_hidden, w=w.w_hh)
-    else:
-        record = StepRecord()
-        hh = partial(hidden_matmul, w=w.w_hh.detach(), record=record)
-        h0 = CollectWeightGrad.apply(state_output(state), w.w_hh, record)  # (B, H_out)
-        state = h0 if isinstance(state, Tensor) else LSTMState(h0, state[1])
-    gx, cell = _project_and_cell(mode, x, w, hh, options)
-    return scan(cell, gx, state, reverse=reverse, lengths=lengths)
-
-
-def _direction(
-    mode: str, x: Tensor, state: Any, w: CellWeights, *, reverse: bool, lengths: Tensor | None
-) -> tuple[Tensor, Any]:
     """One layer, one direction: project all steps, then scan the cell's hidden part."""
-    tap = mode != "gru" and torch.is_grad_enabled() and w.w_hh.requires_grad
-    if not tap:
-        gx, cell = _project_and_cell(mode, x, w, w.w_hh)
-        return scan(cell, gx, state, reverse=reverse, lengths=lengths)
-    # Same maths; W_hh's gradient is summed in one matmul (see rnnkit.functional._weight_grad)
-    gx, cell = _project_and_cell(mode, x, w, w.w_hh.detach())
-    record = Record()
-    gx = WeightGradTap.apply(gx, w.w_hh, record)  # (T, B, G·H)
-    out, final = scan(cell, gx, state, reverse=reverse, lengths=lengths)
-    h0 = state_output(state).detach()  # (B, H_out)
-    record.h_prev = previous_outputs(out.detach(), h0, reverse=reverse, lengths=lengths)
+    gru = mode == "gru"
+    # Both biases go up front, except the GRU's b_hh (b_hn sits inside the reset product).
+    b_hh = w.b_hh if gru else None
+    bias = w.b_ih if gru or w.b_hh is None else (w.b_hh if w.b_ih is None else w.b_ih + w.b_hh)
+    gx = input_part(x, w.w_ih, bias, ln_ih=opts.ln_ih, groups=GATES[mode])  # (T, B, G·H)
+    kwargs, per_step = _cell_options(mode, opts)
+    if mode == "lstm":
+        kwargs["w_hr"] = w.w_hr
+    tap = torch.is_grad_enabled() and w.w_hh.requires_grad
+    if tap:  # W_hh's gradient in one matmul (see rnnkit.functional._weight_grad)
+        record = Record()
+        if gru or opts.ln_hh is not None:  # h W_hh^T is transformed before it meets gx
+            joins = b_hh is not None and opts.ln_hh is None  # b_hh can be the carrier itself
+            carrier = b_hh if joins else gx.new_zeros(())
+            b_hh = None if joins else b_hh
+            carrier = carrier.expand(*gx.shape)  # type: ignore[union-attr]  # (T, B, G·H)
+            per_step["gh_in"] = WeightGradTap.apply(carrier, w.w_hh, record)
+        else:  # gates = gx + h W_hh^T: gx's gradient is the gates' gradient
+            gx = WeightGradTap.apply(gx, w.w_hh, record)
+    w_hh = w.w_hh.detach() if tap else w.w_hh
+    cell = partial(_CELLS[mode], w_ih=None, w_hh=w_hh, b_hh=b_hh, **kwargs)
+    out, final = scan(cell, gx, state, reverse=reverse, lengths=lengths, per_step=per_step)
+    if tap:
+        h0 = state_output(state).detach()  # (B, H_out)
+        record.h_prev = previous_outputs(out.detach(), h0, reverse=reverse, lengths=lengths)
     return out, final
 
 
@@ -131,6 +150,48 @@ def dropout_between_layers(
         return torch.zeros_like(x)
     keep = torch.empty_like(x).bernoulli_(1.0 - p, generator=generator)
     return x * keep.div_(1.0 - p)
+
+
+def stack_layers(
+    run: Run,
+    x: Tensor,
+    *,
+    num_layers: int,
+    directions: int = 1,
+    between: Callable[[Tensor, int], Tensor] | None = None,
+) -> tuple[Tensor, list[Any]]:
+    """The one composition of layers x directions.
+
+    Args:
+        run: ``run(k, x, reverse) -> (out (T, B, H_out), final)`` for layer·direction
+            ``k = layer·D + d`` (``reverse`` for d = 1). A run may also be a whole layer
+            (both directions, as the fused kernel runs them): pass ``directions=1`` then.
+        x: ``(T, B, I)`` the first layer's input (or a PackedSequence's data for the kernel).
+        num_layers: L; directions: D (1 or 2).
+        between: ``between(x, layer)`` applied to the output of every layer but the last
+            (dropout), or None.
+
+    Returns:
+        ``(output (T, B, D·H_out), finals)``: ``finals`` the ``L·D`` final states in order.
+    """
+    finals: list[Any] = []
+    for layer in range(num_layers):
+        outs = []
+        for d in range(directions):
+            out, final = run(layer * directions + d, x, d == 1)
+            outs.append(out)  # (T, B, H_out)
+            finals.append(final)
+        x = outs[0] if directions == 1 else torch.cat(outs, dim=-1)  # (T, B, D·H_out)
+        if between is not None and layer < num_layers - 1:
+            x = between(x, layer)
+    return x, finals
+
+
+def join_states(states: Sequence[Any], combine: Callable[[list[Tensor]], Tensor]) -> Any:
+    """``combine`` (``torch.stack`` / ``torch.cat``) the states, field by field for LSTMs."""
+    if isinstance(states[0], Tensor):
+        return combine(list(states))
+    return LSTMState(combine([s[0] for s in states]), combine([s[1] for s in states]))
 
 
 def scan_layers(
@@ -168,30 +229,21 @@ def scan_layers(
     if mode not in MODES:
         raise ValueError(f"`mode` must be one of {MODES}, got {mode!r}")
     directions = 2 if bidirectional else 1
+    opts = list(options) if options is not None else [CellOptions()] * len(weights)
+
+    def run(k: int, x: Tensor, reverse: bool) -> tuple[Tensor, Any]:
+        state = LSTMState(hx[0][k], hx[1][k]) if mode == "lstm" else hx[k]
+        return _direction(mode, x, state, weights[k], opts[k], reverse=reverse, lengths=lengths)
+
+    def between(x: Tensor, layer: int) -> Tensor:
+        if between_masks is not None:
+            return x * between_masks[layer].unsqueeze(0)  # (T, B, D·H_out) * (1, B, D·H_out)
+        if training and dropout > 0.0:
+            return dropout_between_layers(x, dropout, generator=generator)
+        return x
+
     num_layers = len(weights) // directions
-    finals: list[Any] = []
-    for layer in range(num_layers):
-        outs = []
-        for direction in range(directions):
-            k = layer * directions + direction
-            state = LSTMState(hx[0][k], hx[1][k]) if mode == "lstm" else hx[k]
-            if options is None:
-                out, state = _direction(
-                    mode, x, state, weights[k], reverse=direction == 1, lengths=lengths
-                )
-            else:
-                out, state = _direction_with_options(
-                    mode, x, state, weights[k], options[k], reverse=direction == 1, lengths=lengths
-                )
-            outs.append(out)  # (T, B, H_out)
-            finals.append(state)
-        x = outs[0] if directions == 1 else torch.cat(outs, dim=-1)  # (T, B, D·H_out)
-        if between_masks is not None and layer < num_layers - 1:
-            x = x * between_masks[layer].unsqueeze(0)  # (T, B, D·H_out) * (1, B, D·H_out)
-        elif training and dropout > 0.0 and layer < num_layers - 1:
-            x = dropout_between_layers(x, dropout, generator=generator)
-    if mode == "lstm":
-        h_n = LSTMState(torch.stack([s.h for s in finals]), torch.stack([s.c for s in finals]))
-    else:
-        h_n = torch.stack(finals)  # (L·D, B, H)
-    return x, h_n
+    out, finals = stack_layers(
+        run, x, num_layers=num_layers, directions=directions, between=between
+    )
+    return out, join_states(finals, torch.stack)  # (L·D, B, ·)

@@ -22,7 +22,8 @@ Two ways to run the recurrence, the same function:
   a_{t+1} ⊙ δ_{t+1}``). O(1) memory per step beyond the outputs, and on a CPU (where a
   parallel scan has no parallel hardware to use) the faster of the two.
 
-:func:`mingru_step` / :func:`minlstm_step` are the O(1)-per-step cells for generation.
+:func:`mingru_step` / :func:`minlstm_step` are the O(1)-per-step cells for generation (and
+the cells of the sequential scan). The gate coefficients live in ``_min_gates``.
 Shapes: T time, B batch, I input features, H hidden.
 """
 
@@ -36,6 +37,18 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from rnnkit.functional import _ckernel
+from rnnkit.functional._min_gates import (
+    COEFFS,
+    KINDS,
+    LOG_COEFFS,
+    g,
+    grad_parts,
+    log_g,
+    mingru_coeffs,
+    mingru_log_coeffs,
+    minlstm_coeffs,
+    minlstm_log_coeffs,
+)
 
 __all__ = [
     "BACKENDS",
@@ -57,71 +70,31 @@ __all__ = [
     "scan_log",
 ]
 
-KINDS = {"mingru": 2, "minlstm": 3}
-"""Cell name -> number G of H-wide blocks in ``k = x W_ih^T + b_ih`` (z|h and i|f|h)."""
-
-
-def g(x: Tensor) -> Tensor:
-    """The paper's positive activation: ``x + 0.5`` for ``x >= 0``, ``σ(x)`` below (C¹ at 0)."""
-    return torch.where(x >= 0, x + 0.5, torch.sigmoid(x))
-
-
-def log_g(x: Tensor) -> Tensor:
-    """``log g(x)`` without forming g: ``log(x + 0.5)`` for ``x >= 0``, ``-softplus(-x)`` below."""
-    return torch.where(x >= 0, torch.log(F.relu(x) + 0.5), -F.softplus(-x))
-
-
-def _minlstm_diff(k_i: Tensor, k_f: Tensor) -> Tensor:
-    """``log i - log f`` with ``i = σ(k_i)``, ``f = σ(k_f)``; then ``f' = σ(-d)``, ``i' = σ(d)``."""
-    return F.softplus(-k_f) - F.softplus(-k_i)
-
-
-# -- coefficients a, b of h_t = a_t h_{t-1} + b_t, from k (T, B, G·H) ----------------------
-
-
-def mingru_log_coeffs(k: Tensor) -> tuple[Tensor, Tensor]:
-    """``log a, log b`` of minGRU from ``k (..., 2H)`` (blocks z | h): each ``(..., H)``."""
-    k_z, k_h = k.chunk(2, dim=-1)  # (..., H) each
-    return -F.softplus(k_z), -F.softplus(-k_z) + log_g(k_h)  # log(1 - z), log z + log g(h~)
-
-
-def minlstm_log_coeffs(k: Tensor) -> tuple[Tensor, Tensor]:
-    """``log a, log b`` of minLSTM from ``k (..., 3H)`` (blocks i | f | h): each ``(..., H)``."""
-    k_i, k_f, k_h = k.chunk(3, dim=-1)  # (..., H) each
-    d = _minlstm_diff(k_i, k_f)
-    return -F.softplus(d), -F.softplus(-d) + log_g(k_h)  # log f', log i' + log g(h~)
-
-
-def mingru_coeffs(k: Tensor) -> tuple[Tensor, Tensor]:
-    """``a, b`` of minGRU from ``k (..., 2H)``: ``a = 1 - z``, ``b = z ⊙ g(k_h)``."""
-    k_z, k_h = k.chunk(2, dim=-1)  # (..., H) each
-    z = torch.sigmoid(k_z)
-    return 1.0 - z, z * g(k_h)
-
-
-def minlstm_coeffs(k: Tensor) -> tuple[Tensor, Tensor]:
-    """``a, b`` of minLSTM from ``k (..., 3H)``: ``a = f'``, ``b = i' ⊙ g(k_h)``."""
-    k_i, k_f, k_h = k.chunk(3, dim=-1)  # (..., H) each
-    d = _minlstm_diff(k_i, k_f)
-    return torch.sigmoid(-d), torch.sigmoid(d) * g(k_h)
-
-
-COEFFS = {"mingru": mingru_coeffs, "minlstm": minlstm_coeffs}
-LOG_COEFFS = {"mingru": mingru_log_coeffs, "minlstm": minlstm_log_coeffs}
-
 
 # -- the steps (generation) -------------------------------------------------------------------
 
 
-def mingru_step(x: Tensor, h: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
-    """One minGRU step: ``x (B, I)``, ``h (B, H)``, ``weight (2H, I)`` -> ``h' (B, H)``."""
-    a, b = mingru_coeffs(F.linear(x, weight, bias))  # (B, H) each
+def _project(x: Tensor, weight: Tensor | None, bias: Tensor | None) -> Tensor:
+    """``k = x W^T + b``; with ``weight=None``, ``x`` already is ``k`` (a scan's precomputed
+    projection, as the ``w_ih=None`` convention of :mod:`rnnkit.functional.cells`)."""
+    return x if weight is None else F.linear(x, weight, bias)
+
+
+def mingru_step(x: Tensor, h: Tensor, weight: Tensor | None, bias: Tensor | None = None) -> Tensor:
+    """One minGRU step: ``x (B, I)``, ``h (B, H)``, ``weight (2H, I)`` -> ``h' (B, H)``.
+
+    With ``weight=None``, ``x`` is the projection ``k (B, 2H)`` already.
+    """
+    a, b = mingru_coeffs(_project(x, weight, bias))  # (B, H) each
     return torch.addcmul(b, a, h)
 
 
-def minlstm_step(x: Tensor, h: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
-    """One minLSTM step: ``x (B, I)``, ``h (B, H)``, ``weight (3H, I)`` -> ``h' (B, H)``."""
-    a, b = minlstm_coeffs(F.linear(x, weight, bias))  # (B, H) each
+def minlstm_step(x: Tensor, h: Tensor, weight: Tensor | None, bias: Tensor | None = None) -> Tensor:
+    """One minLSTM step: ``x (B, I)``, ``h (B, H)``, ``weight (3H, I)`` -> ``h' (B, H)``.
+
+    With ``weight=None``, ``x`` is the projection ``k (B, 3H)`` already.
+    """
+    a, b = minlstm_coeffs(_project(x, weight, bias))  # (B, H) each
     return torch.addcmul(b, a, h)
 
 
@@ -195,28 +168,6 @@ def _blocked_recurrence(a: Tensor, b: Tensor, h0: Tensor, block: int) -> Tensor:
     return h.view(n * block, *h.shape[2:])[:steps]  # (T, B, H)
 
 
-def _grad_parts(kind: str, k: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
-    """What the fused backward needs, recomputed from ``k (T, B, G·H)``.
-
-    Returns ``a, w, s, g(k_h), g'(k_h)`` (each (T, B, H)) where ``w = 1 - a`` weighs the
-    candidate (``b = w ⊙ g``) and ``s`` is the derivative of ``w`` with respect to the gate
-    logit it comes from.
-    """
-    if kind == "mingru":
-        k_z, k_h = k.chunk(2, dim=-1)  # (T, B, H) each
-        w = torch.sigmoid(k_z)  # z
-    else:
-        k_i, k_f, k_h = k.chunk(3, dim=-1)  # (T, B, H) each
-        w = torch.sigmoid(_minlstm_diff(k_i, k_f))  # i' = σ(d)
-    a = 1.0 - w
-    s = w * a  # dw/d(logit) for σ
-    sig_h = torch.sigmoid(k_h)
-    pos = k_h >= 0
-    gh = torch.where(pos, k_h + 0.5, sig_h)
-    dgh = torch.where(pos, torch.ones_like(sig_h), sig_h * (1.0 - sig_h))
-    return a, w, s, gh, dgh
-
-
 class _FusedScan(torch.autograd.Function):
     """minGRU/minLSTM coefficients + the linear recurrence, one node, backward by hand.
 
@@ -240,7 +191,7 @@ class _FusedScan(torch.autograd.Function):
     @staticmethod
     def backward(ctx, dh: Tensor):  # noqa: ANN001, ANN205
         k, h, h0, valid = ctx.saved_tensors
-        a, w, s, gh, dgh = _grad_parts(ctx.kind, k)
+        a, w, s, gh, dgh = grad_parts(ctx.kind, k)
         if valid is not None:
             a = torch.where(valid, a, 1.0)
         a_next = torch.cat([a[1:], a.new_zeros((1, *a.shape[1:]))])  # (T, B, H): a_{t+1}

@@ -9,8 +9,10 @@ delicate private behaviour; what rnnkit adds is the forward, written ONCE for th
 layers and both paths:
 
 - ``impl="fused"``: PyTorch's fused kernel (``torch._VF.lstm`` / ``gru`` / ``rnn_tanh`` /
-  ``rnn_relu``, cuDNN on GPU), called with the same arguments torch.nn passes;
-- ``impl="scan"``: :func:`rnnkit.functional.scan_layers`, the explicit cell + scan engine;
+  ``rnn_relu``, cuDNN on GPU), called with the same arguments torch.nn passes
+  (:mod:`rnnkit.nn._fused`);
+- ``impl="scan"``: :func:`rnnkit.functional.scan_layers`, the explicit cell + scan engine
+  (:mod:`rnnkit.nn._scan`);
 - ``impl="auto"`` (default): fused whenever it supports the call, else the scan: a
   ``generator`` with torch's standard between-layer dropout, ``layer_norm``, and (train mode)
   ``recurrent_dropout`` and ``zoneout`` need the scan. :meth:`forward_path` says which.
@@ -19,40 +21,36 @@ The regularisers beyond torch.nn (``input_dropout``, ``dropout_kind``, ``output_
 ``recurrent_dropout``, ``zoneout_h``/``zoneout_c``, ``weight_drop``, ``layer_norm``) are
 documented in :mod:`rnnkit.nn.regularization`. Their masks are drawn once per forward, in one
 fixed order, before the path runs, so both paths see the same masks for the same generator.
+
+The argument checks (PackedSequence, unbatched input, ``lengths=``, ``hx``) are the one
+front-end of every rnnkit layer, :func:`rnnkit.nn._frontend.sequence_forward`.
 """
 
 from __future__ import annotations
 
 import logging
+from functools import partial
 from typing import Any, Literal
 
 import torch
-from torch import _VF, Tensor
+from torch import Tensor
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
-from rnnkit.functional import CellWeights, LSTMState, scan_layers
-from rnnkit.functional.ln_cells import CellOptions
+from rnnkit.functional import LSTMState
 from rnnkit.nn import _checks
-from rnnkit.nn.regularization import DROPOUT_KINDS, Masks, keep_mask, lock, packed_rows, zone_mask
+from rnnkit.nn._frontend import sequence_forward
+from rnnkit.nn._fused import FusedPath
+from rnnkit.nn._scan import ScanPath
+from rnnkit.nn.regularization import DROPOUT_KINDS, Masks, keep_mask, zone_mask
 
 __all__ = ["IMPLS", "RecurrentBase"]
 
 logger = logging.getLogger(__name__)
 
 IMPLS = ("auto", "fused", "scan")
-_FUSED = {"lstm": _VF.lstm, "gru": _VF.gru, "rnn_tanh": _VF.rnn_tanh, "rnn_relu": _VF.rnn_relu}
 
 
-def _permute(hx: Any, index: Tensor | None) -> Any:
-    """Reorder the batch dim (dim 1) of ``h (L·D, B, ·)`` or of each field of an LSTMState."""
-    if index is None:
-        return hx
-    if isinstance(hx, Tensor):
-        return hx.index_select(1, index)
-    return LSTMState(hx[0].index_select(1, index), hx[1].index_select(1, index))
-
-
-class RecurrentBase(torch.nn.RNNBase):
+class RecurrentBase(FusedPath, ScanPath, torch.nn.RNNBase):
     """The forward shared by :class:`RNN`, :class:`LSTM` and :class:`GRU` (see their docs)."""
 
     def __init__(
@@ -230,154 +228,33 @@ class RecurrentBase(torch.nn.RNNBase):
         """
         self._update_flat_weights()
         fused = self.forward_path(generator) == "fused"
-        if isinstance(input, PackedSequence):
-            if lengths is not None:
-                raise ValueError("pass either a PackedSequence or `lengths`, not both")
-            return self._forward_packed(input, hx, fused, generator, None)
-        if not isinstance(input, Tensor):
-            raise TypeError(f"`input` must be a Tensor or PackedSequence, got {type(input)}")
-        if input.dim() not in (2, 3):
-            raise ValueError(
-                f"input must be 2-D (T, I) unbatched or 3-D batched, got shape {tuple(input.shape)}"
-            )
-        batched = input.dim() == 3
-        batch_dim, time_dim = (0, 1) if self.batch_first else (1, 0)
-        x = input if batched else input.unsqueeze(batch_dim)  # (T, B, I) or (B, T, I)
-        self._check_input(x)
-        batch, steps = x.size(batch_dim), x.size(time_dim)
-        if hx is None:
-            hx = self._zeros(batch, x)
-        else:
-            hx = self._check_hx(hx, batch, batched)
-        masks = self._draw_masks(batch, steps, x, generator)
-        if lengths is not None:
-            if not batched:
-                raise ValueError("`lengths` needs a batched 3-D input, got a 2-D input")
-            lengths = _checks.check_lengths(lengths, batch=batch, steps=steps)
-            if fused:  # the fused kernel takes variable lengths as a PackedSequence
-                packed = pack_padded_sequence(
-                    x, lengths.cpu(), self.batch_first, enforce_sorted=False
-                )
-                out, h_n = self._forward_packed(packed, hx, fused, generator, masks)
-                out, _ = pad_packed_sequence(out, self.batch_first, total_length=steps)
-                return out, h_n
-        if fused:
-            out, h_n = self._fused(x, hx, None, masks)
-        else:
-            out, h_n = self._scan(x, hx, lengths, generator, masks, time_major=not self.batch_first)
-        if not batched:
-            out = out.squeeze(batch_dim)  # (T, D·H_out)
-            h_n = (
-                h_n.squeeze(1)
-                if isinstance(h_n, Tensor)
-                else LSTMState(*(s.squeeze(1) for s in h_n))
-            )
-        return out, h_n
+        return sequence_forward(
+            input, hx, lengths, batch_first=self.batch_first, check_input=self._check_input,
+            check_hx=self._check_hx, run=partial(self._run, fused=fused, generator=generator),
+            run_packed=partial(self._run_packed, generator=generator) if fused else None,
+        )  # fmt: skip
 
-    def _forward_packed(
+    def _run(
         self,
-        packed: PackedSequence,
-        hx: Any,
-        fused: bool,
-        generator: torch.Generator | None,
-        masks: Masks | None,
-    ) -> tuple[PackedSequence, Any]:
-        """``masks``: drawn by :meth:`forward` (rows in the caller's order), or None: draw."""
-        data, batch_sizes, sorted_indices, unsorted_indices = packed
-        if data.dim() != 2:
-            raise ValueError(f"PackedSequence data must be 2-D (N, I), got {data.dim()}-D")
-        self._check_input(data)
-        batch = int(batch_sizes[0])
-        hx = self._zeros(batch, data) if hx is None else self._check_hx(hx, batch, True)
-        hx = _permute(hx, sorted_indices)  # the kernel sees rows in sorted order
-        if masks is None:
-            masks = self._draw_masks(batch, batch_sizes.numel(), data, generator)
-        if masks is not None and sorted_indices is not None:
-            masks = masks.rows(sorted_indices)
-        if fused:
-            out_data, h_n = self._fused(data, hx, batch_sizes, masks)
-        else:
-            padded, lens = pad_packed_sequence(PackedSequence(data, batch_sizes))  # (T, B, I)
-            out, h_n = self._scan(
-                padded, hx, lens, generator, masks, time_major=True
-            )  # (T, B, D·H)
-            out_data = pack_padded_sequence(out, lens).data  # (N, D·H)
-        out = PackedSequence(out_data, batch_sizes, sorted_indices, unsorted_indices)
-        return out, _permute(h_n, unsorted_indices)
-
-    def _fused(
-        self, x: Tensor, hx: Any, batch_sizes: Tensor | None, masks: Masks | None
-    ) -> tuple[Tensor, Any]:
-        """Call PyTorch's fused kernel with the arguments torch.nn passes (no masks), or with
-        the masks applied outside it: input and output masks around it, the dropped ``W_hh``
-        in its weight list, and one call per layer when the between-layer masks are locked."""
-        kernel = _FUSED[self._scan_mode]
-        if masks is None:
-            return self._call_kernel(kernel, x, hx, batch_sizes, self._flat_weights, None)
-        if batch_sizes is None:
-            rows = None
-            batch_dim = 0 if self.batch_first else 1
-
-            def locked(t: Tensor, m: Tensor | None) -> Tensor:
-                return lock(t, m, batch_dim=batch_dim)
-        else:
-            rows = packed_rows(batch_sizes).to(x.device)  # (N,)
-
-            def locked(t: Tensor, m: Tensor | None) -> Tensor:
-                return t if m is None else t * m.index_select(0, rows)  # (N, F)
-
-        weights = self._dropped_weights(list(self._flat_weights), masks)
-        x = locked(x, masks.input)
-        if masks.between is None:
-            out, h_n = self._call_kernel(kernel, x, hx, batch_sizes, weights, None)
-            return locked(out, masks.output), h_n
-        per = len(self._all_weights[0]) * (2 if self.bidirectional else 1)  # weights per layer
-        dirs = 2 if self.bidirectional else 1
-        finals = []
-        for layer in range(self.num_layers):
-            part = slice(layer * dirs, (layer + 1) * dirs)  # this layer's rows of h_0
-            hx_l = hx[part] if isinstance(hx, Tensor) else LSTMState(hx[0][part], hx[1][part])
-            w_l = weights[layer * per : (layer + 1) * per]
-            x, h_l = self._call_kernel(kernel, x, hx_l, batch_sizes, w_l, 1)
-            finals.append(h_l)
-            if layer < self.num_layers - 1:
-                x = locked(x, masks.between[layer])
-        if self._scan_mode == "lstm":
-            h_n: Any = LSTMState(torch.cat([f.h for f in finals]), torch.cat([f.c for f in finals]))
-        else:
-            h_n = torch.cat(finals)  # (L·D, B, H)
-        return locked(x, masks.output), h_n
-
-    def _call_kernel(
-        self,
-        kernel: Any,
         x: Tensor,
         hx: Any,
-        batch_sizes: Tensor | None,
-        weights: list[Tensor],
-        num_layers: int | None,
+        lengths: Tensor | None,
+        *,
+        fused: bool,
+        generator: torch.Generator | None,
     ) -> tuple[Tensor, Any]:
-        """One fused call: all layers (``num_layers=None``, torch's dropout) or a slice."""
-        layers = self.num_layers if num_layers is None else num_layers
-        dropout = self.dropout if num_layers is None else 0.0
-        common = (weights, self.bias, layers, dropout, self.training)
-        if batch_sizes is None:
-            result = kernel(x, hx, *common, self.bidirectional, self.batch_first)
-        else:
-            result = kernel(x, batch_sizes, hx, *common, self.bidirectional)
-        if self._scan_mode == "lstm":
-            return result[0], LSTMState(result[1], result[2])
-        return result[0], result[1]
-
-    def _dropped_weights(self, flat: list[Tensor], masks: Masks) -> list[Tensor]:
-        """``flat`` (``_flat_weights`` order) with each ``W_hh`` times its weight-drop mask."""
-        if masks.w_hh is None:
-            return flat
-        per = len(self._all_weights[0])
-        for k, names in enumerate(self._all_weights):
-            i = k * per + names.index(next(n for n in names if n.startswith("weight_hh")))
-            flat[i] = flat[i] * masks.w_hh[k]  # (G·H, H_out)
-        return flat
+        """The core: ``x (T, B, I)`` (``(B, T, I)`` if batch_first) on the chosen path."""
+        batch_dim, time_dim = (0, 1) if self.batch_first else (1, 0)
+        batch, steps = x.size(batch_dim), x.size(time_dim)
+        hx = self._zeros(batch, x) if hx is None else hx
+        masks = self._draw_masks(batch, steps, x, generator)
+        if fused and lengths is not None:  # the kernel takes variable lengths packed
+            packed = pack_padded_sequence(x, lengths.cpu(), self.batch_first, enforce_sorted=False)
+            out, h_n = self._run_packed(packed, hx, generator=generator, masks=masks)
+            return pad_packed_sequence(out, self.batch_first, total_length=steps)[0], h_n
+        if fused:
+            return self._fused(x, hx, None, masks)
+        return self._scan(x, hx, lengths, generator, masks, time_major=not self.batch_first)
 
     def _draw_masks(
         self, batch: int, steps: int, like: Tensor, generator: torch.Generator | None
@@ -416,85 +293,6 @@ class RecurrentBase(torch.nn.RNNBase):
             zc = [zone_mask(shape, self.zoneout_c, like, generator) for _ in range(layers)]
         masks = Masks(w_hh, inp, between, out, recurrent, zh, zc)
         return None if all(m is None for m in masks) else masks
-
-    def _scan(
-        self,
-        x: Tensor,
-        hx: Any,
-        lengths: Tensor | None,
-        generator: torch.Generator | None,
-        masks: Masks | None,
-        *,
-        time_major: bool,
-    ) -> tuple[Tensor, Any]:
-        """Run :func:`scan_layers`; ``x`` is ``(T, B, I)`` or, if not time_major, ``(B, T, I)``."""
-        x = x if time_major else x.transpose(0, 1)  # (T, B, I)
-        masks = masks or Masks()
-        weights = self._cell_weights()
-        if masks.w_hh is not None:
-            weights = [
-                w._replace(w_hh=w.w_hh * m) for w, m in zip(weights, masks.w_hh, strict=True)
-            ]
-        out, h_n = scan_layers(
-            self._scan_mode,
-            lock(x, masks.input, batch_dim=1),
-            hx,
-            weights,
-            bidirectional=self.bidirectional,
-            lengths=lengths,
-            dropout=self.dropout if self.dropout_kind == "standard" else 0.0,
-            training=self.training,
-            generator=generator,
-            between_masks=masks.between,
-            options=self._cell_options(masks),
-        )
-        out = lock(out, masks.output, batch_dim=1)  # (T, B, D·H_out)
-        return (out if time_major else out.transpose(0, 1)), h_n  # back to the input's layout
-
-    def _cell_options(self, masks: Masks) -> list[CellOptions] | None:
-        """Per layer and direction: layer-norm gains, recurrent and zoneout masks (or None)."""
-        zoneout = self.zoneout_h or self.zoneout_c
-        if not (self.layer_norm or masks.recurrent is not None or zoneout):
-            return None
-        options = []
-        for k, names in enumerate(self._all_weights):
-            suffix = names[0][len("weight_ih") :]  # "_l0", "_l1_reverse", ...
-            ln: dict[str, Any] = {}
-            if self.layer_norm:
-                ln["ln_ih"] = getattr(self, "ln_ih_weight" + suffix)
-                ln["ln_hh"] = getattr(self, "ln_hh_weight" + suffix)
-                if self._scan_mode == "lstm":
-                    ln["ln_c"] = (
-                        getattr(self, "ln_c_weight" + suffix),
-                        getattr(self, "ln_c_bias" + suffix),
-                    )
-            options.append(
-                CellOptions(
-                    **ln,
-                    recurrent_mask=None if masks.recurrent is None else masks.recurrent[k],
-                    zoneout_h=self.zoneout_h if masks.zoneout_h is None else masks.zoneout_h[k],
-                    zoneout_c=self.zoneout_c if masks.zoneout_c is None else masks.zoneout_c[k],
-                )
-            )
-        return options
-
-    def _cell_weights(self) -> list[CellWeights]:
-        """A :class:`CellWeights` per layer and direction, read live (functional_call works)."""
-        weights = []
-        for names in self._all_weights:
-            named = {
-                n.rsplit("_l", 1)[0]: getattr(self, n) for n in names
-            }  # weight_ih_l0 -> weight_ih
-            weights.append(
-                CellWeights(
-                    named["weight_ih"],
-                    named["weight_hh"],
-                    named.get("bias_ih"),
-                    named.get("bias_hh"),
-                    named.get("weight_hr"),
-                )
-            )
-        return weights
 
     # -- states and checks ------------------------------------------------------------------
 

@@ -28,33 +28,24 @@ U(-1/sqrt(H), 1/sqrt(H)) as torch.nn's recurrent layers. There is no ``weight_hh
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from functools import partial
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
+from torch.nn.utils.rnn import PackedSequence
 
-from rnnkit.functional.minrnn import BACKENDS, COEFFS, KINDS, STEPS, minrnn_layer
+from rnnkit.functional import scan_whole, stack_layers
+from rnnkit.functional.minrnn import BACKENDS, KINDS, STEPS, minrnn_layer
+from rnnkit.functional.scan import scan as scan_steps
 from rnnkit.nn import _checks
+from rnnkit.nn._frontend import sequence_forward
 
 __all__ = ["MODES", "SCANS", "MinGRU", "MinLSTM", "MinRNNBase"]
 
 MODES = ("auto", "parallel", "sequential")
 SCANS = ("auto", "linear", "log")
-
-
-def _reverse_index(lengths: Tensor | None, steps: int, batch: int, device: torch.device) -> Tensor:
-    """``(T, B)`` time index reversing each row's valid steps in place (padding stays put)."""
-    t = torch.arange(steps, device=device).unsqueeze(1).expand(steps, batch)  # (T, B)
-    if lengths is None:
-        return steps - 1 - t
-    lengths = lengths.to(device).unsqueeze(0)  # (1, B)
-    return torch.where(t < lengths, lengths - 1 - t, t)
-
-
-def _flip(x: Tensor, index: Tensor) -> Tensor:
-    """``x (T, B, F)`` with each row's time order reversed by ``index (T, B)``."""
-    return x.gather(0, index.unsqueeze(-1).expand_as(x))
 
 
 class MinRNNBase(nn.Module):
@@ -155,100 +146,58 @@ class MinRNNBase(nn.Module):
             ``(output, h_n)``: ``output (T, B, D·H)`` (same layout/kind as ``input``, zero at
             padded steps) and ``h_n (L·D, B, H)``, each row's state at its last valid step.
         """
-        if isinstance(input, PackedSequence):
-            if lengths is not None:
-                raise ValueError("pass either a PackedSequence or `lengths`, not both")
-            return self._forward_packed(input, hx)
-        if not isinstance(input, Tensor):
-            raise TypeError(f"`input` must be a Tensor or PackedSequence, got {type(input)}")
-        if input.dim() not in (2, 3):
-            raise ValueError(
-                f"input must be 2-D (T, I) unbatched or 3-D batched, got shape {tuple(input.shape)}"
-            )
-        batched = input.dim() == 3
-        if not batched:
-            if lengths is not None:
-                raise ValueError("`lengths` needs a batched 3-D input, got a 2-D input")
-            x = input.unsqueeze(1)  # (T, 1, I)
-            hx = None if hx is None else self._check_hx(hx, 1, batched=False)
-            out, h_n = self._forward_tm(x, hx, None)
-            return out.squeeze(1), h_n.squeeze(1)  # (T, D·H), (L·D, H)
-        x = input.transpose(0, 1) if self.batch_first else input  # (T, B, I)
-        if lengths is not None:
-            lengths = _checks.check_lengths(lengths, batch=x.size(1), steps=x.size(0))
-        hx = None if hx is None else self._check_hx(hx, x.size(1), batched=True)
-        out, h_n = self._forward_tm(x, hx, lengths)
-        return (out.transpose(0, 1) if self.batch_first else out), h_n  # input's layout
+        return sequence_forward(
+            input, hx, lengths, batch_first=self.batch_first, check_input=self._check_input,
+            check_hx=self._check_hx, run=self._run,
+        )  # fmt: skip
 
-    def _forward_packed(
-        self, packed: PackedSequence, hx: Tensor | None
-    ) -> tuple[PackedSequence, Tensor]:
-        """Unpack to ``(T, B, I)`` + lengths (original batch order), run, pack the same way."""
-        padded, lengths = pad_packed_sequence(packed)  # (T, B, I), (B,) in the caller's order
-        if hx is not None:
-            hx = self._check_hx(hx, padded.size(1), batched=True)
-        out, h_n = self._forward_tm(padded, hx, lengths)  # (T, B, D·H)
-        order = packed.sorted_indices
-        if order is not None:
-            out, lengths = out.index_select(1, order), lengths[order.cpu()]  # sorted order
-        data = pack_padded_sequence(out, lengths).data  # (N, D·H)
-        return PackedSequence(data, packed.batch_sizes, order, packed.unsorted_indices), h_n
+    def _run(self, x: Tensor, hx: Tensor | None, lengths: Tensor | None) -> tuple[Tensor, Tensor]:
+        """The core: ``x (T, B, I)`` (``(B, T, I)`` if batch_first) -> output, ``h_n``."""
+        x = x.transpose(0, 1) if self.batch_first else x  # (T, B, I)
+        out, h_n = self._layers(x, hx, lengths, self.mode)  # (T, B, D·H)
+        return (out.transpose(0, 1) if self.batch_first else out), h_n  # the input's layout
 
-    def _forward_tm(
-        self, x: Tensor, hx: Tensor | None, lengths: Tensor | None
+    def _layers(
+        self, x: Tensor, hx: Tensor | None, lengths: Tensor | None, mode: str
     ) -> tuple[Tensor, Tensor]:
-        """Time-major forward: ``x (T, B, I)`` -> ``(T, B, D·H)``, ``h_n (L·D, B, H)``."""
-        _checks.check_features(x, self.input_size)
-        _checks.check_dtype("input", x, self.weight_ih_l0.dtype)
-        steps, batch = x.size(0), x.size(1)
-        directions = 2 if self.bidirectional else 1
-        valid = None
-        if lengths is not None:
-            valid = torch.arange(steps, device=x.device).unsqueeze(1) < lengths.to(x.device)
-            valid = valid.unsqueeze(-1)  # (T, B, 1)
-        flip = _reverse_index(lengths, steps, batch, x.device) if self.bidirectional else None
-        finals = []
-        for layer in range(self.num_layers):
-            if layer and self.dropout and self.training:
-                x = F.dropout(x, self.dropout, training=True)
-            outs = []
-            for d in range(directions):
-                index = layer * directions + d
-                weight, bias = self._weights(index)
-                x_d = _flip(x, flip) if d else x  # reverse: each row's valid steps reversed
-                h0 = None if hx is None else hx[index]  # (B, H)
-                h = self._run(x_d, weight, bias, h0, valid)  # (T, B, H)
-                finals.append(h[-1])  # padded steps carry: the last row is the last valid h
-                if valid is not None:
-                    h = torch.where(valid, h, 0.0)
-                outs.append(_flip(h, flip) if d else h)
-            x = outs[0] if directions == 1 else torch.cat(outs, dim=-1)  # (T, B, D·H)
-        return x, torch.stack(finals)  # (T, B, D·H), (L·D, B, H)
+        """Every layer·direction over ``x (T, B, I)`` -> ``(T, B, D·H)``, ``h_n (L·D, B, H)``."""
 
-    def _run(
-        self, x: Tensor, weight: Tensor, bias: Tensor | None, h0: Tensor | None,
-        valid: Tensor | None,
-    ) -> Tensor:  # fmt: skip
-        """One layer·direction over ``x (T, B, I)`` -> ``h (T, B, H)``."""
-        mode = self.mode
+        def run(k: int, x: Tensor, reverse: bool) -> tuple[Tensor, Tensor]:
+            h0 = None if hx is None else hx[k]  # (B, H)
+            return self._direction(k, x, h0, mode, reverse=reverse, lengths=lengths)
+
+        def between(x: Tensor, layer: int) -> Tensor:
+            return F.dropout(x, self.dropout, training=True) if self.dropout else x
+
+        out, finals = stack_layers(
+            run, x, num_layers=self.num_layers, directions=2 if self.bidirectional else 1,
+            between=between if self.training else None,
+        )  # fmt: skip
+        return out, torch.stack(finals)  # (T, B, D·H), (L·D, B, H)
+
+    def _direction(
+        self, k: int, x: Tensor, h0: Tensor | None, mode: str, *, reverse: bool,
+        lengths: Tensor | None,
+    ) -> tuple[Tensor, Tensor]:  # fmt: skip
+        """Layer·direction ``k`` over ``x (T, B, I)`` -> ``(h (T, B, H), final (B, H))``."""
+        weight, bias = self._weights(k)
         if mode == "auto":
             mode = "sequential" if x.size(0) == 1 else "parallel"
         if mode == "parallel":
             scan = self.scan
             if scan == "auto":
                 scan = "log" if x.is_cuda else "linear"
-            return minrnn_layer(
-                self.kind, x, weight, bias, h0, valid=valid, scan=scan, backend=self.backend
-            )
-        k = F.linear(x, weight, bias)  # (T, B, G·H)
-        h = k.new_zeros((k.size(1), self.hidden_size)) if h0 is None else h0  # (B, H)
-        outs = []
-        for t in range(k.size(0)):
-            a, b = COEFFS[self.kind](k[t])  # (B, H) each
-            new = torch.addcmul(b, a, h)
-            h = new if valid is None else torch.where(valid[t], new, h)
-            outs.append(h)
-        return torch.stack(outs)  # (T, B, H)
+
+            def whole(x: Tensor, h0: Tensor | None, valid: Tensor | None) -> Tensor:
+                return minrnn_layer(
+                    self.kind, x, weight, bias, h0, valid=valid, scan=scan, backend=self.backend
+                )
+
+            return scan_whole(whole, x, h0, reverse=reverse, lengths=lengths)
+        k_all = F.linear(x, weight, bias)  # (T, B, G·H), one matmul for all steps
+        h = k_all.new_zeros((k_all.size(1), self.hidden_size)) if h0 is None else h0  # (B, H)
+        cell = partial(_min_cell, step=STEPS[self.kind])
+        return scan_steps(cell, k_all, h, reverse=reverse, lengths=lengths)
 
     # -- generation ---------------------------------------------------------------------------
 
@@ -267,20 +216,15 @@ class MinRNNBase(nn.Module):
         if not isinstance(x, Tensor) or x.dim() != 2:
             raise ValueError(f"`x` must be (B, I), got {getattr(x, 'shape', type(x))}")
         _checks.check_features(x, self.input_size)
-        if h is None:
-            h = x.new_zeros((self.num_layers, x.size(0), self.hidden_size))
-        else:
-            h = self._check_hx(h, x.size(0), batched=True)
-        new = []
-        for layer in range(self.num_layers):
-            if layer and self.dropout and self.training:
-                x = F.dropout(x, self.dropout, training=True)
-            weight, bias = self._weights(layer)
-            x = STEPS[self.kind](x, h[layer], weight, bias)  # (B, H)
-            new.append(x)
-        return x, torch.stack(new)  # (B, H), (L, B, H)
+        h = None if h is None else self._check_hx(h, x.size(0), True)
+        out, h_n = self._layers(x.unsqueeze(0), h, None, "sequential")  # (1, B, H)
+        return out[0], h_n  # (B, H), (L, B, H)
 
-    def _check_hx(self, hx: Tensor, batch: int, *, batched: bool) -> Tensor:
+    def _check_input(self, x: Tensor) -> None:
+        _checks.check_features(x, self.input_size)
+        _checks.check_dtype("input", x, self.weight_ih_l0.dtype)
+
+    def _check_hx(self, hx: Tensor, batch: int, batched: bool) -> Tensor:
         layers = self.num_layers * (2 if self.bidirectional else 1)
         if batched:
             _checks.check_shape("`hx` (h_0)", hx, (layers, batch, self.hidden_size), "(L·D, B, H)")
@@ -290,6 +234,11 @@ class MinRNNBase(nn.Module):
             hx = hx.unsqueeze(1)  # (L·D, 1, H)
         _checks.check_dtype("`hx` (h_0)", hx, self.weight_ih_l0.dtype)
         return hx
+
+
+def _min_cell(state: Tensor, k: Tensor, *, step: Callable[..., Tensor]) -> Tensor:
+    """The minGRU/minLSTM step on a precomputed ``k (B, G·H)``, as a scan cell."""
+    return step(k, state, None)
 
 
 class MinGRU(MinRNNBase):

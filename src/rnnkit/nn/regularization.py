@@ -26,7 +26,7 @@ argument                    meaning (paper)
                             forward call; the dropped matrix is computed in forward and passed
                             to the kernel, ``weight_hh_l0`` stays the real parameter.
 ``layer_norm=True``         layer normalisation (Ba et al. 2016); see
-                            :mod:`rnnkit.functional.ln_cells` for exactly what is normalised.
+                            :mod:`rnnkit.functional.cells` for exactly what is normalised.
                             Parameters ``ln_ih_weight_l{k}``, ``ln_hh_weight_l{k}`` ``(G·H,)``
                             (ones), LSTM ``ln_c_weight_l{k}`` (ones), ``ln_c_bias_l{k}``
                             ``(H,)`` (zeros), ``_reverse`` for the backward direction. Scan.

@@ -9,7 +9,7 @@ Same constructor arguments, parameter names, initialisation, forward contract an
 - ``impl="auto" | "fused" | "scan"`` (see :mod:`rnnkit.nn.base`); ``forward_path()`` tells
   which path a forward takes;
 - keyword-only regularisers, all off by default (see :mod:`rnnkit.nn.regularization` for each
-  one's paper and :mod:`rnnkit.functional.ln_cells` for the layer-norm equations):
+  one's paper and :mod:`rnnkit.functional.cells` for the layer-norm equations):
   ``layer_norm=False``, ``dropout_kind="standard" | "locked"`` (of ``dropout``),
   ``input_dropout=0``, ``output_dropout=0``, ``recurrent_dropout=0`` (LSTM, GRU),
   ``zoneout_h=0``, ``zoneout_c=0`` (LSTM), ``weight_drop=0``. Every mask comes from the
