@@ -240,5 +240,5 @@ def test_errors():
         MinGRU(3, 4, bidirectional=True).step(torch.randn(2, 3))
     with pytest.raises(ValueError, match="dtype"):
         layer(torch.randn(5, 2, 3, dtype=torch.float64))
-    with pytest.raises(ValueError, match="`proj_size` is only for LSTM"):
+    with pytest.raises(ValueError, match="`proj_size` is only for cells lstm"):
         make_rnn("minlstm", 3, 4, proj_size=2)

@@ -74,7 +74,7 @@ _TANH, _RELU = (
     MappingProxyType({"nonlinearity": "tanh"}),
     MappingProxyType({"nonlinearity": "relu"}),
 )
-_LN = MappingProxyType({"layer_norm": True})  # Ba et al. 2016, see rnnkit.functional.ln_cells
+_LN = MappingProxyType({"layer_norm": True})  # Ba et al. 2016, see rnnkit.functional.cells
 
 _CELLS: dict[str, CellKind] = {
     "rnn": CellKind(RNN, _TANH, "Elman RNN, tanh", _RECURRENT_BASE),
