@@ -61,8 +61,10 @@ def test_cli_round_trip(data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFi
     )
     out = capsys.readouterr().out
     assert "test:" in out and "accuracy" in out and "padded steps" in out
-    for name in ("classifier.json", "labels.json", "inputs.json", "test-confusion.png"):
+    for name in ("config.json", "labels.json", "inputs.json", "test-confusion.png"):
         assert (run / name).is_file(), name
+    config = json.loads((run / "config.json").read_text())
+    assert config["task"] == "classify" and config["classify"]["arch"] == "rnn"
     assert json.loads((run / "labels.json").read_text())["names"] == ["neg", "pos"]
 
     # eval: a label never seen in training is left out and reported, or an error if strict
@@ -145,3 +147,227 @@ def test_load_data_splits_and_official_test_file() -> None:
     assert va is not None and len(tr) + len(va) == 5452
     with pytest.raises(ValueError, match="cannot tell the format"):
         load_data("data.parquet")
+
+
+# ---------------------------------------------------------------- the shared run life cycle
+
+TINY_API = {"hidden_size": 4, "embedding_dim": 4}
+
+
+def _fit_tiny(run: Path, **train: object) -> Classifier:
+    clf = Classifier(TINY_API, {"epochs": 1, "device": "cpu", "progress": False, **train})
+    clf.fit(_signs(16, 0), _signs(8, 1), run_dir=run)
+    return clf
+
+
+def test_old_layout_run_still_loads(tmp_path: Path) -> None:
+    """A run as the previous code wrote it: format-1 config.json (flat model keys, an
+    ``options`` section), classifier.json, labels.json, inputs.json, best/ and last/."""
+    run = tmp_path / "old"
+    clf = _fit_tiny(run)
+    test = _signs(10, 2)
+    want = clf.predict_proba(test)
+    model = {
+        "num_classes": 2,
+        "vocab_size": None,
+        "input_size": 2,
+        "embedding_dim": 4,
+        "project_input": True,
+        "cell": "lstm",
+        "hidden_size": 4,
+        "num_layers": 1,
+        "bidirectional": False,
+        "dropout": 0.0,
+        "pooling": "last",
+        "padding_idx": 0,
+    }
+    options = {"batch_size": 32, "bucket": True, "class_weights": "none", "seed": 0}
+    encoder = json.loads((run / "config.json").read_text())["encoder"]
+    train = json.loads((run / "config.json").read_text())["train"]
+    old = {"task": "classify", "model": model, "options": options, "encoder": encoder}
+    (run / "config.json").write_text(json.dumps({**old, "train": train}))
+    (run / "classifier.json").write_text(json.dumps({"format": "rnnkit.classifier", **old}))
+    again = Classifier.load(run)
+    assert again.options["arch"] == "rnn" and again.options["znorm"] is False
+    assert np.allclose(again.predict_proba(test), want, atol=1e-6)
+
+
+def test_resume_refused_when_model_flags_differ(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    _fit_tiny(run)
+    clf = Classifier({"hidden_size": 6, "embedding_dim": 4}, {"epochs": 2, "device": "cpu"})
+    with pytest.raises(ValueError, match=r"cannot resume .*model\.rnn\.hidden_size") as err:
+        clf.fit(_signs(16, 0), _signs(8, 1), run_dir=run, resume=True)
+    assert "\n" not in str(err.value)
+    # the same settings resume, and train the extra epoch
+    ok = Classifier(TINY_API, {"epochs": 2, "device": "cpu", "progress": False})
+    assert ok.fit(_signs(16, 0), _signs(8, 1), run_dir=run, resume=True)["epoch"] == 2
+
+
+def test_fresh_run_into_used_directory_refused(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    _fit_tiny(run)
+    before = (run / "labels.json").read_text()
+    with pytest.raises(FileExistsError, match="--resume true"):
+        _fit_tiny(run)
+    assert (run / "labels.json").read_text() == before
+
+
+def test_second_writer_refused(tmp_path: Path) -> None:
+    import socket
+    import subprocess
+    import sys
+
+    run = tmp_path / "run"
+    run.mkdir()
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        lock = {"pid": holder.pid, "host": socket.gethostname(), "started": "", "argv": []}
+        (run / "run.lock").write_text(json.dumps(lock))
+        with pytest.raises(FileExistsError, match=str(holder.pid)):
+            _fit_tiny(run)
+        assert not (run / "config.json").exists()
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_device_cuda_without_cuda_leaves_no_run_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    run = tmp_path / "run"
+    args = ["classify", "train", "--data", "digits", "--run-dir", str(run), "--device", "cuda"]
+    assert main([*args, "--arch", "rnn", "--max-steps", "1"]) == 1
+    assert "cuda" in capsys.readouterr().err
+    assert not run.exists()
+
+
+def test_weights_not_matching_config_is_a_clear_error(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    _fit_tiny(run)
+    config = json.loads((run / "config.json").read_text())
+    config["model"]["rnn"]["hidden_size"] = 5
+    (run / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match="do not match the network"):
+        Classifier.load(run)
+
+
+def test_sigterm_mid_train_leaves_a_resumable_checkpoint(tmp_path: Path, data_dir: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    run = tmp_path / "run"
+    data = _rt_slice(data_dir, tmp_path / "train.csv", 20)
+    cmd = [sys.executable, "-m", "rnnkit.cli.main", "classify", "train", "--data", str(data)]
+    cmd += ["--run-dir", str(run), "--hidden-size", "4", "--embedding-dim", "4", "--device", "cpu"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "RNNKIT_DATA_DIR": str(data_dir)}
+    proc = subprocess.Popen([*cmd, "--max-steps", "100000"], env=env, stderr=subprocess.PIPE)
+    try:
+        for _ in range(600):  # until the trainer runs (it opens metrics.csv)
+            if (run / "metrics.csv").is_file() or proc.poll() is not None:
+                break
+            time.sleep(0.1)
+        time.sleep(1.0)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 143, err.decode()[-2000:]
+    assert "--resume true" in err.decode()
+    assert (run / "last" / "model.safetensors").is_file()
+    step = json.loads((run / "last" / "trainer.json").read_text())["step"]
+    done = subprocess.run(
+        [*cmd, "--max-steps", str(step + 2), "--resume", "true"], env=env, capture_output=True
+    )
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    assert json.loads((run / "last" / "trainer.json").read_text())["step"] == step + 2
+
+
+# ---------------------------------------------------------------- issue 14: defaults that work
+
+
+def test_selection_by_validation_accuracy_or_last_checkpoint_when_too_small(
+    tmp_path: Path, data_dir: Path, capsys: pytest.CaptureFixture
+) -> None:
+    train_csv = _rt_slice(data_dir, tmp_path / "train.csv", 12)
+    tiny = ["--hidden-size", "4", "--embedding-dim", "4", "--device", "cpu", "--max-steps", "3"]
+    run = tmp_path / "small"
+    assert main(["classify", "train", "--data", str(train_csv), "--run-dir", str(run), *tiny]) == 0
+    out = capsys.readouterr().out
+    assert "no validation set" in out and "kept the last checkpoint" in out
+    assert not (run / "best").exists() and (run / "last").is_dir()
+    # an official validation file: the checkpoint is chosen by its accuracy
+    val_csv = _rt_slice(data_dir, tmp_path / "val.csv", 6)
+    run = tmp_path / "val"
+    args = ["--val-data", str(val_csv), "--test-data", str(val_csv)]
+    assert (
+        main(["classify", "train", "--data", str(train_csv), "--run-dir", str(run), *tiny, *args])
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert "validation (12 examples; best accuracy at step" in out and "test: 12 examples" in out
+    config = json.loads((run / "config.json").read_text())
+    assert (config["train"]["monitor"], config["train"]["monitor_mode"]) == ("val_acc", "max")
+    assert config["data"]["val_data"] == str(val_csv) and (run / "best").is_dir()
+
+
+def test_split_data_validation_never_empty_and_small_sets_say_so() -> None:
+    from rnnkit.data.classify_sources import split_data
+
+    split = split_data("digits", val_fraction=0.01, test_fraction=0.1)
+    assert split.val is not None and len(set(split.val.labels or [])) == 10  # a few per class
+    small = split_data("digits", val_fraction=0.01, test_fraction=0.1, min_val=100)
+    assert small.val is None and "fewer than `min_size` 100" in small.note
+
+
+def test_znorm_makes_predictions_invariant_to_offset_and_scale(tmp_path: Path) -> None:
+    clf = Classifier(TINY_API, {"epochs": 1, "device": "cpu", "progress": False}, znorm=True)
+    clf.fit(_signs(16, 0))
+    test = _signs(6, 3)
+    moved = Examples([3.0 * x + 7.0 for x in test.items], test.labels, "numeric", test.ids)
+    assert np.allclose(clf.predict_proba(test), clf.predict_proba(moved), atol=1e-5)
+
+
+def test_lstm_fcn_learns_saves_and_loads(tmp_path: Path) -> None:
+    clf = Classifier(
+        {"hidden_size": 4, "filters": [8, 8, 8], "rnn_dropout": 0.0},
+        {"epochs": 6, "lr": 0.01, "device": "cpu", "progress": False},
+        arch="lstm-fcn",
+        batch_size=8,
+    )
+    result = clf.fit(_signs(32, 0), _signs(16, 1), run_dir=tmp_path / "run")
+    assert result["val"]["accuracy"] >= 0.9
+    test = _signs(10, 2)
+    again = Classifier.load(tmp_path / "run")
+    assert again.options["arch"] == "lstm-fcn"
+    assert np.allclose(again.predict_proba(test), clf.predict_proba(test), atol=1e-6)
+    with pytest.raises(ValueError, match="takes series inputs, got text"):
+        Classifier(arch="lstm-fcn").fit(Examples(["a b", "c d"], ["x", "y"], "text", ["0", "1"]))
+
+
+def test_warning_when_training_accuracy_stays_near_chance(caplog: pytest.LogCaptureFixture) -> None:
+    rng = np.random.default_rng(0)
+    items = [rng.normal(size=(5, 2)) for _ in range(40)]
+    noise = Examples(items, ["a", "b"] * 20, "numeric", [str(i) for i in range(40)])
+    clf = Classifier(TINY_API, {"max_steps": 1, "epochs": None, "device": "cpu", "lr": 1e-6})
+    with caplog.at_level("WARNING"):
+        result = clf.fit(noise)
+    assert result["chance"] == 0.5
+    assert "near chance" in caplog.text
+
+
+@pytest.mark.slow
+def test_series_defaults_reach_stated_accuracy_on_basic_motions(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """The command a new user types (series preset: LSTM-FCN on z-normalised series), with
+    a 300-step budget (about a minute on one core), gets >= 0.9 on BasicMotions' test set."""
+    run = tmp_path / "run"
+    args = ["classify", "train", "--data", "BasicMotions", "--run-dir", str(run)]
+    assert main([*args, "--max-steps", "300", "--device", "cpu"]) == 0
+    assert "lstm-fcn" in capsys.readouterr().out
+    assert json.loads((run / "test.json").read_text())["accuracy"] >= 0.9

@@ -1,0 +1,369 @@
+"""The classification task's :class:`Classifier`: a :class:`~rnnkit.tasks.run.TaskRun`.
+
+It supplies what is its own -- the label map and input encoder fitted on the training
+split, the network (:class:`~rnnkit.models.classifier.SequenceClassifier`, or
+:class:`~rnnkit.models.lstm_fcn.LSTMFCN` with ``arch="lstm-fcn"``), the step (cross-entropy,
+accuracy) and the metrics -- and leaves the run life cycle to the base class.
+
+A run directory holds ``config.json`` (``"task": "classify"`` and the ``model``,
+``classify``, ``encoder`` and ``data`` sections), ``labels.json`` (class names),
+``inputs.json`` (vocabulary or feature scaling), ``best/`` / ``last/`` checkpoints and
+``metrics.csv``. Runs of the previous layout (a format-1 ``config.json`` with an
+``options`` section and a ``classifier.json`` beside it) load too.
+
+Selection rule: with a validation set, the checkpoint kept is the one with the best
+validation accuracy (``select="accuracy"``; ``"loss"`` picks the lowest validation loss)
+and training stops early when it has not improved for ``early_stopping_patience``
+evaluations. Without one (the data too small for a hold-out) the last checkpoint is kept.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import Counter
+from dataclasses import fields
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from rnnkit.config import check_keys
+from rnnkit.data.bucketing import Batch, BucketLoader
+from rnnkit.data.classification import Examples, InputEncoder, LabelMap, balanced_class_weights
+from rnnkit.data.series_norm import znormalize
+from rnnkit.metrics.classification import classification_report
+from rnnkit.models.classifier import ClassifierConfig, SequenceClassifier
+from rnnkit.tasks.run import TaskRun, read_artifact
+from rnnkit.train import StepOutput, TrainConfig
+
+__all__ = ["ARCHS", "SELECT", "Classifier", "model_keys"]
+
+logger = logging.getLogger(__name__)
+
+ARCHS = ("rnn", "lstm-fcn")
+SELECT = {"accuracy": ("val_acc", "max"), "loss": ("val_loss", "min")}
+_DATA_KEYS = {"vocab_size", "input_size", "num_classes", "padding_idx"}
+
+
+def _model_class(arch: str) -> tuple[type, type]:
+    """(config class, module class) of an architecture."""
+    if arch == "lstm-fcn":
+        from rnnkit.models.lstm_fcn import LSTMFCN, LSTMFCNConfig
+
+        return LSTMFCNConfig, LSTMFCN
+    return ClassifierConfig, SequenceClassifier
+
+
+def model_keys(arch: str) -> set[str]:
+    """The ``model`` options an architecture takes (data-derived keys excluded)."""
+    config_cls = _model_class(arch)[0]
+    known = {f.name for f in fields(config_cls)} | set(getattr(config_cls, "FLAT_KEYS", ()))
+    return known - _DATA_KEYS
+
+
+class Classifier(TaskRun):
+    """The user-facing classifier: fit on examples, evaluate, predict, save and load.
+
+    Args:
+        model: the network's options except those set from the data (``num_classes``,
+            ``vocab_size``, ``input_size``, ``padding_idx``); flat recurrent keys
+            (``cell``, ``hidden_size`` ...) are accepted.
+        train: a ``TrainConfig`` or a dict of its options (epochs, lr, device, ...).
+        arch: ``"rnn"`` (SequenceClassifier, text or series) or ``"lstm-fcn"`` (series).
+        batch_size: sequences per batch.
+        bucket: sort batches into length buckets (the recurrent model always runs packed).
+        class_weights: ``"balanced"`` weighs the loss by ``N / (C * count_c)``.
+        tokenizer, lowercase, min_freq, max_vocab: text inputs (see :class:`InputEncoder`).
+        standardize: scale numeric features with training statistics.
+        znorm: z-normalise each series by its own mean and std first (series inputs).
+        select: the validation figure that picks the checkpoint: accuracy or loss.
+        seed: seeds initialisation and batch shuffling.
+
+    >>> clf = Classifier(model={"hidden_size": 16}, train={"epochs": 1})  # doctest: +SKIP
+    >>> clf.fit(train_examples, val_examples, run_dir="runs/demo")        # doctest: +SKIP
+    >>> labels, probs = clf.predict(new_examples)                         # doctest: +SKIP
+    """
+
+    task = "classify"
+
+    def __init__(
+        self,
+        model: dict[str, Any] | None = None,
+        train: TrainConfig | dict[str, Any] | None = None,
+        *,
+        arch: str = "rnn",
+        batch_size: int = 32,
+        bucket: bool = True,
+        class_weights: Literal["none", "balanced"] = "none",
+        tokenizer: str = "word-punct",
+        lowercase: bool = True,
+        min_freq: int = 1,
+        max_vocab: int | None = None,
+        standardize: bool = True,
+        znorm: bool = False,
+        select: str = "accuracy",
+        seed: int = 0,
+    ) -> None:
+        if arch not in ARCHS:
+            raise ValueError(f"`arch` must be one of {', '.join(ARCHS)}, got {arch!r}")
+        model = dict(model or {})
+        check_keys(model, model_keys(arch), what="or data-derived `model`")
+        if class_weights not in ("none", "balanced"):
+            raise ValueError(f"`class_weights` must be 'none' or 'balanced', got {class_weights!r}")
+        if batch_size < 1:
+            raise ValueError(f"`batch_size` must be >= 1, got {batch_size}")
+        if not isinstance(znorm, bool):
+            raise ValueError(f"`znorm` must be true or false, got {znorm!r}")
+        if select not in SELECT:
+            raise ValueError(f"`select` must be one of {', '.join(SELECT)}, got {select!r}")
+        self.model_options = model
+        self.train_config = train
+        self.options: dict[str, Any] = {
+            "arch": arch,
+            "batch_size": batch_size,
+            "bucket": bucket,
+            "class_weights": class_weights,
+            "znorm": znorm,
+            "select": select,
+            "seed": seed,
+        }
+        self.encoder_options = {
+            "tokenizer": tokenizer,
+            "lowercase": lowercase,
+            "min_freq": min_freq,
+            "max_size": max_vocab,
+            "standardize": standardize,
+        }
+        self.data_info: dict[str, Any] = {}
+        self.labels: LabelMap | None = None
+        self.encoder: InputEncoder | None = None
+        self.model: nn.Module | None = None
+        self.weights: Tensor | None = None
+        self.padding: dict[str, float] = {}
+
+    @property
+    def module(self) -> nn.Module | None:
+        """The network (the older name of :attr:`model`)."""
+        return self.model
+
+    # ------------------------------------------------------------ TaskRun hooks
+    def sections(self) -> dict[str, Any]:
+        assert self.model is not None
+        out = {
+            "model": self.model.config.to_dict(),  # type: ignore[union-attr, operator]
+            "classify": self.options,
+            "encoder": self.encoder_options,
+        }
+        if self.data_info:
+            out["data"] = self.data_info
+        return out
+
+    def artifacts(self) -> dict[str, Any]:
+        return {"labels": self.labels, "inputs": self.encoder}
+
+    def step(self, model: nn.Module, batch: Batch, state: Any) -> StepOutput:
+        logits = model(batch.x, batch.lengths)  # (B, C)
+        weight = None if self.weights is None else self.weights.to(logits.device)
+        loss = F.cross_entropy(logits, batch.y, weight=weight)
+        acc = (logits.argmax(-1) == batch.y).float().mean()
+        return StepOutput(loss, int(batch.y.numel()), None, {"acc": float(acc)})
+
+    @classmethod
+    def from_run(cls, config: dict[str, Any], run_dir: Path) -> Classifier:
+        """Rebuild from ``config.json``; the previous layout kept the options in ``options``."""
+        o = dict(config.get("classify") or config.get("options") or {})
+        e = config["encoder"]
+        arch = o.get("arch", "rnn")
+        clf = cls(
+            arch=arch,
+            batch_size=o.get("batch_size", 32),
+            bucket=o.get("bucket", True),
+            class_weights=o.get("class_weights", "none"),
+            znorm=o.get("znorm", False),
+            select=o.get("select", "accuracy"),
+            seed=o.get("seed", 0),
+            tokenizer=e["tokenizer"],
+            lowercase=e["lowercase"],
+            min_freq=e["min_freq"],
+            max_vocab=e["max_size"],
+            standardize=e["standardize"],
+        )
+        clf.data_info = dict(config.get("data") or {})
+        clf.labels = LabelMap.from_dict(read_artifact(run_dir, "labels"))
+        clf.encoder = InputEncoder.from_dict(read_artifact(run_dir, "inputs"))
+        config_cls, module_cls = _model_class(arch)
+        clf.model = module_cls(config_cls.from_dict(config["model"]))
+        return clf
+
+    # ------------------------------------------------------------ training
+    def _items(self, data: Examples) -> Examples:
+        """``data`` with each series z-normalised when ``znorm`` is on (text unchanged)."""
+        if not self.options["znorm"] or data.kind != "numeric":
+            return data
+        return Examples(znormalize(data.items), data.labels, data.kind, data.ids)
+
+    def _loader(self, inputs: list[Tensor], targets: Tensor | None, train: bool) -> BucketLoader:
+        o = self.options
+        bucket = o["bucket"] or not train
+        return BucketLoader(
+            inputs, targets, o["batch_size"], shuffle=train, bucket=bucket, seed=o["seed"]
+        )
+
+    def _build(self, train: Examples) -> list[Tensor]:
+        """Fit the label map and encoder, build the network (seeded); encoded inputs."""
+        assert train.labels is not None
+        self.labels = LabelMap.fit(train.labels)
+        self.encoder = InputEncoder(train.kind, **self.encoder_options).fit(train)
+        data: dict[str, Any] = {"num_classes": len(self.labels)}
+        if self.encoder.kind == "text":
+            if self.options["arch"] != "rnn":
+                raise ValueError(
+                    f"`--arch {self.options['arch']}` takes series inputs, got text; "
+                    "use `--arch rnn` for text"
+                )
+            data.update(vocab_size=self.encoder.vocab_size, padding_idx=self.encoder.vocab.pad_id)
+        else:
+            data["input_size"] = self.encoder.input_size
+        config_cls, module_cls = _model_class(self.options["arch"])
+        config = config_cls.from_dict({**self.model_options, **data})
+        with torch.random.fork_rng(devices=[]):  # seeded initialisation, global RNG untouched
+            torch.manual_seed(self.options["seed"])
+            self.model = module_cls(config)
+        return self.encoder.encode(train)
+
+    def _train_config(self, has_val: bool) -> TrainConfig:
+        tc = self.train_config
+        tc = TrainConfig.from_dict(tc) if isinstance(tc, dict) else (tc or TrainConfig())
+        changes: dict[str, Any] = {"seed": self.options["seed"]}
+        if has_val and tc.monitor in ("val_loss", "val_acc"):
+            changes["monitor"], changes["monitor_mode"] = SELECT[self.options["select"]]
+        if not has_val:  # nothing to stop on: the step budget decides, the last is kept
+            changes["early_stopping_patience"] = None
+        return tc.replace(**changes)
+
+    def fit(
+        self,
+        train: Examples,
+        val: Examples | None = None,
+        *,
+        run_dir: str | os.PathLike[str] | None = None,
+        resume: bool = False,
+    ) -> dict[str, Any]:
+        """Fit the label map, the input encoder and the network on ``train``.
+
+        Returns the trainer's summary plus ``padded_fraction_bucketed`` /
+        ``padded_fraction_random`` (padded steps a padded run would compute; packing skips
+        them all), ``train_accuracy`` and ``chance`` (the most common class's share) and,
+        with ``val``, the validation report of the kept checkpoint.
+        """
+        if train.labels is None:
+            raise ValueError("`train` examples need labels")
+        train = self._items(train)
+        x_train = self._build(train)
+        assert self.labels is not None and self.encoder is not None
+        y_train, _ = self.labels.encode(train.labels)
+        if self.options["class_weights"] == "balanced":
+            self.weights = balanced_class_weights(y_train, len(self.labels))
+        train_loader = self._loader(x_train, y_train, train=True)
+        self._padding(x_train, y_train, train_loader)
+        val_loader = None
+        if val is not None and len(val):
+            val = self._items(val)
+            y_val, kept = self.labels.encode(val.labels or [], on_unknown="skip")
+            if len(kept):
+                val_loader = self._loader(self.encoder.encode(val.subset(kept)), y_val, False)
+        tc = self._train_config(val_loader is not None)
+        result = self.fit_run(run_dir, tc, train_loader, val_loader, resume=resume)
+        out = {**result, **self.padding, **self._fit_check(train)}
+        if val is not None and val_loader is not None:
+            out["val"] = self.evaluate(val, _prepared=True)
+        return out
+
+    def _padding(self, x: list[Tensor], y: Tensor, loader: BucketLoader) -> None:
+        o = self.options
+        random = BucketLoader(x, y, o["batch_size"], bucket=False, seed=o["seed"])
+        self.padding = {
+            "padded_fraction_bucketed": loader.padding_stats()["padded_fraction"],
+            "padded_fraction_random": random.padding_stats()["padded_fraction"],
+        }
+
+    def _fit_check(self, train: Examples) -> dict[str, float]:
+        """Training accuracy of the kept weights; a warning when it is near chance."""
+        assert train.labels is not None
+        counts = Counter(train.labels)
+        chance = max(counts.values()) / len(train)
+        acc = self.evaluate(train, _prepared=True)["accuracy"]
+        if acc <= chance + 0.1 * (1.0 - chance):
+            logger.warning(
+                "training accuracy %.3f is near chance (%.3f, the most common class's share): "
+                "the model did not fit its training data; train longer (`--max-steps`, "
+                "`--max-time`), change `--lr`, or try another preset (`rnnkit classify presets`)",
+                acc,
+                chance,
+            )
+        return {"train_accuracy": acc, "chance": chance}
+
+    # ------------------------------------------------------------ inference
+    def predict_proba(self, data: Examples, *, _prepared: bool = False) -> np.ndarray:
+        """Class probabilities ``(N, C)`` in input order."""
+        if self.model is None or self.encoder is None or self.labels is None:
+            raise ValueError("the classifier is not fitted; call fit() or Classifier.load()")
+        inputs = self.encoder.encode(data if _prepared else self._items(data))
+        model = self.model
+        device = next(model.parameters()).device
+        was_training = model.training
+        model.eval()
+        probs = torch.empty(len(data), len(self.labels))
+        try:
+            with torch.no_grad():
+                for batch in self._loader(inputs, None, train=False):
+                    logits = model(batch.x.to(device), batch.lengths)  # (B, C)
+                    probs[batch.index] = torch.softmax(logits.float(), -1).cpu()
+        finally:
+            model.train(was_training)
+        return probs.numpy()
+
+    def predict(self, data: Examples) -> tuple[list[str], np.ndarray]:
+        """Predicted class names (N,) and probabilities ``(N, C)``."""
+        probs = self.predict_proba(data)
+        assert self.labels is not None
+        return [self.labels.names[i] for i in probs.argmax(1)], probs
+
+    def evaluate(
+        self, data: Examples, *, strict: bool = False, _prepared: bool = False
+    ) -> dict[str, Any]:
+        """Accuracy, macro-F1, per-class precision/recall and the confusion matrix.
+
+        Args:
+            data: labelled examples.
+            strict: a label never seen in training is an error; otherwise such examples
+                are left out and counted in ``unseen_label_examples``.
+
+        Returns:
+            :func:`~rnnkit.metrics.classification.classification_report` plus
+            ``unseen_label_examples``, ``unk_tokens`` and ``tokens`` (text only).
+        """
+        if self.labels is None:
+            raise ValueError("the classifier is not fitted; call fit() or Classifier.load()")
+        if data.labels is None:
+            raise ValueError("evaluate needs labelled examples (`--label-column`)")
+        y, kept = self.labels.encode(data.labels, on_unknown="error" if strict else "skip")
+        unseen = len(data) - len(kept)
+        if unseen:
+            missing = sorted({lab for lab in data.labels if lab not in self.labels.names})
+            logger.warning(
+                "%d examples have labels never seen in training %s; left out", unseen, missing[:10]
+            )
+        if not kept:
+            raise ValueError("no example has a label seen in training; nothing to evaluate")
+        probs = self.predict_proba(data.subset(kept), _prepared=_prepared)
+        report = classification_report(y.numpy(), probs.argmax(1), self.labels.names)
+        report["unseen_label_examples"] = unseen
+        if self.encoder is not None and self.encoder.kind == "text":
+            report["unk_tokens"] = self.encoder.last_unknown
+            report["tokens"] = self.encoder.last_tokens
+        return report
