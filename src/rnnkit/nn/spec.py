@@ -182,8 +182,8 @@ def accepts_flat_keys(field: str = "rnn") -> Callable[[type[C]], type[C]]:
 
     ``Config(cell="gru", rnn={"hidden_size": 8})`` and ``Config(cell="gru", hidden_size=8)``
     build the same config; the class gets ``FLAT_KEYS`` (:data:`SPEC_KEYS`), which
-    :func:`rnnkit.config.config_from_dict` accepts too, and reads the spec's fields flat
-    (``config.hidden_size`` is ``config.rnn.hidden_size``) for code written before.
+    :func:`rnnkit.config.config_from_dict` accepts too (configs saved before the spec).
+    The fields are read in one place only: ``config.rnn.hidden_size``.
     """
 
     def decorate(cls: type[C]) -> type[C]:
@@ -200,14 +200,7 @@ def accepts_flat_keys(field: str = "rnn") -> Callable[[type[C]], type[C]]:
         def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
             init(self, *args, **RecurrentSpec.split_flat(kwargs, default=default, field=field))
 
-        def __getattr__(self: Any, name: str) -> Any:
-            # only reached when normal lookup fails: the flat read path ``config.hidden_size``
-            if name in SPEC_KEYS:
-                return getattr(getattr(self, field), name)
-            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-
         cls.__init__ = __init__  # type: ignore[misc]
-        cls.__getattr__ = __getattr__  # type: ignore[attr-defined]
         cls.FLAT_KEYS = SPEC_KEYS  # type: ignore[attr-defined]
         return cls
 
