@@ -81,7 +81,8 @@ def test_beam_finds_the_best_sequence_greedy_misses():
 
 def test_exhaustive_beam_equals_brute_force_with_state_reordering():
     step, init, tables = second_order(rows=2, seed=1)
-    hyps = beam_search(step, init([0, 1]), 2, BOS, EOS, beam_size=16, max_len=4, n_best=5)
+    hyps = beam_search(step, init([0, 1]), 2, BOS, EOS, beam_size=16, max_len=4, n_best=5,
+                       length_penalty=0.0)  # fmt: skip
     for row in range(2):
         expected = brute_force(tables, row, 4)[:5]
         assert [h.tokens for h in hyps[row]] == [seq for _, seq in expected]
@@ -116,7 +117,7 @@ def test_beam_one_equals_greedy_exactly(seed):
 def test_length_penalty_changes_the_choice():
     # [eos]: 0.5 (log -0.69, length 1); [a, eos]: 0.45 * 0.8 = 0.36 (log -1.02, length 2)
     step = markov_step({BOS: [0, 0.5, 0.45, 0.05], A: [0, 0.8, 0.1, 0.1], B: [0, 0.5, 0.25, 0.25]})
-    plain = beam_search(step, None, 1, BOS, EOS, beam_size=2, max_len=5)[0][0]
+    plain = beam_search(step, None, 1, BOS, EOS, beam_size=2, max_len=5, length_penalty=0.0)[0][0]
     assert plain.tokens == [EOS]
     simple = beam_search(step, None, 1, BOS, EOS, beam_size=2, max_len=5, length_penalty=1.0,
                          penalty="simple")[0][0]  # fmt: skip

@@ -173,6 +173,23 @@ def test_an_old_cli_run_still_loads_and_predicts(tmp_path):
     assert "wrote" in predict(run=str(run), out=str(tmp_path / "f.csv"))
 
 
+def test_an_old_cli_run_resumes(tmp_path):
+    """A run of the previous layout (config.json format 1 with the flat task config,
+    forecast.json format 1 with the network's config) continues with ``--resume true``."""
+    run = tmp_path / "run"
+    _train(run, max_steps=2)
+    fc = Forecaster.load(run)
+    meta = _write_legacy(fc, run, {k: fc.data[k] for k in ("source", "period", "test_start")})
+    train_section = json.loads((run / "config.json").read_text())["train"]
+    old_config = {"task": "forecast", "forecast": meta["forecast"], "train": train_section}
+    (run / "config.json").write_text(json.dumps(old_config))  # format 1: no "format" key
+    result = _train(run, resume=True, max_steps=3)
+    assert result["step"] == 3  # resumed, not refused
+    assert json.loads((run / "config.json").read_text())["format"] == 2
+    with pytest.raises(ValueError, match=r"model\.rnn\.hidden_size"):  # still checked
+        _train(run, resume=True, max_steps=4, hidden_size=6)
+
+
 def test_defaults_live_in_the_preset():
     preset = preset_sections("default")
     cfg = ForecastConfig.from_dict({})
@@ -183,7 +200,7 @@ def test_defaults_live_in_the_preset():
     assert all(params[k].default is None for k in ("horizon", "input_len", "epochs", "norm"))
     assert {k: params[k].default for k in RUN_FLAGS} == {k: v for k, (v, _) in RUN_FLAGS.items()}
     assert all(params[k].default is None for k in LAYER_FLAGS)
-    assert f"(default {preset['model']['horizon']})" in train.__doc__  # --help shows it
+    assert f"(default preset: {preset['model']['horizon']})" in train.__doc__  # --help
 
 
 @pytest.mark.slow
@@ -217,6 +234,19 @@ def test_best_weights_are_chosen_by_validation_mae(tmp_path):
         float(r["val_mae_scaled"]) for r in pd.read_csv(run / "metrics.csv").to_dict("records")
         if r.get("val_mae_scaled") == r.get("val_mae_scaled")  # not NaN
     ))  # fmt: skip
+
+
+def test_fit_without_a_run_dir_keeps_the_best_weights_too(tmp_path):
+    """In memory (no run directory, no temporary one) the same weights as on disk."""
+    series = load_example("sine").slice(0, 300)
+    kw = {"input_len": 8, "horizon": 2, "hidden_size": 4, "batch_size": 16,
+          "train": {"max_steps": 40, "lr": 1.0, "eval_every": 2}}  # fmt: skip
+    in_memory, on_disk = Forecaster(**kw), Forecaster(**kw)
+    result = in_memory.fit(series)
+    assert on_disk.fit(series, run_dir=tmp_path / "run")["best_step"] == result["best_step"]
+    assert result["best_step"] < result["step"]  # the best is not the last: restored
+    assert in_memory.run_dir is None and sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+    np.testing.assert_array_equal(in_memory.predict(series).mean, on_disk.predict(series).mean)
 
 
 def test_a_series_too_short_for_validation_says_so_and_keeps_the_last(caplog):

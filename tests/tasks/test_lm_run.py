@@ -77,8 +77,10 @@ def test_a_run_in_the_previous_layout_still_loads(fitted: tuple[Path, float], tm
     assert lm.model.config.rnn.hidden_size == 16
     assert lm.evaluate("test")["loss"] == pytest.approx(fitted[1], rel=1e-6)
     # what a resume compares: the old sections migrated equal the ones this version writes
-    saved = TextLM.saved_sections(read_run_config(old))
+    saved = TextLM.saved_sections(read_run_config(old), old)
     assert config_diff(saved, json.loads(json.dumps(lm.sections()))) == []
+    result = lm.fit(old, {**FAST, "max_steps": 5}, resume=True)  # not refused
+    assert result["step"] == 5 and read_run_config(old)["format"] == 2
 
 
 def test_weights_that_do_not_fit_config_json_are_a_clear_error(

@@ -112,6 +112,20 @@ def test_a_run_of_the_previous_layout_still_translates(run: Path, tmp_path: Path
     assert evaluate(str(old), method="greedy", attention_plots=0)["pairs"] == 6
 
 
+def test_a_run_of_the_previous_layout_resumes(run: Path, tsv: Path, tmp_path: Path) -> None:
+    """Its flat model keys, options under "task" and data without encoding or checksums are
+    migrated before the resume compares settings: one more step, not a refusal."""
+    old = _copy(run, tmp_path / "old")
+    cfg = json.loads((old / "config.json").read_text())
+    (old / "config.json").write_text(json.dumps(_old_layout(cfg), indent=2))
+    result = train("demo", str(old), data=str(tsv), simple_prefixes=False, resume=True,
+                   max_steps=3, data_options=SPLITS, **TINY)  # fmt: skip
+    assert result["step"] == 3
+    saved = json.loads((old / "config.json").read_text())
+    assert saved["format"] == 2 and saved["model"]["rnn"]["hidden_size"] == 8
+    assert set(saved["data"]["digests"]) == {"train"}  # recorded from now on
+
+
 def test_weights_that_do_not_fit_config_json_are_a_clear_error(run: Path, tmp_path: Path) -> None:
     bad = _copy(run, tmp_path / "bad")
     cfg = json.loads((bad / "config.json").read_text())

@@ -88,6 +88,48 @@ def test_restore_best_loads_the_evaluated_best_weights(tmp_path, optimizer):
     assert t.evaluate(val)["loss"] == pytest.approx(result["best_value"], rel=1e-6)
 
 
+@pytest.mark.parametrize("optimizer", ["adam", "ntasgd"])
+def test_restore_best_without_a_run_dir_keeps_the_best_in_memory(tmp_path, optimizer):
+    """The same weights as restored from best/ of the same run written to disk."""
+    train, val = rising_val()
+    config = cfg(epochs=8, lr=0.5, optimizer=optimizer, ntasgd_nonmono=1)
+    on_disk = Trainer(Net(), config, step_fn, run_dir=tmp_path)
+    torch.manual_seed(0)
+    on_disk.model.load_state_dict(Net().state_dict())
+    expected = on_disk.fit(train, val, restore_best=True)
+    in_memory = Trainer(Net(), config, step_fn)
+    torch.manual_seed(0)
+    in_memory.model.load_state_dict(Net().state_dict())
+    result = in_memory.fit(train, val, restore_best=True)
+    assert result["best_step"] == expected["best_step"] < result["step"]
+    best = on_disk.model.state_dict()
+    assert all(torch.equal(v, best[k]) for k, v in in_memory.model.state_dict().items())
+    assert in_memory.evaluate(val)["loss"] == pytest.approx(result["best_value"], rel=1e-6)
+
+
+def test_evaluating_only_does_not_log_training(caplog):
+    t = Trainer(Net(), cfg(), step_fn)
+    with caplog.at_level("INFO", logger="rnnkit.train.trainer"):
+        t.evaluate(windows(2))
+    assert "training on" not in caplog.text
+    with caplog.at_level("INFO", logger="rnnkit.train.trainer"):
+        t.fit(windows(2))
+    assert "training on cpu (fp32)" in caplog.text
+
+
+def test_save_weights_writes_a_best_checkpoint_load_checkpoint_reads(tmp_path):
+    from rnnkit.train import save_weights
+
+    net = Net()
+    path = save_weights(tmp_path, net, meta={"saved_by": "test"})
+    assert path == tmp_path / "best" and not list(tmp_path.glob(".*tmp*"))  # no leftovers
+    state, meta = load_checkpoint(tmp_path, "best")
+    assert all(torch.equal(v, net.state_dict()[k]) for k, v in state.items())
+    assert (meta["kind"], meta["step"], meta["saved_by"]) == ("best", None, "test")
+    with pytest.raises(ValueError, match="`which` must be 'best'"):
+        save_weights(tmp_path, net, which="last")
+
+
 def test_without_restore_best_the_final_weights_stay(tmp_path):
     train, val = rising_val()
     t = Trainer(Net(), cfg(epochs=4, lr=0.5), step_fn, run_dir=tmp_path)

@@ -22,6 +22,10 @@ generated tokens including ``eos`` (not ``bos``) and ``penalty`` is
 
 ``alpha = length_penalty = 0`` ranks by the plain log-probability. With ``beam_size=1``
 the search is exactly :func:`greedy_search`.
+
+Defaults: :data:`BEAM_SIZE` beams and :data:`LENGTH_PENALTY` ``alpha``, declared here once;
+every level above (:func:`rnnkit.decoding.beam_generate`, the seq2seq decoder, the
+translate task and its CLI) takes its defaults from these two names.
 """
 
 from __future__ import annotations
@@ -36,7 +40,21 @@ import torch
 from rnnkit.decoding.loop import call_step, max_lengths, sample_loop
 from rnnkit.decoding.state import State, expand_state, reorder_state
 
-__all__ = ["BeamStepFn", "Hypothesis", "beam_search", "greedy_search", "length_penalty_factor"]
+__all__ = [
+    "BEAM_SIZE",
+    "LENGTH_PENALTY",
+    "BeamStepFn",
+    "Hypothesis",
+    "beam_search",
+    "greedy_search",
+    "length_penalty_factor",
+]
+
+BEAM_SIZE = 5
+"""Beams per row when not given (every level's default)."""
+LENGTH_PENALTY = 0.6
+"""``alpha`` of the length penalty when not given: GNMT's 0.6 (Wu et al. 2016); every
+level's default. Pass 0 to rank by the plain log-probability."""
 
 logger = logging.getLogger(__name__)
 
@@ -85,9 +103,9 @@ def beam_search(
     batch_size: int,
     bos_id: int | torch.Tensor,
     eos_id: int,
-    beam_size: int = 4,
+    beam_size: int = BEAM_SIZE,
     max_len: int | torch.Tensor = 50,
-    length_penalty: float = 0.0,
+    length_penalty: float = LENGTH_PENALTY,
     penalty: Penalty = "gnmt",
     n_best: int = 1,
     state_dim: int = 1,
@@ -272,7 +290,7 @@ def greedy_search(
     eos_id: int,
     beam_size: int = 1,
     max_len: int | torch.Tensor = 50,
-    length_penalty: float = 0.0,
+    length_penalty: float = LENGTH_PENALTY,
     penalty: Penalty = "gnmt",
     n_best: int = 1,
     state_dim: int = 1,

@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from rnnkit.decoding.beam import Hypothesis, Penalty, beam_search
+from rnnkit.decoding.beam import BEAM_SIZE, LENGTH_PENALTY, Hypothesis, Penalty, beam_search
 from rnnkit.decoding.loop import sample_loop
 from rnnkit.decoding.state import State, expand_state, map_state
 
@@ -98,9 +98,9 @@ def beam_generate(
     state: State,
     max_new_tokens: int,
     *,
-    beam_size: int = 4,
+    beam_size: int = BEAM_SIZE,
     eos_id: int | None = None,
-    length_penalty: float = 0.0,
+    length_penalty: float = LENGTH_PENALTY,
     penalty: Penalty = "gnmt",
     n_best: int = 1,
     state_dim: int = 1,

@@ -21,7 +21,8 @@ tokens (``<eos>`` included) for its own source length ``S_b``; one cut there has
 
 Length penalty (Wu et al., 2016): hypotheses are ranked by ``log_prob / ((5 + n) / 6) ** alpha``
 with ``n`` the tokens emitted (``<eos>`` included); ``alpha = 0`` ranks by the plain
-log-probability, larger ``alpha`` favours longer output. Beam size 1 is greedy exactly.
+log-probability, larger ``alpha`` favours longer output. Beam size 1 is greedy exactly. The
+defaults (``beam_size``, ``length_penalty``) are :mod:`rnnkit.decoding.beam`'s.
 """
 
 from __future__ import annotations
@@ -34,10 +35,13 @@ import torch
 from torch import Tensor
 
 from rnnkit.decoding import beam as search
+from rnnkit.decoding.beam import BEAM_SIZE, LENGTH_PENALTY
 from rnnkit.decoding.loop import sample_loop
 from rnnkit.models.seq2seq import DecoderState, Memory, Seq2Seq
 
 __all__ = [
+    "MAX_LEN_A",
+    "MAX_LEN_B",
     "Hypothesis",
     "SearchState",
     "beam_search",
@@ -48,6 +52,10 @@ __all__ = [
     "start_search",
     "tile_memory",
 ]
+
+MAX_LEN_A, MAX_LEN_B = 1.5, 5
+"""The default output limit: at most ``MAX_LEN_A * S_b + MAX_LEN_B`` tokens for a source of
+``S_b`` tokens (every level's default, the translate task's too)."""
 
 
 @dataclass
@@ -130,8 +138,8 @@ def greedy_search(
     *,
     bos_id: int,
     eos_id: int,
-    max_len_a: float = 1.5,
-    max_len_b: int = 5,
+    max_len_a: float = MAX_LEN_A,
+    max_len_b: int = MAX_LEN_B,
     return_attention: bool = False,
 ) -> list[Hypothesis]:
     """The most likely next token at every step, one hypothesis per row of ``src (S, B)``:
@@ -154,8 +162,8 @@ def sample_search(
     top_k: int | None = None,
     top_p: float | None = None,
     generator: torch.Generator | None = None,
-    max_len_a: float = 1.5,
-    max_len_b: int = 5,
+    max_len_a: float = MAX_LEN_A,
+    max_len_b: int = MAX_LEN_B,
     return_attention: bool = False,
 ) -> list[Hypothesis]:
     """Sampled tokens (temperature, then top-k, then top-p; see ``rnnkit.decoding.sampling``;
@@ -179,13 +187,13 @@ def beam_search(
     src: Tensor,
     src_lengths: Tensor,
     *,
-    beam_size: int = 5,
-    length_penalty: float = 0.0,
+    beam_size: int = BEAM_SIZE,
+    length_penalty: float = LENGTH_PENALTY,
     n_best: int = 1,
     bos_id: int,
     eos_id: int,
-    max_len_a: float = 1.5,
-    max_len_b: int = 5,
+    max_len_a: float = MAX_LEN_A,
+    max_len_b: int = MAX_LEN_B,
     return_attention: bool = False,
 ) -> list[list[Hypothesis]]:
     """Batched beam search: the ``n_best`` best hypotheses per row of ``src (S, B)``, best
@@ -211,15 +219,15 @@ def decode(
     bos_id: int,
     eos_id: int,
     method: str = "beam",
-    beam_size: int = 5,
-    length_penalty: float = 0.0,
+    beam_size: int = BEAM_SIZE,
+    length_penalty: float = LENGTH_PENALTY,
     n_best: int = 1,
     temperature: float = 1.0,
     top_k: int | None = None,
     top_p: float | None = None,
     generator: torch.Generator | None = None,
-    max_len_a: float = 1.5,
-    max_len_b: int = 5,
+    max_len_a: float = MAX_LEN_A,
+    max_len_b: int = MAX_LEN_B,
     return_attention: bool = False,
 ) -> list[list[Hypothesis]]:
     """Translate a batch ``src (S, B)``: ``n_best`` hypotheses per row (1 unless beam).

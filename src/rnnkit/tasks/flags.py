@@ -8,12 +8,17 @@ Every ``rnnkit <task> train`` takes the run flags (:data:`RUN_FLAGS`: ``--run-di
 (jsonargparse reads signatures) and its docstring says ``{run flags}`` / ``{layer flags}``
 where their ``Args:`` lines go; :func:`shared_docs` fills those in from here, and
 ``{cells}`` with the registered cell kinds, so the help text follows the registry.
+A flag that defaults to ``None`` takes the preset's value; :func:`preset_help` appends
+that value to its ``Args:`` line (``(demo preset: 256)``), from :func:`preset_values`.
 ``tests/tasks/test_flags.py`` holds every task to the same names, defaults and help.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import dataclasses
+import inspect
+import re
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 __all__ = [
@@ -21,6 +26,8 @@ __all__ = [
     "RUN_FLAGS",
     "describe_cells",
     "layer_overrides",
+    "preset_help",
+    "preset_values",
     "shared_docs",
     "train_overrides",
 ]
@@ -74,6 +81,72 @@ def shared_docs(fn: F) -> F:
         doc = doc[: at - len(indent)] + block + doc[at + len(marker) :]
     fn.__doc__ = doc.replace("{cells}", ", ".join(cell_names()))
     return fn
+
+
+def preset_values(
+    sections: Mapping[str, Mapping[str, Any]], *configs: type, **aliases: str
+) -> dict[str, Any]:
+    """What each flag left out takes: ``configs``' field defaults, then ``sections``' values.
+
+    Args:
+        sections: a preset's sections (``{"model": {...}, "train": {...}}``), read by field
+            name; a later section wins.
+        configs: config dataclasses whose field defaults come first; a field holding a
+            config (``rnn``) gives its fields flat, over the outer ones.
+        aliases: ``flag="field"`` for a flag named unlike its field (``data="path"``).
+
+    Returns:
+        ``{flag or field name: value}``.
+    """
+    out: dict[str, Any] = {}
+    for cls in configs:
+        nested: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            if f.default is not dataclasses.MISSING:
+                value = f.default
+            elif f.default_factory is not dataclasses.MISSING:
+                value = f.default_factory()
+            else:
+                continue
+            if dataclasses.is_dataclass(value) and not isinstance(value, type):
+                nested.update({g.name: getattr(value, g.name) for g in dataclasses.fields(value)})
+            else:
+                out[f.name] = value
+        out.update(nested)
+    for section in sections.values():
+        out.update(section or {})
+    out.update({flag: out[field] for flag, field in aliases.items() if field in out})
+    return out
+
+
+def preset_help(values: Mapping[str, Any], preset: str) -> Callable[[F], F]:
+    """Decorator: append ``(<preset> preset: VALUE)`` to the ``Args:`` line of each
+    parameter of the function that defaults to ``None`` ("the preset's value") and has a
+    value in ``values`` (see :func:`preset_values`), so ``--help`` says what it will take.
+
+    Apply it above :func:`shared_docs`, so the shared flags' lines get their values too.
+    """
+
+    def decorate(fn: F) -> F:
+        doc = fn.__doc__ or ""
+        for name, param in inspect.signature(fn).parameters.items():
+            entry = re.compile(rf"\n( +){name}: ").search(doc, max(doc.find("Args:"), 0))
+            if param.default is not None or values.get(name) is None or entry is None:
+                continue
+            end = doc.find("\n", entry.start() + 1)
+            while end >= 0 and doc.startswith(f"\n{entry.group(1)} ", end):  # continued
+                end = doc.find("\n", end + 1)
+            end = len(doc) if end < 0 else end
+            doc = f"{doc[:end].rstrip()} ({preset} preset: {_shown(values[name])}){doc[end:]}"
+        fn.__doc__ = doc
+        return fn
+
+    return decorate
+
+
+def _shown(value: Any) -> str:
+    """A value as it is spelt on the command line (``true``, not ``True``)."""
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def train_overrides(

@@ -11,13 +11,19 @@ forecast presets`` lists them).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from rnnkit.data.forecast_sources import load_source, make_source, read_spec
 from rnnkit.data.series import TimeSeries
-from rnnkit.tasks.flags import layer_overrides, shared_docs, train_overrides
+from rnnkit.models.forecaster import ForecasterConfig
+from rnnkit.tasks.flags import (
+    layer_overrides,
+    preset_help,
+    preset_values,
+    shared_docs,
+    train_overrides,
+)
 from rnnkit.tasks.forecast_config import ForecastConfig, preset_sections
 from rnnkit.tasks.forecaster import BacktestResult, Forecast, Forecaster
 from rnnkit.train import TrainConfig
@@ -36,28 +42,14 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-Fn = TypeVar("Fn", bound=Callable[..., Any])
-
 load_data = load_source
 """``load_data(source) -> (series, period)``: :func:`rnnkit.data.forecast_sources.load_source`."""
 
 
-def _preset_docs(fn: Fn) -> Fn:
-    """Fill ``{section.key}`` markers in ``fn``'s docstring with the default preset's values,
-    so ``--help`` says what a flag left out will take."""
-    doc = fn.__doc__ or ""
-    for section, values in preset_sections("default").items():
-        for key, value in values.items():
-            shown = (
-                "null"
-                if value is None
-                else str(value).lower()
-                if isinstance(value, bool)
-                else value
-            )
-            doc = doc.replace(f"{{{section}.{key}}}", str(shown))
-    fn.__doc__ = doc
-    return fn
+HELP_PRESET = "default"  # the preset whose values the help lines show (the verbs' default)
+_HELP_VALUES = preset_values(
+    preset_sections(HELP_PRESET), TrainConfig, ForecasterConfig, patience="early_stopping_patience"
+)
 
 
 def _given(**values: Any) -> dict[str, Any]:
@@ -72,7 +64,7 @@ def _train_config(preset: str, val: float, seed: int, **given: Any) -> TrainConf
     return TrainConfig.from_dict(train)
 
 
-@_preset_docs
+@preset_help(_HELP_VALUES, HELP_PRESET)
 @shared_docs
 def train(
     csv: str | None = None,
@@ -129,21 +121,20 @@ def train(
         freq: pandas frequency (h, D, MS, ...); inferred when omitted.
         fill: missing values and timestamps: none (error), ffill or interpolate.
         preset: the settings a flag left out takes (rnnkit forecast presets lists them).
-        horizon: K, steps forecast per origin (default {model.horizon}).
-        input_len: history steps the network reads (default {forecast.input_len}).
-        mode: many_to_one, direct, autoregressive or seq2seq (default {model.mode}).
-        gaussian: also predict a standard deviation: intervals (default {model.gaussian}).
+        horizon: K, steps forecast per origin.
+        input_len: history steps the network reads.
+        mode: many_to_one, direct, autoregressive or seq2seq.
+        gaussian: also predict a standard deviation: intervals.
         norm: per-window instance normalisation of the targets: revin (window mean and
-            std), last (subtract the last value), mean or none (default {model.norm}).
-        scaler: minmax, standard or none, fitted on training rows (default {forecast.scaler}).
+            std), last (subtract the last value), mean or none.
+        scaler: minmax, standard or none, fitted on training rows.
         val: fraction of the training rows that validates, the last ones; the best weights
-            on them are kept (default {forecast.val}).
-        test: fraction of all rows held out and backtested, the last ones (default {data.test}).
-        batch_size: windows per batch (default {forecast.batch_size}).
-        epochs: passes over the training windows (default {train.epochs}).
-        lr: learning rate, Adam (default {train.lr}).
-        patience: stop after this many epochs without a better validation
-            {train.monitor} (default {train.early_stopping_patience}).
+            on them are kept.
+        test: fraction of all rows held out and backtested, the last ones.
+        batch_size: windows per batch.
+        epochs: passes over the training windows.
+        lr: learning rate, Adam.
+        patience: stop after this many evaluations without a better validation MAE.
         period: seasonal period for seasonal naive and MASE (default from the data).
         {layer flags}
         {run flags}
@@ -284,7 +275,7 @@ def predict(run: str | None = None, csv: str | None = None, out: str | None = No
     return f"{frame.to_string()}\n\nwrote {out_path} and {png}"
 
 
-@_preset_docs
+@preset_help(_HELP_VALUES, HELP_PRESET)
 def backtest(
     run: str | None = None,
     csv: str | None = None,
@@ -339,17 +330,16 @@ def backtest(
         last_points_only: score only the last step of each forecast (darts' default).
         period: seasonal period for seasonal naive and MASE.
         preset: the settings a flag left out takes, without ``run``.
-        horizon: K, without ``run`` (default {model.horizon}).
-        input_len: history length, without ``run`` (default {forecast.input_len}).
-        mode: many_to_one, direct, autoregressive or seq2seq, without ``run`` (default
-            {model.mode}).
-        cell: the recurrent layer, without ``run`` (default {model.cell}).
-        hidden_size: hidden units, without ``run`` (default {model.hidden_size}).
-        gaussian: prediction intervals, without ``run`` (default {model.gaussian}).
-        norm: revin, last, mean or none, without ``run`` (default {model.norm}).
-        scaler: minmax, standard or none, without ``run`` (default {forecast.scaler}).
-        epochs: training epochs, without ``run`` (default {train.epochs}).
-        lr: learning rate, without ``run`` (default {train.lr}).
+        horizon: K, without ``run``.
+        input_len: history length, without ``run``.
+        mode: many_to_one, direct, autoregressive or seq2seq, without ``run``.
+        cell: the recurrent layer, without ``run``.
+        hidden_size: hidden units, without ``run``.
+        gaussian: prediction intervals, without ``run``.
+        norm: revin, last, mean or none, without ``run``.
+        scaler: minmax, standard or none, without ``run``.
+        epochs: training epochs, without ``run``.
+        lr: learning rate, without ``run``.
         seed: random seed, without ``run``.
         plot: PNG path (default: RUN/backtest.png, or backtest.png here).
 

@@ -10,7 +10,6 @@ present layout keeps its configs in ``config.json`` and its weights in ``best/``
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
@@ -18,13 +17,7 @@ from rnnkit.data.forecast_scaling import LEGACY_FORMAT, SeriesScaling
 from rnnkit.models.forecaster import ForecastNet
 from rnnkit.tasks.forecast_config import MODEL_KEYS, ForecastConfig
 from rnnkit.train import TrainConfig
-from rnnkit.train.checkpoint import (
-    FORMAT,
-    atomic_write_json,
-    read_json,
-    tensor_bytes,
-    write_checkpoint_dir,
-)
+from rnnkit.train.checkpoint import atomic_write_json, read_json
 
 if TYPE_CHECKING:
     from rnnkit.tasks.forecaster import Forecaster
@@ -82,19 +75,12 @@ def save_run(fc: Forecaster, run: Path) -> Path:
     A forecaster trained into ``run`` has its weights there already; only config.json
     (its ``data`` section may have grown) and forecast.json are written again.
     """
-    from rnnkit.train import RunLock, write_run_config
+    from rnnkit.train import RunLock, save_weights, write_run_config
 
     assert fc.model is not None and fc.scaling is not None
     with RunLock(run):
         write_run_config(run, fc.task, {**fc.sections(), "train": fc.train_config.to_dict()})
         path = atomic_write_json(run / "forecast.json", fc.scaling.to_dict())
         if fc.run_dir is None or fc.run_dir.resolve() != run.resolve():
-            meta = {"format": FORMAT, "kind": "best", "step": None, "saved_by": "save"}
-            write_checkpoint_dir(
-                run / "best",
-                {
-                    "model.safetensors": tensor_bytes(fc.model.state_dict()),
-                    "trainer.json": json.dumps(meta).encode("utf-8"),
-                },
-            )
+            save_weights(run, fc.model, meta={"saved_by": "Forecaster.save"})
     return path

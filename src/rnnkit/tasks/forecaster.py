@@ -22,7 +22,6 @@ are fitted on the training rows only and inverted before any metric.
 from __future__ import annotations
 
 import logging
-import tempfile
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -199,12 +198,7 @@ class Forecaster(TaskRun):
             len(train_data.dataset),
             0 if val_data is None else len(val_data.dataset),
         )
-        if run_dir is not None or val_data is None:
-            result = self.fit_run(run_dir, self.train_config, train_data, val_data, resume=resume)
-        else:  # the best weights on validation need a best/ checkpoint: a temporary run
-            with tempfile.TemporaryDirectory(prefix="rnnkit-forecast-") as tmp:
-                result = self.fit_run(Path(tmp) / "run", self.train_config, train_data, val_data)
-            self.run_dir = None
+        result = self.fit_run(run_dir, self.train_config, train_data, val_data, resume=resume)
         self.model.cpu().eval()
         return result
 

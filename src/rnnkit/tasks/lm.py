@@ -176,14 +176,6 @@ class TextLM(TaskRun):
         return model_cfg, config_from_dict(LMDataConfig, config["data"], what="data")
 
     @classmethod
-    def saved_sections(cls, config: dict[str, Any]) -> dict[str, Any]:
-        """A run's ``model`` and ``data`` sections as this version writes them: a run of
-        the previous layout (flat recurrent keys, no ``encoding``) is migrated, so a
-        resume compares like with like."""
-        model_cfg, data_cfg = cls._saved_configs(config)
-        return {"model": model_cfg.to_dict(), "data": asdict(data_cfg)}
-
-    @classmethod
     def from_run(cls, config: dict[str, Any], run_dir: Path) -> TextLM:
         """The model (untrained) and vocabulary of a run: this layout's or the previous one
         (flat recurrent keys in ``model``, no ``format``, no ``encoding``)."""

@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable
-from dataclasses import MISSING, dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from rnnkit.data.lm_corpus import LMDataConfig
 from rnnkit.models.language_model import LMConfig
-from rnnkit.nn.spec import RecurrentSpec
-from rnnkit.tasks.flags import layer_overrides, shared_docs, train_overrides
+from rnnkit.tasks.flags import (
+    layer_overrides,
+    preset_help,
+    preset_values,
+    shared_docs,
+    train_overrides,
+)
 from rnnkit.tasks.lm import TextLM, preset_sections
 from rnnkit.tasks.presets import load_preset
 from rnnkit.train import TrainConfig, read_run_config
@@ -25,8 +29,6 @@ from rnnkit.train import TrainConfig, read_run_config
 __all__ = ["LMReport", "evaluate", "generate", "train"]
 
 log = logging.getLogger(__name__)
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 HELP_PRESET = "demo"  # the preset whose values the help lines show (train's default)
 
@@ -61,41 +63,6 @@ def format_samples(samples: list[str]) -> str:
     return "\n".join(out)
 
 
-def _field_defaults() -> dict[str, Any]:
-    """Every config field's own default (model, its recurrent spec, data, train)."""
-    out: dict[str, Any] = {}
-    for cls in (TrainConfig, LMDataConfig, RecurrentSpec, LMConfig):
-        for f in fields(cls):
-            if f.default is not MISSING:
-                out[f.name] = f.default
-    out.update(LMConfig().rnn.to_dict())  # the language model's own recurrent defaults
-    return out
-
-
-def preset_values(fn: F) -> F:
-    """Append ``(demo preset: VALUE)`` to each ``Args:`` line of ``fn`` whose flag defaults
-    to None ("the preset's value"), so ``--help`` says what the flag will take."""
-    import inspect
-
-    values = _field_defaults()
-    for section in load_preset("lm", HELP_PRESET).values():
-        values.update(section)
-    doc = fn.__doc__ or ""
-    for name, param in inspect.signature(fn).parameters.items():
-        if param.default is not None or name not in values:
-            continue
-        at = doc.find(f"\n        {name}: ")
-        if at < 0 or values[name] is None:
-            continue
-        end = doc.find("\n", at + 1)
-        while doc.startswith("\n            ", end):  # the entry's continuation lines
-            end = doc.find("\n", end + 1)
-        note = f" ({HELP_PRESET} preset: {values[name]})"
-        doc = doc[:end].rstrip() + note + doc[end:]
-    fn.__doc__ = doc
-    return fn
-
-
 def _start(preset: str, run_dir: str, resume: bool) -> dict[str, dict[str, Any]]:
     """The sections training starts from: the preset's, or a resumed run's own."""
     if resume and (Path(run_dir) / "config.json").is_file():
@@ -105,7 +72,10 @@ def _start(preset: str, run_dir: str, resume: bool) -> dict[str, dict[str, Any]]
     return preset_sections(preset)
 
 
-@preset_values
+@preset_help(
+    preset_values(load_preset("lm", HELP_PRESET), TrainConfig, LMDataConfig, LMConfig),
+    HELP_PRESET,
+)
 @shared_docs
 def train(
     preset: str = "demo",

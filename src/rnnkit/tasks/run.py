@@ -33,9 +33,11 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
+import torch
 from torch import nn
 
 from rnnkit.train import (
+    RUN_FORMAT,
     RunLock,
     StepOutput,
     TrainConfig,
@@ -96,10 +98,15 @@ class TaskRun:
         raise NotImplementedError(f"{type(self).__name__}.step")
 
     @classmethod
-    def saved_sections(cls, config: dict[str, Any]) -> dict[str, Any]:
-        """A saved run's sections as this version writes them (a task whose earlier layout
-        differs migrates it here), so a resume compares like with like. Default: as saved."""
-        return config
+    def saved_sections(cls, config: dict[str, Any], run_dir: Path) -> dict[str, Any]:
+        """A saved run's sections as this version writes them, so a resume compares like
+        with like. A run of this layout is taken as saved; one of an earlier layout (flat
+        recurrent keys in ``model``, options or settings kept elsewhere) is rebuilt with
+        :meth:`from_run`, which reads the earlier layouts, and its :meth:`sections` taken."""
+        if config.get("format") == RUN_FORMAT:
+            return config
+        with torch.random.fork_rng(devices=[]):  # building the network draws its weights
+            return json.loads(json.dumps(cls.from_run(config, run_dir).sections()))
 
     @classmethod
     def from_run(cls: type[T], config: dict[str, Any], run_dir: Path) -> T:
@@ -122,7 +129,8 @@ class TaskRun:
         With a ``run_dir``: the device is checked first, the directory locked, a fresh run
         refuses a used directory and a resumed one refuses changed settings (one line
         naming the fields), then config.json and the artifacts are written and the trainer
-        runs; the best weights are restored into ``self.model`` at the end.
+        runs. With or without one, the best weights on ``val_data`` are restored into
+        ``self.model`` at the end.
         """
         if self.model is None:
             raise ValueError(f"{type(self).__name__} has no network to fit; build it first")
@@ -130,8 +138,11 @@ class TaskRun:
         if run_dir is None:
             if resume:
                 raise ValueError("`--resume true` needs a `--run-dir` to resume from")
-            trainer = Trainer(self.model, train, self.step)
-            return trainer.fit(train_data, val_data, restore_best=True)
+            result = Trainer(self.model, train, self.step).fit(
+                train_data, val_data, restore_best=True
+            )  # the best weights kept in memory
+            self.run_dir = None  # the weights are no longer those of a run directory
+            return result
         run = Path(run_dir)
         with RunLock(run):
             clean_orphans(run)
@@ -145,8 +156,6 @@ class TaskRun:
 
     def run_config(self) -> dict[str, Any]:
         """``config.json`` without the train section: ``{"format", "task", **sections}``."""
-        from rnnkit.train import RUN_FORMAT
-
         return {"format": RUN_FORMAT, "task": self.task, **self.sections()}
 
     def _prepare(self, run: Path, train: TrainConfig, resume: bool) -> None:
@@ -159,8 +168,9 @@ class TaskRun:
                     "choose another `--run-dir`"
                 )
             new = json.loads(json.dumps(self.sections()))  # tuples -> lists, as saved
-            old = self.saved_sections(saved)
-            changed = config_diff({k: old.get(k) for k in new}, new, ignore=RESUMABLE_SECTIONS)
+            old = self.saved_sections(saved, run)
+            old = {k: old.get(k) for k in new}
+            changed = config_diff(old, _recorded(new, old), ignore=RESUMABLE_SECTIONS)
             if changed:
                 raise ValueError(
                     f"cannot resume {run}: {', '.join(changed)} differ from its config.json; "
@@ -198,6 +208,14 @@ class TaskRun:
 
 def _saved_config(run: Path) -> dict[str, Any] | None:
     return read_run_config(run) if (run / "config.json").is_file() else None
+
+
+def _recorded(new: Any, saved: Any) -> Any:
+    """``new`` without the fields ``saved`` does not have (nested dicts field by field): a
+    setting an earlier layout never recorded (a data checksum) cannot be said to differ."""
+    if not (isinstance(new, Mapping) and isinstance(saved, Mapping)):
+        return new
+    return {k: _recorded(v, saved[k]) for k, v in new.items() if k in saved}
 
 
 def load_weights(model: nn.Module, run_dir: str | os.PathLike[str], which: str = "best") -> dict:

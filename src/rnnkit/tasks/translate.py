@@ -25,16 +25,21 @@ import json
 import logging
 import sys
 import time
-from collections.abc import Callable
-from dataclasses import MISSING, fields
+from dataclasses import fields
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from rnnkit.data.pair_splits import check_files, load_pair_splits
 from rnnkit.data.pairs import PairsConfig
 from rnnkit.metrics.text import corpus_bleu, corpus_chrf
 from rnnkit.models.seq2seq import Seq2SeqConfig
-from rnnkit.tasks.flags import layer_overrides, shared_docs, train_overrides
+from rnnkit.tasks.flags import (
+    layer_overrides,
+    preset_help,
+    preset_values,
+    shared_docs,
+    train_overrides,
+)
 from rnnkit.tasks.presets import load_preset
 from rnnkit.tasks.translate_decode import (
     DECODING,
@@ -60,41 +65,6 @@ logger = logging.getLogger(__name__)
 SECTIONS = ("model", "data", "translate", "train")
 HELP_PRESET = "demo"  # the preset whose values the help lines show (train's default)
 
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _help_values() -> dict[str, Any]:
-    """What each train flag takes when not given: the field defaults, then the preset's."""
-    values: dict[str, Any] = {}
-    for cls in (TrainConfig, PairsConfig, TranslateConfig, Seq2SeqConfig):
-        values.update({f.name: f.default for f in fields(cls) if f.default is not MISSING})
-    values.update(values.pop("rnn").to_dict())  # Seq2SeqConfig's own recurrent defaults
-    values["data"] = values.pop("path")
-    preset = load_preset("translate", HELP_PRESET)
-    for section in preset.values():
-        values.update(section)
-    values["data"] = preset["data"].get("path", values["data"])
-    return values
-
-
-def _preset_values(fn: F) -> F:
-    """Append ``(demo preset: VALUE)`` to each ``Args:`` line of a flag that defaults to
-    None ("the preset's value"), so ``--help`` says what the flag will take."""
-    import inspect
-
-    values = _help_values()
-    doc = fn.__doc__ or ""
-    for name, param in inspect.signature(fn).parameters.items():
-        at = doc.find(f"\n        {name}: ")
-        if param.default is not None or values.get(name) is None or at < 0:
-            continue
-        end = doc.find("\n", at + 1)
-        while doc.startswith("\n            ", end):  # the entry's continuation lines
-            end = doc.find("\n", end + 1)
-        doc = f"{doc[:end].rstrip()} ({HELP_PRESET} preset: {values[name]}){doc[end:]}"
-    fn.__doc__ = doc
-    return fn
-
 
 def _start(preset: str, run_dir: str, resume: bool) -> dict[str, dict[str, Any]]:
     """The sections training starts from: a resumed run's own, else the preset's."""
@@ -112,7 +82,17 @@ def _given(section: dict[str, Any], **values: Any) -> None:
     section.update({k: v for k, v in values.items() if v is not None})
 
 
-@_preset_values
+@preset_help(
+    preset_values(
+        load_preset("translate", HELP_PRESET),
+        TrainConfig,
+        PairsConfig,
+        TranslateConfig,
+        Seq2SeqConfig,
+        data="path",
+    ),
+    HELP_PRESET,
+)
 @shared_docs
 def train(
     preset: str = "demo",

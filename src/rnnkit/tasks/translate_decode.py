@@ -1,7 +1,9 @@
 """Decoding sentences with a :class:`~rnnkit.tasks.translator.Translator` into translations.
 
-The task's decoding defaults live here, once (:data:`DECODING`): the ``translate`` and
-``eval`` verbs and :meth:`Translator.translate` take theirs from it. A long input is split
+The task's decoding defaults are :data:`DECODING`: the ``translate`` and ``eval`` verbs and
+:meth:`Translator.translate` take theirs from it, and it takes the beam search's from the
+levels below (:data:`rnnkit.decoding.BEAM_SIZE`, :data:`~rnnkit.decoding.LENGTH_PENALTY`,
+:data:`rnnkit.models.seq2seq_decode.MAX_LEN_A` / ``MAX_LEN_B``). A long input is split
 into sentences (:func:`rnnkit.data.sentences.split_sentences`), each translated on its own
 and the translations joined, so a paragraph is not cut to its first few words; a sentence
 longer than the training pairs, a translation cut at the length limit and unknown words are
@@ -21,9 +23,10 @@ import torch
 
 from rnnkit.data.pairs import normalize
 from rnnkit.data.sentences import split_sentences
+from rnnkit.decoding import BEAM_SIZE, LENGTH_PENALTY
 from rnnkit.metrics.text import perplexity
 from rnnkit.models.seq2seq import sequence_loss
-from rnnkit.models.seq2seq_decode import Hypothesis, decode
+from rnnkit.models.seq2seq_decode import MAX_LEN_A, MAX_LEN_B, Hypothesis, decode
 
 if TYPE_CHECKING:
     from rnnkit.tasks.translator import Translator
@@ -46,13 +49,13 @@ class DecodeOptions:
 
     method: str = "beam"
     """beam, greedy or sample."""
-    beam_size: int = 5
+    beam_size: int = BEAM_SIZE
     """Beams per sentence (1 is greedy)."""
-    length_penalty: float = 0.6
+    length_penalty: float = LENGTH_PENALTY
     """Alpha of the GNMT length penalty (0: raw log-probability), as in Wu et al. 2016."""
-    max_len_a: float = 1.5
+    max_len_a: float = MAX_LEN_A
     """At most ``max_len_a * S + max_len_b`` output tokens for a source of S tokens."""
-    max_len_b: int = 5
+    max_len_b: int = MAX_LEN_B
     """See ``max_len_a``."""
     batch_size: int = 64
     """Sentences decoded together."""

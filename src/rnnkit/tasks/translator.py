@@ -211,9 +211,12 @@ class Translator(TaskRun):
 
     def sections(self) -> dict[str, Any]:
         assert isinstance(self.model, Seq2Seq)
+        data = data_section(self.data, self.files)
+        if data.get("digests") is None:  # a run from before checksums: none to compare
+            data.pop("digests", None)
         return {
             "model": self.model.config.to_dict(),
-            "data": data_section(self.data, self.files),
+            "data": data,
             "translate": dataclasses.asdict(self.options),
         }
 

@@ -3,7 +3,8 @@
 ``Trainer(model, TrainConfig(...), step_fn, run_dir).fit(train, val)`` with truncated BPTT,
 clipping, optimizers (incl. NT-ASGD), schedules, early stopping, budgets, mixed precision,
 atomic checkpoints with exact resume, a one-writer lock per run directory, clean stops on
-SIGTERM / Ctrl-C, metrics.csv / TensorBoard / loss.png, and DDP.
+SIGTERM / Ctrl-C, metrics.csv / TensorBoard / loss.png, and DDP. ``save_weights`` writes a
+model's weights as a run's ``best/`` checkpoint outside training.
 """
 
 from .checkpoint import CheckpointError, CheckpointWriteError, load_checkpoint
@@ -13,6 +14,7 @@ from .distributed import distributed_loader, unwrap
 from .interrupt import TrainingInterrupted
 from .optim import NTASGD, LRSchedule, build_optimizer, evaluated_weights
 from .progress import TrainerState
+from .resume import save_weights
 from .rundir import (
     RUN_FORMAT,
     RunLock,
@@ -53,6 +55,7 @@ __all__ = [
     "load_checkpoint",
     "read_run_config",
     "reset_state",
+    "save_weights",
     "seed_everything",
     "to_device",
     "unwrap",

@@ -51,6 +51,8 @@ class TrainLoop:
     _tb: TensorBoardWriter | None
     _grad_norm: float
     _weights_as_is: bool  # after restore_best: evaluate the model's weights, no swapping
+    _best_in_memory: bool  # no run_dir and restore_best: keep the best weights in memory
+    _best_state: dict[str, torch.Tensor] | None  # those weights (a copy)
 
     def _setup(self) -> None:  # pragma: no cover - the trainer's
         raise NotImplementedError
@@ -285,11 +287,21 @@ class TrainLoop:
             p.best_step,
         )
         if improved:
-            save_best(self, metrics)  # type: ignore[arg-type]
+            self._keep_best(metrics)
         if cfg.early_stopping_patience is not None and p.bad_evals >= cfg.early_stopping_patience:
             log.info("early stop: no improvement of %s in %d evaluations", cfg.monitor, p.bad_evals)
             return "early_stopping"
         return None
+
+    def _keep_best(self, metrics: dict[str, float]) -> None:
+        """The best weights so far (the evaluated ones: NT-ASGD's averages once it switched):
+        ``best/`` in the run directory, or a copy in memory for ``restore_best`` without one."""
+        if self.run_dir is not None:
+            save_best(self, metrics)  # type: ignore[arg-type]
+        elif self._best_in_memory:
+            with evaluated_weights(self.optimizer):
+                state = self.model.state_dict()
+                self._best_state = {k: v.detach().clone() for k, v in state.items()}
 
     def _maybe_start_averaging(self, value: float) -> None:
         """Optimizers that switch on a stalled metric (NT-ASGD) decide here."""

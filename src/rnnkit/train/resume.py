@@ -18,6 +18,8 @@ from torch import Tensor, nn
 
 from . import checkpoint as ck
 from . import distributed as ddp
+from . import rundir
+from .metrics_log import MetricsLog
 from .optim import evaluated_weights
 from .progress import TrainerState
 
@@ -29,9 +31,11 @@ __all__ = [
     "maybe_restore",
     "meta_of",
     "model_bytes",
+    "open_run",
     "restore",
     "save_best",
     "save_last",
+    "save_weights",
 ]
 
 log = logging.getLogger(__name__)
@@ -67,10 +71,33 @@ def save_best(t: Trainer, metrics: dict[str, float]) -> None:
     if t.run_dir is None or not t.is_main:
         return
     with evaluated_weights(t.optimizer):
-        model = model_bytes(t)
-    meta = {**meta_of(t, "best"), "metrics": metrics}
-    ck.write_checkpoint_dir(
-        t.run_dir / "best", {"model.safetensors": model, "trainer.json": _json_bytes(meta)}
+        save_weights(t.run_dir, t.model, meta={**meta_of(t, "best"), "metrics": metrics})
+
+
+def save_weights(
+    run_dir: str | Path, model: nn.Module, which: str = "best", meta: dict[str, Any] | None = None
+) -> Path:
+    """Write ``model``'s weights as the run's ``best/`` checkpoint, atomically (the previous
+    one stays intact until the new one is complete); returns the directory.
+
+    The layout is the trainer's (``model.safetensors`` and ``trainer.json``), so
+    :func:`~rnnkit.train.load_checkpoint` and ``TaskRun.load`` read it. ``meta`` goes into
+    ``trainer.json`` (default: ``{"step": None}``, weights saved outside training). Only
+    ``best`` can be written this way: ``last/`` also holds what a resume needs.
+    """
+    if which != "best":
+        raise ValueError(
+            f"`which` must be 'best' (last/ also holds the optimizer and RNG state that only "
+            f"training writes), got {which!r}"
+        )
+    step = None if meta is None else meta.get("step")
+    info = {"format": ck.FORMAT, "kind": which, "step": step, **(meta or {})}
+    tensors = ck.tensor_bytes(
+        model.state_dict(), None if step is None else {"rnnkit.step": str(step)}
+    )
+    return ck.write_checkpoint_dir(
+        Path(run_dir) / which,
+        {"model.safetensors": tensors, "trainer.json": _json_bytes(info)},
     )
 
 
@@ -133,6 +160,43 @@ def load_best_weights(model: nn.Module, run_dir: Path | None) -> Path | None:
                 ) from None
             return path
     return None
+
+
+def open_run(t: Trainer, resume: bool) -> MetricsLog | None:
+    """Start a fit in ``t.run_dir``: remove orphaned temporary checkpoints, restore ``last/``
+    (``resume``) or refuse a directory that holds a run, and write config.json (on resume:
+    record a changed TrainConfig, with a warning). Returns the run's metrics log (None
+    without a run directory, and off rank 0)."""
+    if t.run_dir is None:
+        return None
+    if t.is_main:
+        rundir.clean_orphans(t.run_dir)
+    restored = maybe_restore(t) if resume else False
+    if not resume:
+        rundir.check_fresh(t.run_dir)
+    if not t.is_main:
+        return None
+    t.run_dir.mkdir(parents=True, exist_ok=True)
+    metrics = MetricsLog(t.run_dir / "metrics.csv")
+    train = t.config.to_dict()
+    if restored:
+        metrics.restore(t.progress.step)
+        try:
+            saved = rundir.read_run_config(t.run_dir).get("train", {})
+        except ck.CheckpointError:
+            saved = {}
+        changed = rundir.config_diff(saved, train, ignore=())
+        if not changed:
+            return metrics
+        log.warning(
+            "resume: TrainConfig differs from the run's config.json in %s; "
+            "config.json now records the new values",
+            ", ".join(changed),
+        )
+    else:
+        (t.run_dir / "metrics.csv").unlink(missing_ok=True)
+    rundir.update_run_config(t.run_dir, {**t.run_config, "train": train})
+    return metrics
 
 
 def maybe_restore(t: Trainer) -> bool:

@@ -40,7 +40,6 @@ from typing import Any
 import torch
 from torch import nn
 
-from . import checkpoint as ck
 from . import distributed as ddp
 from . import rundir
 from .config import TrainConfig
@@ -50,7 +49,7 @@ from .loop import TrainLoop
 from .metrics_log import MetricsLog, TensorBoardWriter, draw_loss
 from .optim import LRSchedule, build_optimizer, evaluated_weights
 from .progress import TrainerState
-from .resume import load_best_weights, maybe_restore, save_last
+from .resume import load_best_weights, open_run, save_last
 from .step import NonFiniteError, StepFn, StepOutput, seed_everything
 
 __all__ = [
@@ -123,6 +122,8 @@ class Trainer(TrainLoop):
         self._last_save = 0.0
         self._grad_norm = float("nan")
         self._weights_as_is = False
+        self._best_in_memory = False
+        self._best_state: dict[str, torch.Tensor] | None = None
 
     # ------------------------------------------------------------ read-only views
 
@@ -200,12 +201,6 @@ class Trainer(TrainLoop):
         if self.info.enabled:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.module = nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
-        log.info(
-            "training on %s (%s)%s",
-            self.device,
-            cfg.precision,
-            f", rank {self.info.rank} of {self.info.world}" if self.info.enabled else "",
-        )
 
     def _total_steps(self, data: Any) -> int | None:
         cfg = self.config
@@ -233,9 +228,10 @@ class Trainer(TrainLoop):
             val_data: batches for :meth:`evaluate`, run every ``eval_every`` steps or each
                 epoch; picks the best checkpoint and drives early stopping.
             resume: continue from ``run_dir/last`` (a fresh start when there is none yet).
-            restore_best: at the end, load the ``best/`` checkpoint's weights (the evaluated
-                weights: NT-ASGD's averages once it switched) into the model, when there is
-                one; otherwise the model keeps the final (evaluated) weights.
+            restore_best: at the end, load the best weights (the evaluated weights: NT-ASGD's
+                averages once it switched) into the model: the ``best/`` checkpoint's, or
+                without a ``run_dir`` a copy kept in memory; when nothing was evaluated the
+                model keeps the final (evaluated) weights.
 
         Returns:
             ``{"step", "epoch", "stopped", "train_loss", "val_loss" ..., "best_value",
@@ -250,7 +246,10 @@ class Trainer(TrainLoop):
         if resume and self.run_dir is None:
             raise ValueError("`resume`=True needs a `run_dir` to resume from, got None")
         self._setup()
+        rank = f", rank {self.info.rank} of {self.info.world}" if self.info.enabled else ""
+        log.info("training on %s (%s)%s", self.device, self.config.precision, rank)
         self._weights_as_is = False
+        self._best_in_memory = restore_best and self.run_dir is None
         seed = self.config.seed + self.info.rank
         lock = (
             rundir.RunLock(self.run_dir)
@@ -274,7 +273,9 @@ class Trainer(TrainLoop):
         self.schedule = LRSchedule(cfg, self._total_steps(train))
         if val is None and cfg.early_stopping_patience is not None:
             log.warning("`early_stopping_patience` is set but there is no validation data")
-        self._open_run(resume)
+        opened = open_run(self, resume)  # restores last/ or refuses a used directory
+        if opened is not None:
+            self.metrics_log = opened
         self._tb = (
             TensorBoardWriter(self.run_dir / "tensorboard")
             if cfg.tensorboard and self.run_dir is not None and self.is_main
@@ -298,47 +299,6 @@ class Trainer(TrainLoop):
             if self._tb is not None:
                 self._tb.close()
         return stopped
-
-    def _open_run(self, resume: bool) -> None:
-        """Clean up, restore or check fresh, and set up metrics.csv and config.json."""
-        if self.run_dir is None:
-            return
-        if self.is_main:
-            rundir.clean_orphans(self.run_dir)
-        restored = maybe_restore(self) if resume else False
-        if not resume:
-            rundir.check_fresh(self.run_dir)
-        if not self.is_main:
-            return
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        self.metrics_log = MetricsLog(self.run_dir / "metrics.csv")
-        if restored:
-            self.metrics_log.restore(self.progress.step)
-            self._note_config_change()
-        else:
-            (self.run_dir / "metrics.csv").unlink(missing_ok=True)
-            self._write_config()
-
-    def _write_config(self) -> None:
-        """config.json: the sections already there, updated by ``run_config`` and "train"."""
-        assert self.run_dir is not None
-        rundir.update_run_config(self.run_dir, {**self.run_config, "train": self.config.to_dict()})
-
-    def _note_config_change(self) -> None:
-        """On resume: warn about TrainConfig fields that differ, record the new config."""
-        assert self.run_dir is not None
-        try:
-            saved = rundir.read_run_config(self.run_dir)
-        except ck.CheckpointError:
-            saved = {}
-        changed = rundir.config_diff(saved.get("train", {}), self.config.to_dict(), ignore=())
-        if changed:
-            log.warning(
-                "resume: TrainConfig differs from the run's config.json in %s; "
-                "config.json now records the new values",
-                ", ".join(changed),
-            )
-            self._write_config()
 
     def _finish(self, stopped: str, restore_best: bool) -> dict[str, Any]:
         """Leave the model holding the evaluated (or best) weights; the result figures."""
@@ -374,12 +334,18 @@ class Trainer(TrainLoop):
         return result
 
     def _restore_best(self) -> None:
-        path = load_best_weights(self.model, self.run_dir)
-        if path is None:
-            log.info("restore_best: no best/ checkpoint in %s; weights kept", self.run_dir)
+        if self.run_dir is None:  # the copy _keep_best made (none: never evaluated)
+            if self._best_state is not None:
+                self.model.load_state_dict(self._best_state)
+            where = "memory" if self._best_state is not None else None
         else:
-            self._weights_as_is = True
-            log.info("restored the best weights from %s", path)
+            path = load_best_weights(self.model, self.run_dir)
+            where = None if path is None else str(path)
+        if where is None:
+            log.info("restore_best: no best weights (no validation); final weights kept")
+            return
+        self._weights_as_is = True
+        log.info("restored the best weights (step %s) from %s", self.progress.best_step, where)
 
     def _last_train_loss(self) -> dict[str, float]:
         for row in reversed(self.history):
