@@ -32,9 +32,11 @@ from rnnkit.data.classify_sources import (
 )
 from rnnkit.data.digest import check_digest, file_digest
 from rnnkit.metrics.classification import format_confusion, format_report
+from rnnkit.models.classifier import ClassifierConfig
 from rnnkit.tasks.classify_task import Classifier, model_keys
-from rnnkit.tasks.flags import shared_docs, train_overrides
+from rnnkit.tasks.flags import preset_help, preset_values, shared_docs, train_overrides
 from rnnkit.tasks.presets import load_preset
+from rnnkit.train import TrainConfig
 
 __all__ = ["FORMATS", "Classifier", "evaluate", "load_data", "predict", "read_inputs", "train"]
 
@@ -94,6 +96,12 @@ def _digest(source: str) -> str | None:
     return file_digest(source) if Path(source).is_file() else None
 
 
+def _help_values(preset: str) -> dict[str, Any]:
+    return preset_values(load_preset("classify", preset), TrainConfig, ClassifierConfig)
+
+
+@preset_help(_help_values("series"), "series")  # series data (.ts, long CSV, digits)
+@preset_help(_help_values("default"), "default")  # text
 @shared_docs
 def train(
     data: str,
