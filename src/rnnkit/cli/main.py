@@ -195,7 +195,8 @@ def main(argv: list[str] | None = None) -> int:
         code = _exit_code(err)
         if code is None:
             raise
-        print(f"rnnkit {group}: error: {err}", file=sys.stderr)
+        message = err.args[0] if isinstance(err, KeyError) and err.args else err  # no quotes
+        print(f"rnnkit {group}: error: {message}", file=sys.stderr)
         return code
     show(result)
     return 0

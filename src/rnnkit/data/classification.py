@@ -99,16 +99,13 @@ def resolve_path(source: str | os.PathLike[str], file: str | None = None) -> Pat
         return path
     if path.is_dir() and file is not None and (path / file).is_file():
         return path / file
-    try:
-        from rnnkit.data.registry import dataset_path
-    except ImportError:  # registry not there: look in the local mirror directly
-        root = Path(os.environ.get("RNNKIT_DATA_DIR", "data")) / str(source)
-        candidate = root / file if file else root
-        if not candidate.exists():
-            raise FileNotFoundError(
-                f"no file or dataset {str(source)!r} (looked at {candidate})"
-            ) from None
-        return candidate
+    from rnnkit.data.registry import DATASETS, dataset_path
+
+    if str(source) not in DATASETS:
+        raise FileNotFoundError(
+            f"`data` {str(source)!r} is neither an existing file nor a dataset name; "
+            f"known datasets: {', '.join(sorted(DATASETS))}"
+        )
     return Path(dataset_path(str(source), file))
 
 
