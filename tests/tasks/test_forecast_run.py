@@ -256,3 +256,75 @@ def test_a_series_too_short_for_validation_says_so_and_keeps_the_last(caplog):
         result = fc.fit(series)
     assert "no validation split, so the last weights are kept" in caplog.text
     assert "val_mae_scaled" not in result and result["step"] == 2
+
+
+# ---------------------------------------------------------------- issue #14: data files
+
+
+def _hourly_csv(path: Path, n: int = 120, encoding: str = "utf-8", site: str = "Zürich") -> Path:
+    times = pd.date_range("2022-01-01", periods=n, freq="h")
+    y = 20 + 5 * np.sin(2 * np.pi * np.arange(n) / 24)
+    frame = pd.DataFrame({"date": times.strftime("%Y-%m-%d %H:%M"), "site": site, "OT": y})
+    frame.to_csv(path, index=False, encoding=encoding)
+    return path
+
+
+CSV_RUN = {"time_col": "date", "target": "OT", "input_len": 8, "horizon": 2, "hidden_size": 4,
+           "epochs": 1, "max_steps": 1, "test": 0.1}  # fmt: skip
+
+
+def test_predict_and_backtest_warn_when_the_training_csv_changed(tmp_path, caplog):
+    from rnnkit.tasks.forecast import backtest
+
+    csv = _hourly_csv(tmp_path / "load.csv")
+    run = tmp_path / "run"
+    train(csv=str(csv), run_dir=str(run), **CSV_RUN)
+    digests = json.loads((run / "config.json").read_text())["data"]["digests"]
+    assert set(digests) == {"train"}
+    with caplog.at_level("WARNING"):
+        predict(run=str(run), out=str(tmp_path / "p.csv"))
+    assert "changed" not in caplog.text  # unchanged: nothing to say
+    _hourly_csv(csv, n=130)
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        predict(run=str(run), out=str(tmp_path / "p.csv"))
+    assert "train data file" in caplog.text and str(csv) in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        backtest(run=str(run), start="0.9", plot=str(tmp_path / "bt.png"))
+    assert "train data file" in caplog.text and "has changed" in caplog.text
+    caplog.clear()
+    newer = _hourly_csv(tmp_path / "newer.csv", n=100)  # another file: nothing to compare
+    with caplog.at_level("WARNING"):
+        predict(run=str(run), csv=str(newer), out=str(tmp_path / "p.csv"))
+    assert "changed" not in caplog.text
+    # a run from before checksums: no warning, no error
+    config = json.loads((run / "config.json").read_text())
+    del config["data"]["digests"]
+    (run / "config.json").write_text(json.dumps(config))
+    with caplog.at_level("WARNING"):
+        predict(run=str(run), out=str(tmp_path / "p.csv"))
+    assert "changed" not in caplog.text
+
+
+def test_a_generated_series_has_no_file_to_check(tmp_path):
+    run = tmp_path / "run"
+    _train(run, max_steps=1)
+    assert json.loads((run / "config.json").read_text())["data"]["digests"] == {}
+    assert "wrote" in predict(run=str(run), out=str(tmp_path / "p.csv"))  # no file, no check
+
+
+def test_encoding_reads_a_latin1_csv_and_decode_errors_name_the_file(tmp_path):
+    csv = _hourly_csv(tmp_path / "latin1.csv", encoding="latin-1")
+    with pytest.raises(ValueError, match=r"latin1\.csv.*utf-8"):
+        train(csv=str(csv), run_dir=str(tmp_path / "r0"), **CSV_RUN)
+    run = tmp_path / "run"
+    train(csv=str(csv), run_dir=str(run), encoding="latin-1", **CSV_RUN)
+    assert json.loads((run / "config.json").read_text())["data"]["source"]["encoding"] == "latin-1"
+    predict(run=str(run), out=str(tmp_path / "p.csv"))  # the run's own encoding
+    newer = _hourly_csv(tmp_path / "newer.csv", n=100, encoding="latin-1")
+    predict(run=str(run), csv=str(newer), out=str(tmp_path / "p.csv"))  # the run's, again
+    with pytest.raises(ValueError, match=r"newer\.csv"):
+        predict(run=str(run), csv=str(newer), out=str(tmp_path / "p.csv"), encoding="utf-8")
+    other = _hourly_csv(tmp_path / "cp.csv", n=100, encoding="utf-8")
+    predict(run=str(run), csv=str(other), out=str(tmp_path / "p.csv"), encoding="utf-8")

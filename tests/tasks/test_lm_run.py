@@ -213,3 +213,48 @@ def test_help_shows_the_value_each_flag_takes(capsys) -> None:
     for phrase in ("(demo preset: 256)", "(demo preset: 64)", "(demo preset: utf-8)",
                    "(demo preset: python-docs)", "(demo preset: 0.003)"):  # fmt: skip
         assert phrase in text, phrase
+
+
+# ---------------------------------------------------------------- issue #14: changed data
+
+
+def test_eval_warns_when_the_corpus_changed_since_training(
+    text_file: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from rnnkit.tasks.lm_verbs import evaluate
+
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text(text_file.read_text(encoding="utf-8"), encoding="utf-8")
+    run = tmp_path / "run"
+    _tiny(corpus, batch_size=4).fit(run, {**FAST, "max_steps": 1})
+    assert set(read_run_config(run)["data"]["digests"]) == {"train"}
+    with caplog.at_level(logging.WARNING):
+        evaluate(str(run), "valid")
+    assert "changed" not in caplog.text  # unchanged: nothing to say
+    with open(corpus, "a", encoding="utf-8") as f:
+        f.write("the time traveller came back with more text.\n" * 3)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        evaluate(str(run), "valid")
+    assert "train data file" in caplog.text and str(corpus) in caplog.text
+    assert "has changed" in caplog.text
+    with pytest.raises(ValueError, match="train data file.*changed"):  # a resume is refused
+        _tiny(corpus, batch_size=4).fit(run, {**FAST, "max_steps": 2}, resume=True)
+    # a run from before checksums: no warning, no error
+    config = json.loads((run / "config.json").read_text())
+    del config["data"]["digests"]
+    (run / "config.json").write_text(json.dumps(config))
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        evaluate(str(run), "valid")
+    assert "changed" not in caplog.text
+
+
+def test_a_folder_corpus_records_each_split_file(text_file: Path, tmp_path: Path) -> None:
+    text = text_file.read_text(encoding="utf-8")
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    for i, split in enumerate(("train", "valid", "test")):
+        (folder / f"x.{split}.txt").write_text(text[i * 4000 : (i + 1) * 4000], encoding="utf-8")
+    lm = _tiny(folder, batch_size=4)
+    assert set(lm.sections()["data"]["digests"]) == {"train", "valid", "test"}

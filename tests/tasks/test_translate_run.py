@@ -279,3 +279,26 @@ def test_unknown_word_warning_gives_the_total(run: Path, caplog: pytest.LogCaptu
     with caplog.at_level(logging.WARNING):
         tr.translate(["I am zyxwvut.", "He is zyxwvut qqqq."], method="greedy")
     assert "3 in all, 2 distinct: qqqq, zyxwvut" in caplog.text
+
+
+def test_unchanged_files_and_runs_without_checksums_say_nothing(
+    pairs: list, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    train_f = _tsv(tmp_path / "train.tsv", pairs[:50])
+    test_f = _tsv(tmp_path / "test.tsv", pairs[50:60])
+    run = tmp_path / "run"
+    args = {"data": str(train_f), "test_data": str(test_f), "simple_prefixes": False, **TINY}
+    train("demo", str(run), max_steps=1, **args)
+    with caplog.at_level(logging.WARNING):
+        evaluate(str(run), method="greedy", attention_plots=0)
+    assert "changed" not in caplog.text
+    _tsv(test_f, pairs[50:59])
+    with pytest.raises(ValueError, match="test data file.*changed"):  # a resume is refused
+        train("demo", str(run), max_steps=2, resume=True, **args)
+    config = json.loads((run / "config.json").read_text())
+    del config["data"]["digests"]  # a run from before checksums: no warning, no error
+    (run / "config.json").write_text(json.dumps(config))
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        assert evaluate(str(run), method="greedy", attention_plots=0)["pairs"] == 9
+    assert "changed" not in caplog.text

@@ -2,14 +2,16 @@
 
 A *source* is a JSON-able dict that a run stores in its ``config.json`` (``data.source``)::
 
-    {"csv": "my.csv", "dataset": None, "file": None,
+    {"csv": "my.csv", "dataset": None, "file": None, "encoding": "latin-1",
      "spec": {"target": ["OT"], "time_col": "date", ...}}        # SeriesSpec fields given
 
 or ``{"dataset": "airline"}`` for a built-in example (``spec`` then only overrides its
 columns), or ``{"dataset": NAME, "file": FILE}`` for any registered dataset.
 :func:`load_source` reads it; :func:`read_spec` gives the columns the fitted series really
 had (an example's defaults filled in), so that ``rnnkit forecast predict --run R --csv F``
-can read a newer file of any run the same way::
+can read a newer file of any run the same way, and :func:`source_files` names the file a
+source is read from (its checksum is stored in the run, so reading it again can say when it
+changed)::
 
     >>> src = make_source(dataset="airline")
     >>> series, period = load_source(src)
@@ -19,12 +21,21 @@ can read a newer file of any run the same way::
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from rnnkit.data.series import SeriesSpec, TimeSeries, read_series
 from rnnkit.data.series_examples import EXAMPLES, data_file, load_example
 
-__all__ = ["PERIODS", "load_source", "make_source", "names", "read_spec", "seasonal_period"]
+__all__ = [
+    "PERIODS",
+    "load_source",
+    "make_source",
+    "names",
+    "read_spec",
+    "seasonal_period",
+    "source_files",
+]
 
 PERIODS = {"h": 24, "D": 7, "B": 5, "W": 52, "MS": 12, "ME": 12, "M": 12, "QS": 4, "QE": 4}
 """Default seasonal period of a pandas frequency (its base alias)."""
@@ -54,8 +65,9 @@ def make_source(
     calendar: str | list[str] | None = None,
     freq: str | None = None,
     fill: str | None = None,
+    encoding: str | None = None,
 ) -> dict[str, Any]:
-    """The source dict of the CLI's data flags (None: not given)."""
+    """The source dict of the CLI's data flags (None: not given; ``encoding`` None: UTF-8)."""
     spec: dict[str, Any] = {
         "target": names(target),
         "time_col": time_col,
@@ -66,7 +78,10 @@ def make_source(
     }
     if fill is not None:
         spec["fill"] = fill
-    return {"csv": csv, "dataset": dataset, "file": file, "spec": spec}
+    source: dict[str, Any] = {"csv": csv, "dataset": dataset, "file": file, "spec": spec}
+    if encoding is not None:
+        source["encoding"] = encoding
+    return source
 
 
 def _given(source: dict[str, Any]) -> dict[str, Any]:
@@ -79,13 +94,15 @@ def load_source(source: dict[str, Any]) -> tuple[TimeSeries, int]:
 
     Raises:
         ValueError: no data given (neither ``csv`` nor ``dataset``), a CSV without
-            ``target``, or a dataset that is neither an example nor given with ``file``.
+            ``target``, a dataset that is neither an example nor given with ``file``, or
+            a file that does not decode in ``source["encoding"]`` (named, with the line).
     """
     spec = _given(source)
+    encoding = source.get("encoding") or "utf-8"
     if source.get("csv"):
         if not spec.get("target"):
             raise ValueError("`target` column(s) are needed with `csv` (--target NAME)")
-        series = read_series(source["csv"], SeriesSpec.from_dict(spec))
+        series = read_series(source["csv"], SeriesSpec.from_dict(spec), encoding=encoding)
         return series, seasonal_period(series)
     name = source.get("dataset")
     if not name:
@@ -94,8 +111,23 @@ def load_source(source: dict[str, Any]) -> tuple[TimeSeries, int]:
         return load_example(name, **spec), EXAMPLES[name].period
     if not source.get("file"):
         raise ValueError(f"`dataset` {name!r} is not a built-in example; give `file` too")
-    series = read_series(data_file(name, source["file"]), SeriesSpec.from_dict(spec))
+    path = data_file(name, source["file"])
+    series = read_series(path, SeriesSpec.from_dict(spec), encoding=encoding)
     return series, seasonal_period(series)
+
+
+def source_files(source: dict[str, Any]) -> dict[str, Path]:
+    """``{"train": path}`` of the file ``source`` is read from (``{}`` for a generated
+    series, such as the ``sine`` example): the run's checksum is of this file."""
+    if source.get("csv"):
+        return {"train": Path(source["csv"])}
+    name = source.get("dataset")
+    if name in EXAMPLES:
+        example = EXAMPLES[name]
+        return {"train": data_file(example.dataset, example.file)} if example.dataset else {}
+    if name and source.get("file"):
+        return {"train": data_file(name, source["file"])}
+    return {}
 
 
 def read_spec(source: dict[str, Any], series: TimeSeries) -> dict[str, Any]:

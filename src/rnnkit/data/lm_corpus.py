@@ -31,7 +31,7 @@ from rnnkit.data.text import read_text
 from rnnkit.data.tokenizers import Tokenizer, get_tokenizer
 from rnnkit.data.vocab import Vocab
 
-__all__ = ["Corpus", "LMDataConfig", "load_corpus", "opening_words"]
+__all__ = ["Corpus", "LMDataConfig", "corpus_files", "load_corpus", "opening_words"]
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +116,14 @@ def _split_files(path: Path) -> dict[str, Path] | None:
 
 def _specials(level: str) -> tuple[str, ...]:
     return ("<unk>",) if level == "char" else ("<unk>", "<eos>")
+
+
+def corpus_files(cfg: LMDataConfig) -> dict[str, Path]:
+    """The files ``cfg.data`` is read from, by split: ``{"train": file}`` for one file cut
+    into splits (it holds them all), else a folder's ``train``, ``valid`` and ``test`` files
+    (for the checksums a run stores, :mod:`rnnkit.data.digest`)."""
+    path = resolve_text_source(cfg.data)
+    return _split_files(path) or {"train": path}
 
 
 def _read_splits(cfg: LMDataConfig) -> dict[str, str]:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rnnkit.config import check_types
-from rnnkit.data.digest import check_digest, file_digest
+from rnnkit.data.digest import check_digests, file_digests
 from rnnkit.data.pairs import (
     PairData,
     PairsConfig,
@@ -114,16 +114,16 @@ def load_pair_splits(config: PairsConfig, files: PairFiles | None = None) -> Pai
     return data
 
 
+def _files(config: PairsConfig, files: PairFiles) -> dict[str, Any]:
+    """``{split: path}`` of every file the pairs are read from (the training file: ``train``)."""
+    return {k: resolve_path(v) for k, v in {"train": config.path, **files.given()}.items()}
+
+
 def with_digests(config: PairsConfig, files: PairFiles) -> PairFiles:
     """``files`` with the checksums of the training file and each split file."""
-    paths = {"train": config.path, **files.given()}
-    digests = {k: file_digest(resolve_path(v)) for k, v in paths.items()}
-    return dataclasses.replace(files, digests=digests)
+    return dataclasses.replace(files, digests=file_digests(_files(config, files)))
 
 
 def check_files(config: PairsConfig, files: PairFiles) -> None:
     """Warn for each data file whose bytes changed since the run stored its checksum."""
-    paths = {"train": config.path, **files.given()}
-    for split, path in paths.items():
-        expected = (files.digests or {}).get(split)
-        check_digest(resolve_path(path), expected, what=f"{split} data")
+    check_digests(_files(config, files), files.digests)

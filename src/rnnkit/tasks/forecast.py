@@ -5,7 +5,8 @@ The Python object behind them is :class:`rnnkit.tasks.forecaster.Forecaster`, a
 life cycle (``--resume true`` continues it, a second writer is refused, SIGTERM leaves a
 resumable checkpoint), and ``predict --run DIR`` and ``backtest --run DIR`` read it. A flag
 left out takes the preset's value (``--preset``, ``default`` unless given; ``rnnkit
-forecast presets`` lists them).
+forecast presets`` lists them). The run stores the sha256 of its data file; reading that
+file again (``predict``/``backtest --run``) warns when it changed since training.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from rnnkit.data.forecast_sources import load_source, make_source, read_spec
+from rnnkit.data.digest import DIGESTS, check_digests, file_digests, stored_digests
+from rnnkit.data.forecast_sources import load_source, make_source, read_spec, source_files
 from rnnkit.data.series import TimeSeries
 from rnnkit.models.forecaster import ForecasterConfig
 from rnnkit.tasks.flags import (
@@ -77,6 +79,7 @@ def train(
     calendar: str | list[str] | None = None,
     freq: str | None = None,
     fill: str | None = None,
+    encoding: str | None = None,
     preset: str = "default",
     horizon: int | None = None,
     input_len: int | None = None,
@@ -120,6 +123,7 @@ def train(
         calendar: generated known-future features: hour, dayofweek, day, dayofyear, month.
         freq: pandas frequency (h, D, MS, ...); inferred when omitted.
         fill: missing values and timestamps: none (error), ffill or interpolate.
+        encoding: the CSV file's text encoding (default UTF-8; e.g. latin-1, cp1252).
         preset: the settings a flag left out takes (rnnkit forecast presets lists them).
         horizon: K, steps forecast per origin.
         input_len: history steps the network reads.
@@ -153,6 +157,7 @@ def train(
         calendar=calendar,
         freq=freq,
         fill=fill,
+        encoding=encoding,
     )
     given = _given(
         horizon=horizon,
@@ -206,6 +211,7 @@ def _fit_and_test(
         "spec": read_spec(source, series),
         "period": period,
         "test_start": test_start,
+        DIGESTS: file_digests(source_files(source)),  # {} for a generated series
     }
     fit = fc.fit(series.slice(0, test_start), run_dir=run_dir, resume=resume, extra=extra)
     result: dict[str, Any] = {
@@ -226,38 +232,55 @@ def _fit_and_test(
     return result
 
 
-def _load_run(run: str | None, csv: str | None) -> tuple[Forecaster, TimeSeries, int]:
-    """A trained run, its data (or ``csv`` read in the run's columns) and seasonal period."""
+def _load_run(
+    run: str | None, csv: str | None, encoding: str | None = None
+) -> tuple[Forecaster, TimeSeries, int]:
+    """A trained run, its data (or ``csv`` read in the run's columns) and seasonal period.
+
+    ``encoding`` None reads ``csv`` in the run's own encoding. Re-reading a file the run
+    was trained on warns when it changed since (its stored sha256 differs).
+    """
     if not run:
         raise ValueError("`run` is required: the directory of a trained forecaster (--run DIR)")
     fc = Forecaster.load(run)
     source = fc.data.get("source")
+    if source and (not csv or source.get("csv")):  # the run's own file, read again?
+        files, reading = source_files(source), [csv] if csv else None
+        check_digests(files, stored_digests(fc.data), reading=reading)
     if csv:
         spec = fc.data.get("spec")
         if spec is None:  # a run of the older layout: its columns, from its own data
             if not source:
                 raise ValueError(f"`--run` {run} does not record its columns; retrain it")
             spec = read_spec(source, load_source(source)[0])
-        series, period = load_source({"csv": csv, "spec": spec})
+        enc = encoding or (source or {}).get("encoding")
+        series, period = load_source({"csv": csv, "spec": spec, "encoding": enc})
     elif source:
-        series, period = load_source(source)
+        series, period = load_source({**source, "encoding": encoding or source.get("encoding")})
     else:
         raise ValueError(f"`--run` {run} does not record its data; give `--csv`")
     return fc, series, fc.data.get("period") or period
 
 
-def predict(run: str | None = None, csv: str | None = None, out: str | None = None) -> str:
+def predict(
+    run: str | None = None,
+    csv: str | None = None,
+    out: str | None = None,
+    encoding: str | None = None,
+) -> str:
     """Forecast the horizon after the end of the data with a trained run.
 
     Args:
         run: run directory written by ``rnnkit forecast train``.
         csv: newer data in the same columns (default: the data the run was trained on).
         out: CSV file for the forecast (default: RUN/forecast.csv); a PNG is written beside.
+        encoding: the CSV file's text encoding (default: the one the run was trained with,
+            else UTF-8).
 
     Returns:
         The forecast table and the files written.
     """
-    fc, series, _ = _load_run(run, csv)
+    fc, series, _ = _load_run(run, csv, encoding)
     forecast = fc.predict(series)
     out_path = Path(out) if out else Path(str(run)) / "forecast.csv"
     out_path.parent.mkdir(parents=True, exist_ok=True)
@@ -287,6 +310,7 @@ def backtest(
     calendar: str | list[str] | None = None,
     freq: str | None = None,
     fill: str | None = None,
+    encoding: str | None = None,
     start: str = "0.8",
     stride: int | None = None,
     window: str = "expanding",
@@ -322,6 +346,7 @@ def backtest(
         calendar: generated calendar features (hour, dayofweek, day, dayofyear, month).
         freq: pandas frequency; inferred when omitted.
         fill: none, ffill or interpolate.
+        encoding: the CSV file's text encoding (default UTF-8, or the run's).
         start: first origin: a time (1959-01), a row number (120) or a fraction (0.8).
         stride: steps between origins (default: the horizon).
         window: expanding or sliding (training rows of each fold).
@@ -347,7 +372,7 @@ def backtest(
         A Markdown table of MAE, RMSE, MAPE, sMAPE, MASE for the model and the baselines.
     """
     if run:
-        fc, series, default_period = _load_run(run, csv)
+        fc, series, default_period = _load_run(run, csv, encoding)
     else:
         source = make_source(
             csv=csv,
@@ -359,6 +384,7 @@ def backtest(
             calendar=calendar,
             freq=freq,
             fill=fill,
+            encoding=encoding,
         )
         series, default_period = load_source(source)
         given = _given(

@@ -28,7 +28,14 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from rnnkit.config import config_from_dict
-from rnnkit.data.lm_corpus import Corpus, LMDataConfig, load_corpus
+from rnnkit.data.digest import (
+    DIGESTS,
+    check_digests,
+    file_digests,
+    stored_digests,
+    without_digests,
+)
+from rnnkit.data.lm_corpus import Corpus, LMDataConfig, corpus_files, load_corpus
 from rnnkit.data.streams import CorpusStream
 from rnnkit.data.tokenizers import get_tokenizer
 from rnnkit.data.vocab import Vocab
@@ -88,8 +95,9 @@ class TextLM(TaskRun):
 
     Build one with :meth:`create` (from a preset plus overrides) or :meth:`load` (from a run
     directory written by :meth:`fit`). ``config.json`` has ``"task": "lm"`` and the
-    ``model`` (:class:`LMConfig`) and ``data`` (:class:`LMDataConfig`) sections; the
-    vocabulary is ``vocab.json``.
+    ``model`` (:class:`LMConfig`) and ``data`` (:class:`LMDataConfig`, plus the sha256 of
+    each corpus file under ``digests``) sections; the vocabulary is ``vocab.json``. A loaded
+    run warns when it reads a corpus file that changed since training.
     """
 
     task = "lm"
@@ -101,8 +109,10 @@ class TextLM(TaskRun):
         data_config: LMDataConfig,
         corpus: Corpus | None = None,
         run_dir: str | Path | None = None,
+        digests: dict[str, str] | None = None,
     ) -> None:
         self.model = model
+        self.digests = digests  # {split: sha256} of the corpus files (None: not recorded)
         self.vocab = vocab
         self.data_config = data_config
         self.tokenizer = get_tokenizer(data_config.level)
@@ -118,7 +128,8 @@ class TextLM(TaskRun):
         """The model and data configs of ``preset`` with the given fields overriding it."""
         base = preset_sections(preset)
         model_cfg = config_from_dict(LMConfig, {**base["model"], **(model or {})}, what="model")
-        data_cfg = config_from_dict(LMDataConfig, {**base["data"], **(data or {})}, what="data")
+        given = {**without_digests(base["data"]), **(data or {})}  # a resumed run's: no sums
+        data_cfg = config_from_dict(LMDataConfig, given, what="data")
         return model_cfg, data_cfg
 
     @classmethod
@@ -151,13 +162,17 @@ class TextLM(TaskRun):
             len(corpus.vocab),
             sum(p.numel() for p in net.parameters()) / 1e6,
         )
-        return cls(net, corpus.vocab, data_cfg, corpus)
+        digests = file_digests(corpus_files(data_cfg))  # {} for a corpus without a file
+        return cls(net, corpus.vocab, data_cfg, corpus, digests=digests)
 
     # ---------------------------------------------------------------- TaskRun's parts
 
     def sections(self) -> dict[str, Any]:
         assert self.model is not None
-        return {"model": self.model.config.to_dict(), "data": asdict(self.data_config)}
+        data: dict[str, Any] = asdict(self.data_config)
+        if self.digests is not None:
+            data[DIGESTS] = dict(self.digests)
+        return {"model": self.model.config.to_dict(), "data": data}
 
     def artifacts(self) -> dict[str, Any]:
         return {VOCAB: self.vocab}
@@ -173,7 +188,8 @@ class TextLM(TaskRun):
             if not isinstance(config.get(name), dict):
                 raise ValueError(f"{where} has no {name!r} section; is it an lm run?")
         model_cfg = LMConfig.from_dict(config["model"])
-        return model_cfg, config_from_dict(LMDataConfig, config["data"], what="data")
+        data = without_digests(config["data"])
+        return model_cfg, config_from_dict(LMDataConfig, data, what="data")
 
     @classmethod
     def from_run(cls, config: dict[str, Any], run_dir: Path) -> TextLM:
@@ -183,14 +199,18 @@ class TextLM(TaskRun):
         vocab = Vocab.load(run_dir / f"{VOCAB}.json")
         with torch.random.fork_rng(devices=[]):  # its weights are loaded next
             net = LanguageModel(len(vocab), model_cfg)
-        return cls(net, vocab, data_cfg, run_dir=run_dir)
+        digests = stored_digests(config["data"]) or None  # None: a run from before checksums
+        return cls(net, vocab, data_cfg, run_dir=run_dir, digests=digests)
 
     # ---------------------------------------------------------------- data
 
     @property
     def corpus(self) -> Corpus:
-        """The tokenized corpus (read on first use, with this run's vocabulary)."""
+        """The tokenized corpus (read on first use, with this run's vocabulary; a warning
+        names each corpus file that changed since the run was trained)."""
         if self._corpus is None:
+            if self.digests:
+                check_digests(corpus_files(self.data_config), self.digests)
             self._corpus = load_corpus(self.data_config, self.vocab)
         return self._corpus
 

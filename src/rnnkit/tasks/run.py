@@ -16,8 +16,9 @@ Everything else is written once, here and in :mod:`rnnkit.train`, and so holds f
 task: one run-directory format (``config.json`` with ``format`` and ``task``), one writer
 per directory (``run.lock``), one refusal to reuse a directory, orphaned temporary
 checkpoints removed, the device checked before anything is written, a resume with changed
-model or data settings refused in one line, best weights restored by the trainer, and
-weights that do not fit ``config.json`` reported without a torch traceback::
+model or data settings, or changed data files (their sha256 in ``data.digests``), refused in
+one line, best weights restored by the trainer, and weights that do not fit ``config.json``
+reported without a torch traceback::
 
     lm = TextLM.create(preset="demo")                # a TaskRun subclass
     lm.fit_run("runs/demo", TrainConfig(epochs=1), train_batches, val_batches)
@@ -36,6 +37,7 @@ from typing import Any, ClassVar, TypeVar
 import torch
 from torch import nn
 
+from rnnkit.data.digest import changed_digests, stored_digests, without_digests
 from rnnkit.train import (
     RUN_FORMAT,
     RunLock,
@@ -170,6 +172,8 @@ class TaskRun:
             new = json.loads(json.dumps(self.sections()))  # tuples -> lists, as saved
             old = self.saved_sections(saved, run)
             old = {k: old.get(k) for k in new}
+            _check_data_files(run, old, new)
+            old, new = _settings(old), _settings(new)
             changed = config_diff(old, _recorded(new, old), ignore=RESUMABLE_SECTIONS)
             if changed:
                 raise ValueError(
@@ -208,6 +212,26 @@ class TaskRun:
 
 def _saved_config(run: Path) -> dict[str, Any] | None:
     return read_run_config(run) if (run / "config.json").is_file() else None
+
+
+def _settings(sections: dict[str, Any]) -> dict[str, Any]:
+    """``sections`` without the data checksums, which :func:`_check_data_files` compares."""
+    data = sections.get("data")
+    return {**sections, "data": without_digests(data)} if isinstance(data, Mapping) else sections
+
+
+def _check_data_files(run: Path, saved: dict[str, Any], new: dict[str, Any]) -> None:
+    """Refuse a resume whose data files changed since the run stored their checksums."""
+    old_data, new_data = saved.get("data"), new.get("data")
+    if not (isinstance(old_data, Mapping) and isinstance(new_data, Mapping)):
+        return
+    changed = changed_digests(stored_digests(old_data), stored_digests(new_data))
+    if changed:
+        raise ValueError(
+            f"cannot resume {run}: its {', '.join(changed)} data file(s) changed since the run "
+            "stored their checksums (config.json's data.digests); resume on the data it "
+            "trained on or start a new `--run-dir`"
+        )
 
 
 def _recorded(new: Any, saved: Any) -> Any:
