@@ -40,8 +40,8 @@ COMMANDS: dict[str, tuple[str, dict[str, str]]] = {
         "time-series forecasting",
         {
             "train": "rnnkit.tasks.forecast:train",
-            "predict": "rnnkit.tasks.forecast:predict",
-            "backtest": "rnnkit.tasks.forecast:backtest",
+            "predict": "rnnkit.tasks.forecast_verbs:predict",
+            "backtest": "rnnkit.tasks.forecast_verbs:backtest",
         },
     ),
     "classify": (

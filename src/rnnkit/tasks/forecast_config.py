@@ -22,7 +22,9 @@ from rnnkit.config import check_keys, check_types, config_from_dict
 from rnnkit.data.scalers import make_scaler
 from rnnkit.models.forecaster import ForecasterConfig
 from rnnkit.nn.spec import SPEC_KEYS
+from rnnkit.tasks.flags import preset_values
 from rnnkit.tasks.presets import load_preset
+from rnnkit.train import TrainConfig
 
 __all__ = ["LEVELS", "MODEL_KEYS", "ForecastConfig", "preset_sections", "train_defaults"]
 
@@ -134,3 +136,22 @@ def _merge_model(
         rnn = given.pop("rnn", None) or {}
         nested = {**nested, **given, "rnn": {**nested["rnn"], **rnn}}
     return ForecasterConfig.from_dict({**nested, **flat})
+
+
+HELP_PRESET = "default"  # the preset whose values the help lines show (the verbs' default)
+HELP_VALUES = preset_values(
+    preset_sections(HELP_PRESET), TrainConfig, ForecasterConfig, patience="early_stopping_patience"
+)
+
+
+def given(**values: Any) -> dict[str, Any]:
+    """The flags given (``None``: the preset's value)."""
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def train_config(preset: str, val: float, seed: int, **given: Any) -> TrainConfig:
+    """The preset's train section under the flags given; no early stopping without ``val``."""
+    train = {**preset_sections(preset)["train"], **given, "seed": seed}
+    if val <= 0:
+        train.pop("early_stopping_patience", None)
+    return TrainConfig.from_dict(train)
