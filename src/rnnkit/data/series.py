@@ -28,7 +28,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-import warnings
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -36,9 +35,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from pandas.tseries.frequencies import to_offset
 
 from rnnkit.config import check_types, config_from_dict
+from rnnkit.data import series_checks
 from rnnkit.data.tables import read_csv_strict
 
 __all__ = [
@@ -231,16 +230,20 @@ def frame_to_series(df: pd.DataFrame, spec: SeriesSpec) -> TimeSeries:
         raise ValueError(f"column(s) {missing} not in the data; it has {have}")
     df = df.reset_index(drop=True)
     if spec.time_col:
-        times = _parse_times(df[spec.time_col], spec.time_col)
-        _check_order(times, spec.time_col)
-        freq = _regular_freq(times, spec.freq, spec.time_col, reindex=spec.fill != "none")
+        times = series_checks.parse_times(df[spec.time_col], spec.time_col)
+        series_checks.check_order(times, spec.time_col)
+        freq = series_checks.regular_freq(
+            times, spec.freq, spec.time_col, reindex=spec.fill != "none"
+        )
         full = pd.date_range(times[0], times[-1], freq=freq)
         index: pd.Index = full
     else:
         if spec.calendar:
             raise ValueError("`calendar` features need timestamps; give `time_col`")
         freq, times, index = None, None, pd.RangeIndex(len(df))
-    numeric = {c: _to_numeric(df[c], c, times) for c in wanted[1 if spec.time_col else 0 :]}
+    numeric = {
+        c: series_checks.to_numeric(df[c], c, times) for c in wanted[1 if spec.time_col else 0 :]
+    }
     values = pd.DataFrame(numeric)
     if times is not None:
         values.index = times
@@ -248,7 +251,7 @@ def frame_to_series(df: pd.DataFrame, spec: SeriesSpec) -> TimeSeries:
         if len(index) > len(times):
             n_new = len(index) - len(times)
             logger.info("inserted %d missing timestamps (fill=%s)", n_new, spec.fill)
-    values = _fill(values.reset_index(drop=True), spec.fill, index)
+    values = series_checks.fill(values.reset_index(drop=True), spec.fill, index)
     future = values[list(spec.future_covariates)].to_numpy(np.float64)
     names = spec.future_covariates
     if spec.calendar:
@@ -325,119 +328,3 @@ def calendar_features(
     if not cols:
         return np.zeros((len(index), 0)), ()
     return np.stack(cols, axis=1), tuple(names)  # (T, 2 * n_features)
-
-
-# -- checks ----------------------------------------------------------------------------------
-
-
-def _parse_times(col: pd.Series, name: str) -> pd.DatetimeIndex:
-    if pd.api.types.is_datetime64_any_dtype(col):
-        times = pd.DatetimeIndex(col)
-    else:
-        times = pd.DatetimeIndex(pd.to_datetime(col, errors="coerce", format="mixed"))
-    bad = np.flatnonzero(times.isna())
-    if len(bad):
-        row = int(bad[0])
-        raise ValueError(
-            f"row {row}, column {name!r}: cannot parse {col.iloc[row]!r} as a time "
-            f"({len(bad)} such row(s))"
-        )
-    if times.tz is not None:
-        times = times.tz_convert(None)
-    return times
-
-
-def _check_order(times: pd.DatetimeIndex, name: str) -> None:
-    step = np.diff(times.asi8)
-    if np.any(step < 0):
-        row = int(np.flatnonzero(step < 0)[0]) + 1
-        raise ValueError(
-            f"row {row}, column {name!r}: rows out of order, {times[row]} comes after "
-            f"{times[row - 1]} (sort the data by time first)"
-        )
-    if np.any(step == 0):
-        row = int(np.flatnonzero(step == 0)[0]) + 1
-        raise ValueError(
-            f"row {row}, column {name!r}: duplicated timestamp {times[row]} (also at row {row - 1})"
-        )
-
-
-def _infer_freq(times: pd.DatetimeIndex) -> str | None:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        if len(times) < 3:
-            return None
-        whole = pd.infer_freq(times)
-        if whole is not None:
-            return to_offset(whole).freqstr
-        # Gaps break pandas' inference: vote over short stretches instead.
-        votes = Counter(pd.infer_freq(times[i : i + 3]) for i in range(min(len(times) - 2, 200)))
-        votes.pop(None, None)
-    if votes:
-        return to_offset(votes.most_common(1)[0][0]).freqstr
-    # Too short to vote: a fixed step that divides every gap.
-    step = np.diff(times.asi8)
-    smallest = int(step.min())
-    if smallest > 0 and np.all(step % smallest == 0):
-        return to_offset(pd.Timedelta(smallest, unit=times.unit)).freqstr
-    return None
-
-
-def _regular_freq(times: pd.DatetimeIndex, freq: str | None, name: str, *, reindex: bool) -> str:
-    if freq is None:
-        freq = _infer_freq(times)
-        if freq is None:
-            raise ValueError(
-                f"column {name!r}: cannot infer the frequency of the timestamps; "
-                "give it (`freq`, e.g. 'h', 'D', 'MS')"
-            )
-        logger.info("inferred frequency %r from column %r", freq, name)
-    try:
-        full = pd.date_range(times[0], times[-1], freq=freq)
-    except ValueError as err:
-        raise ValueError(f"`freq` {freq!r} is not a pandas frequency: {err}") from None
-    off_grid = times.difference(full)
-    if len(off_grid):
-        row = int(times.get_loc(off_grid[0]))
-        raise ValueError(
-            f"row {row}, column {name!r}: timestamp {off_grid[0]} is off the regular "
-            f"{freq!r} grid that starts at {times[0]}"
-        )
-    gaps = full.difference(times)
-    if len(gaps) and not reindex:
-        after = int(times.searchsorted(gaps[0])) - 1
-        raise ValueError(
-            f"row {after + 1}, column {name!r}: {len(gaps)} missing timestamp(s) at "
-            f"frequency {freq!r}, first {gaps[0]} (between row {after}, {times[after]}, and "
-            f"row {after + 1}, {times[after + 1]}); use fill='ffill' or 'interpolate'"
-        )
-    return freq
-
-
-def _to_numeric(col: pd.Series, name: str, times: pd.DatetimeIndex | None) -> pd.Series:
-    out = pd.to_numeric(col, errors="coerce").astype(np.float64)
-    bad = np.flatnonzero(out.isna().to_numpy() & col.notna().to_numpy())
-    if len(bad):
-        row = int(bad[0])
-        when = f" ({times[row]})" if times is not None else ""
-        raise ValueError(
-            f"row {row}{when}, column {name!r}: {col.iloc[row]!r} is not a number "
-            f"({len(bad)} non-numeric cell(s) in this column)"
-        )
-    return out.reset_index(drop=True)
-
-
-def _fill(values: pd.DataFrame, fill: str, index: pd.Index) -> pd.DataFrame:
-    nan = values.isna().to_numpy()
-    if not nan.any():
-        return values
-    if fill == "none":
-        row, col = np.argwhere(nan)[0]
-        raise ValueError(
-            f"row {row} ({index[row]}), column {values.columns[col]!r}: missing value "
-            f"({int(nan.sum())} missing in all); use fill='ffill' or 'interpolate'"
-        )
-    logger.info("filling %d missing value(s) with %s", int(nan.sum()), fill)
-    if fill == "ffill":
-        return values.ffill().bfill()
-    return values.interpolate(method="linear", limit_direction="both")
