@@ -371,3 +371,56 @@ def test_series_defaults_reach_stated_accuracy_on_basic_motions(
     assert main([*args, "--max-steps", "300", "--device", "cpu"]) == 0
     assert "lstm-fcn" in capsys.readouterr().out
     assert json.loads((run / "test.json").read_text())["accuracy"] >= 0.9
+
+
+# ---------------------------------------------------------------- issue #14: changed data
+
+
+def test_eval_warns_when_a_file_of_the_run_changed(
+    data_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from rnnkit.tasks.classify import evaluate, train
+
+    train_csv = _rt_slice(data_dir, tmp_path / "train.csv", 20)
+    test_csv = _rt_slice(data_dir, tmp_path / "test.csv", 6)
+    other = _rt_slice(data_dir, tmp_path / "other.csv", 4)
+    run = tmp_path / "run"
+    train(str(train_csv), str(run), test_data=str(test_csv), hidden_size=8, embedding_dim=8,
+          max_steps=1, device="cpu", progress=False)  # fmt: skip
+    config = json.loads((run / "config.json").read_text())
+    assert set(config["data"]["digests"]) == {"train", "test"}
+
+    def warnings_of(data: Path) -> str:
+        caplog.clear()
+        with caplog.at_level("WARNING"):
+            evaluate(str(run), str(data))
+        return caplog.text
+
+    assert "changed" not in warnings_of(train_csv) + warnings_of(test_csv)  # unchanged
+    _rt_slice(data_dir, test_csv, 5)
+    text = warnings_of(test_csv)
+    assert "test data file" in text and str(test_csv) in text and "has changed" in text
+    _rt_slice(data_dir, train_csv, 19)
+    text = warnings_of(train_csv)
+    assert "train data file" in text and str(train_csv) in text
+    assert "changed" not in warnings_of(other)  # not a file of the run
+    # the previous layout's single `digest` (the training file's) is still compared
+    legacy = dict(config, data={**config["data"], "digest": config["data"]["digests"]["train"]})
+    del legacy["data"]["digests"]
+    (run / "config.json").write_text(json.dumps(legacy))
+    assert "train data file" in warnings_of(train_csv)
+    # a run from before checksums: no warning, no error
+    del legacy["data"]["digest"]
+    (run / "config.json").write_text(json.dumps(legacy))
+    assert "changed" not in warnings_of(train_csv) + warnings_of(test_csv)
+
+
+def test_a_builtin_set_records_its_train_and_official_test_files() -> None:
+    from rnnkit.data.classify_sources import run_files
+
+    files = run_files({"source": "BasicMotions", "format": "auto", "test_data": None})
+    assert {k: p.name for k, p in files.items()} == {
+        "train": "BasicMotions_TRAIN.ts",
+        "test": "BasicMotions_TEST.ts",
+    }
+    assert run_files({"source": "digits", "format": "auto"}) == {}

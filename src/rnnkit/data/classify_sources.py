@@ -21,6 +21,7 @@ The UEA/UCR sets the reader knows by name are those of the data catalog with
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -38,15 +39,19 @@ from rnnkit.data.classification import (
     stratified_split,
     validation_split,
 )
+from rnnkit.data.digest import check_digests, stored_digests
 from rnnkit.data.text import read_text
 
 __all__ = [
     "FORMATS",
     "ClassifyData",
+    "check_run_data",
     "format_of",
     "load_data",
     "official_test",
     "read_inputs",
+    "run_files",
+    "source_files",
     "split_data",
     "ts_sets",
 ]
@@ -230,3 +235,54 @@ def load_data(source: str, **options: Any) -> tuple[Examples, Examples | None, E
     if split.note:
         logger.warning("%s", split.note)
     return split.train, split.val, split.test
+
+
+def source_files(source: str, fmt: str, *, test: bool = False) -> list[Path]:
+    """The files :func:`read_inputs` reads for ``source`` in format ``fmt`` (with ``test``:
+    those :func:`official_test` reads, ``[]`` when it has none); ``[]`` for data without
+    a file (``digits``). For the checksums a run stores (:mod:`rnnkit.data.digest`)."""
+    fmt = format_of(source, fmt)
+    if test:
+        if fmt == "trec":
+            return [resolve_path(source, "TREC_10.label")]
+        if fmt == "ts" and source in ts_sets():
+            return [resolve_path(source, f"{source}_TEST.ts")]
+        return []
+    if fmt == "digits":
+        return []
+    if fmt == "rt-polarity":
+        return [resolve_path(source, f"rt-polarity.{label}") for label in ("pos", "neg")]
+    if fmt == "trec":
+        return [resolve_path(source, "train_5500.label")]
+    if fmt == "ts" and source in ts_sets():
+        return [resolve_path(source, f"{source}_TRAIN.ts")]
+    return [resolve_path(source)]
+
+
+def run_files(info: Mapping[str, Any]) -> dict[str, Path]:
+    """``{role: file}`` of a run's data (its ``data`` section): the training source's
+    files, the validation file and the test file (a built-in set's official one when none
+    was given); ``train:<name>`` for a source of several files. A source not found: none."""
+    fmt, source, test = info.get("format", "auto"), info.get("source"), info.get("test_data")
+    parts = {"train": (source, False), "val": (info.get("val_data"), False)}
+    parts["test"] = (test or source, test is None)
+    out = {}
+    for role, (name, official) in parts.items():
+        try:
+            paths = source_files(name, fmt, test=official) if name else []
+        except (OSError, ValueError):
+            continue
+        out.update({role if len(paths) == 1 else f"{role}:{p.name}": p for p in paths})
+    return out
+
+
+def check_run_data(info: Mapping[str, Any], data: str, fmt: str) -> None:
+    """Warn when ``data`` is read from one of the run's own files and that file changed
+    since training (its sha256 differs from the one in config.json)."""
+    stored = stored_digests(info)
+    try:
+        reading = (source_files(data, fmt, test=True) or source_files(data, fmt)) if stored else []
+    except (OSError, ValueError):
+        return
+    if reading:
+        check_digests(run_files(info), stored, reading=reading)

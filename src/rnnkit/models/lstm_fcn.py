@@ -2,17 +2,20 @@
 
 Series classification, univariate or multivariate, variable length::
 
-    x (T, B, I) -> recurrent stack -> masked pooling -> dropout -> (B, D*H) -+
-                                                                          concat -> linear -> (B, C)
-    x (T, B, I) -> ConvBranch (Conv1d 128-256-128, kernels 8-5-3,           |
-                   BN, ReLU, masked global average pooling) -> (B, 128) ---+
+    x (T, B, I) -> [mean of every k steps] -> (T/k, B, I), then, side by side:
+      recurrent stack (along time, or "dimension shuffle") -> pooling -> dropout -> (B, D*H)
+      ConvBranch (Conv1d 128-256-128, kernels 8-5-3, BN, ReLU, masked average pool) -> (B, 128)
+    -> concat -> linear -> (B, C)
 
-The recurrent branch is built from a :class:`~rnnkit.nn.RecurrentSpec` (any registered
-cell) and runs packed, so padding never enters its state; the convolutional branch
-(:class:`~rnnkit.models.conv_branch.ConvBranch`) honours lengths too. Unlike the paper's
-"dimension shuffle" (the LSTM reading a whole univariate series as one step), the
-recurrent branch reads the series along time, so variable-length series need no padding
-to a fixed length.
+``rnn_axis`` says what the recurrent branch reads as its steps: ``time`` (T steps of I
+features, packed, so padding never enters its state) or ``channels`` (the paper's
+"dimension shuffle": I steps of ``input_length`` features, each series zero-padded or cut to
+the longest training series; for a univariate series one step, nearly free); ``auto`` is
+``channels`` for univariate and ``time`` for multivariate series. ``max_length`` shortens
+long series before both branches by averaging ``k = ceil(input_length / max_length)``
+consecutive steps (piecewise aggregate approximation), a factor fixed by the training data,
+so each series is transformed the same whatever its batch. The convolutional branch
+(:class:`~rnnkit.models.conv_branch.ConvBranch`) honours lengths too.
 
 >>> import torch
 >>> model = LSTMFCN(LSTMFCNConfig(num_classes=3, input_size=2, hidden_size=8)).eval()
@@ -27,6 +30,7 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
+from torch.nn import functional as F
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from rnnkit.config import check_types, config_from_dict
@@ -34,7 +38,9 @@ from rnnkit.models.conv_branch import ConvBranch
 from rnnkit.models.pooling import POOLINGS, Pooling
 from rnnkit.nn.spec import RecurrentSpec, accepts_flat_keys
 
-__all__ = ["LSTMFCN", "LSTMFCNConfig"]
+__all__ = ["LSTMFCN", "LSTMFCNConfig", "RNN_AXES", "average_steps"]
+
+RNN_AXES = ("auto", "time", "channels")
 
 
 @accepts_flat_keys("rnn")
@@ -56,6 +62,12 @@ class LSTMFCNConfig:
     """Output channels of each convolutional block."""
     kernel_sizes: tuple[int, ...] = (8, 5, 3)
     """Kernel width of each convolutional block."""
+    rnn_axis: str = "time"
+    """What the recurrent branch reads as steps: time, channels (dimension shuffle) or auto."""
+    input_length: int | None = None
+    """Longest training series (set from the data): the width of a shuffled step."""
+    max_length: int | None = None
+    """Average every ``ceil(input_length / max_length)`` steps first (None: never)."""
 
     def __post_init__(self) -> None:
         check_types(self)
@@ -68,6 +80,33 @@ class LSTMFCNConfig:
             )
         if not 0.0 <= self.rnn_dropout < 1.0:
             raise ValueError(f"`rnn_dropout` must be in [0, 1), got {self.rnn_dropout}")
+        if self.rnn_axis not in RNN_AXES:
+            raise ValueError(
+                f"`rnn_axis` must be one of {', '.join(RNN_AXES)}, got {self.rnn_axis!r}"
+            )
+        for name in ("input_length", "max_length"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise ValueError(f"`{name}` must be > 0 or None, got {value}")
+        if self.axis == "channels" and self.input_length is None:
+            raise ValueError(
+                "`rnn_axis` 'channels' (dimension shuffle) needs `input_length` (the longest "
+                "training series), got None"
+            )
+
+    @property
+    def axis(self) -> str:
+        """The resolved ``rnn_axis``: ``auto`` is channels for univariate series, else time."""
+        if self.rnn_axis != "auto":
+            return self.rnn_axis
+        return "channels" if self.input_size == 1 else "time"
+
+    @property
+    def pool(self) -> int:
+        """Steps averaged into one before both branches (1: none)."""
+        if self.max_length is None or self.input_length is None:
+            return 1
+        return -(-self.input_length // self.max_length)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> LSTMFCNConfig:
@@ -78,6 +117,23 @@ class LSTMFCNConfig:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready, nested: ``{"rnn": {...}, "num_classes": ...}``."""
         return asdict(self)
+
+
+def average_steps(x: Tensor, lengths: Tensor, k: int) -> tuple[Tensor, Tensor]:
+    """Mean of every ``k`` consecutive valid steps of each row (the last group may be short).
+
+    x: (T, B, I) padded past ``lengths`` (B,) -> ((ceil(T/k), B, I), (B,) ceil(lengths/k)).
+    Padding never enters a mean, so each row gets what it would get alone.
+    """
+    if k == 1:
+        return x, lengths
+    T, B, _ = x.shape
+    n = -(-T // k)
+    mask = (torch.arange(n * k, device=x.device)[:, None] < lengths[None, :]).to(x.dtype)
+    x = F.pad(x, (0, 0, 0, 0, 0, n * k - T)) * mask[..., None]  # (n*k, B, I)
+    sums = x.reshape(n, k, B, -1).sum(1)  # (n, B, I)
+    counts = mask.reshape(n, k, B).sum(1).clamp(min=1.0)  # (n, B)
+    return sums / counts[..., None], -(-lengths // k)
 
 
 class LSTMFCN(nn.Module):
@@ -96,7 +152,8 @@ class LSTMFCN(nn.Module):
     def __init__(self, config: LSTMFCNConfig) -> None:
         super().__init__()
         self.config = c = config
-        self.rnn = c.rnn.build(c.input_size)
+        self.width = None if c.input_length is None else -(-c.input_length // c.pool)
+        self.rnn = c.rnn.build(self.width if c.axis == "channels" else c.input_size)
         self.pool = Pooling(c.pooling, c.rnn.output_size, c.rnn.directions)
         self.drop = nn.Dropout(c.rnn_dropout)
         self.conv = ConvBranch(c.input_size, c.filters, c.kernel_sizes)
@@ -113,9 +170,22 @@ class LSTMFCN(nn.Module):
             lengths = torch.full((B,), T, dtype=torch.long)
         if lengths.shape != (B,):
             raise ValueError(f"`lengths` must have shape ({B},), got {tuple(lengths.shape)}")
+        x, lengths = average_steps(x, lengths.to(x.device), self.config.pool)  # (T/k, B, I)
+        recurrent = self.drop(self._recurrent(x, lengths))  # (B, D*H)
+        conv = self.conv(x, lengths)  # (B, 128)
+        return self.head(torch.cat([recurrent, conv], dim=-1))  # (B, C)
+
+    def _recurrent(self, x: Tensor, lengths: Tensor) -> Tensor:
+        """The recurrent branch's pooled state: x (T, B, I), lengths (B,) -> (B, D*H)."""
+        T, B, I = x.shape
+        if self.config.axis == "channels":  # dimension shuffle: I steps of `width` features
+            assert self.width is not None
+            valid = torch.arange(T, device=x.device)[:, None] < lengths[None, :]  # (T, B)
+            x = (x * valid[..., None]).permute(2, 1, 0)  # (I, B, T)
+            x = F.pad(x, (0, self.width - T)) if T < self.width else x[..., : self.width]
+            out, _ = self.rnn(x)  # (I, B, D*H)
+            return self.pool(out, torch.full((B,), I, dtype=torch.long, device=x.device))
         seq = pack_padded_sequence(x, lengths.cpu(), enforce_sorted=False)
         out, _ = self.rnn(seq)
         out, _ = pad_packed_sequence(out, total_length=T)  # (T, B, D*H)
-        recurrent = self.drop(self.pool(out, lengths.to(out.device)))  # (B, D*H)
-        conv = self.conv(x, lengths.to(x.device))  # (B, 128)
-        return self.head(torch.cat([recurrent, conv], dim=-1))  # (B, C)
+        return self.pool(out, lengths.to(out.device))

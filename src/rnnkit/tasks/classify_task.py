@@ -46,7 +46,7 @@ logger = logging.getLogger(__name__)
 
 ARCHS = ("rnn", "lstm-fcn")
 SELECT = {"accuracy": ("val_acc", "max"), "loss": ("val_loss", "min")}
-_DATA_KEYS = {"vocab_size", "input_size", "num_classes", "padding_idx"}
+_DATA_KEYS = {"vocab_size", "input_size", "num_classes", "padding_idx", "input_length"}
 
 
 def _model_class(arch: str) -> tuple[type, type]:
@@ -228,12 +228,15 @@ class Classifier(TaskRun):
             data.update(vocab_size=self.encoder.vocab_size, padding_idx=self.encoder.vocab.pad_id)
         else:
             data["input_size"] = self.encoder.input_size
+        encoded = self.encoder.encode(train)
+        if self.options["arch"] == "lstm-fcn":  # the longest series: dimension shuffle, pooling
+            data["input_length"] = max(len(x) for x in encoded)
         config_cls, module_cls = _model_class(self.options["arch"])
         config = config_cls.from_dict({**self.model_options, **data})
         with torch.random.fork_rng(devices=[]):  # seeded initialisation, global RNG untouched
             torch.manual_seed(self.options["seed"])
             self.model = module_cls(config)
-        return self.encoder.encode(train)
+        return encoded
 
     def _train_config(self, has_val: bool) -> TrainConfig:
         tc = self.train_config
