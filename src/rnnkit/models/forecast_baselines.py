@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import warnings
 from collections.abc import Callable
 
 import numpy as np
@@ -52,7 +53,11 @@ def seasonal_naive(history: np.ndarray, horizon: int, period: int = 1) -> np.nda
 
 def exponential_smoothing(history: np.ndarray, horizon: int, period: int = 1) -> np.ndarray:
     """Holt-Winters (additive trend; additive season when ``period > 1`` and 2 seasons of
-    history) via statsmodels, per column. Returns ``(K, C)``."""
+    history) via statsmodels, per column. Returns ``(K, C)``.
+
+    statsmodels' ConvergenceWarning is silenced: a baseline fitted on short or flat history
+    often stops early, and a warning per fold would bury the run's own messages."""
+    from statsmodels.tools.sm_exceptions import ConvergenceWarning
     from statsmodels.tsa.holtwinters import ExponentialSmoothing
 
     h = _history(history)
@@ -62,7 +67,10 @@ def exponential_smoothing(history: np.ndarray, horizon: int, period: int = 1) ->
         model = ExponentialSmoothing(
             h[:, c], trend="add", seasonal=seasonal, seasonal_periods=period if seasonal else None
         )
-        cols.append(model.fit().forecast(horizon))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            fitted = model.fit()
+        cols.append(fitted.forecast(horizon))
     return np.stack(cols, axis=1)  # (K, C)
 
 
