@@ -315,6 +315,38 @@ def test_selection_by_validation_accuracy_or_last_checkpoint_when_too_small(
     assert config["data"]["val_data"] == str(val_csv) and (run / "best").is_dir()
 
 
+def test_select_macro_f1_records_it_and_keeps_its_best_checkpoint(
+    tmp_path: Path, data_dir: Path, capsys: pytest.CaptureFixture
+) -> None:
+    train_csv = _rt_slice(data_dir, tmp_path / "train.csv", 30)
+    val_csv = _rt_slice(data_dir, tmp_path / "val.csv", 8, extra=[("pos", "a fine film")] * 6)
+    run = tmp_path / "f1"
+    args = ["--data", str(train_csv), "--val-data", str(val_csv), "--run-dir", str(run)]
+    tiny = ["--hidden-size", "8", "--embedding-dim", "8", "--device", "cpu", "--epochs", "6"]
+    flags = [*tiny, "--lr", "0.05", "--batch-size", "8", "--patience", "10"]
+    flags += ["--select", "macro_f1"]
+    assert main(["classify", "train", *args, *flags]) == 0
+    out = capsys.readouterr().out
+    config = json.loads((run / "config.json").read_text())
+    assert (config["train"]["monitor"], config["train"]["monitor_mode"]) == ("val_macro_f1", "max")
+    with open(run / "metrics.csv", newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r["split"] == "val"]
+    assert len(rows) == 6
+    f1 = [float(r["val_macro_f1"]) for r in rows]
+    assert all(0.0 <= v <= 1.0 for v in f1) and len(set(f1)) > 1
+    for r in rows:  # the whole-set accuracy agrees with the per-batch average of step()'s
+        assert float(r["val_accuracy"]) == pytest.approx(float(r["val_acc"]))
+    best = int(rows[f1.index(max(f1))]["step"])  # the first evaluation at the peak
+    assert best != int(rows[-1]["step"])  # it peaked before the end: not just the last
+    assert f"best macro_f1 at step {best})" in out
+    assert float(rows[-1]["best"]) == pytest.approx(max(f1))
+    from rnnkit.train import load_checkpoint
+
+    assert load_checkpoint(run, "best")[1]["step"] == best
+    # the kept weights score that macro-F1 on the validation file
+    assert f"macro-F1 {max(f1):.4f}" in out
+
+
 def test_split_data_validation_never_empty_and_small_sets_say_so() -> None:
     from rnnkit.data.classify_sources import split_data
 

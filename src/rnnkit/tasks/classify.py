@@ -189,7 +189,8 @@ def train(
         weight_decay: L2 weight decay.
         clip_norm: gradient-norm clipping.
         patience: evaluations without improvement before stopping early.
-        select: the validation figure that picks the kept checkpoint: accuracy or loss.
+        select: the validation figure that picks the kept checkpoint: accuracy, macro_f1
+            (over the whole validation set; for imbalanced classes) or loss.
         val_fraction: stratified share of each class held out for validation.
         test_fraction: stratified share held out for test (when there is no test file).
     """
@@ -255,7 +256,7 @@ def _train_report(clf: Classifier, result: dict[str, Any], split: Any, out: Path
     if "val" in result:
         _write_report(out, "val", result["val"], names)
         parts.append(
-            f"validation ({len(split.val)} examples; best accuracy at step "
+            f"validation ({len(split.val)} examples; best {clf.options['select']} at step "
             f"{result['best_step']}): accuracy {result['val']['accuracy']:.4f}  "
             f"macro-F1 {result['val']['macro_f1']:.4f}"
         )

@@ -12,8 +12,9 @@ A run directory holds ``config.json`` (``"task": "classify"`` and the ``model``,
 ``options`` section and a ``classifier.json`` beside it) load too.
 
 Selection rule: with a validation set, the checkpoint kept is the one with the best
-validation accuracy (``select="accuracy"``; ``"loss"`` picks the lowest validation loss)
-and training stops early when it has not improved for ``early_stopping_patience``
+validation accuracy (``select="accuracy"``; ``"macro_f1"`` the best macro-F1 over the whole
+validation set, computed by :meth:`Classifier.val_metrics`; ``"loss"`` the lowest validation
+loss) and training stops early when it has not improved for ``early_stopping_patience``
 evaluations. Without one (the data too small for a hold-out) the last checkpoint is kept.
 """
 
@@ -45,7 +46,11 @@ __all__ = ["ARCHS", "SELECT", "Classifier", "model_keys"]
 logger = logging.getLogger(__name__)
 
 ARCHS = ("rnn", "lstm-fcn")
-SELECT = {"accuracy": ("val_acc", "max"), "loss": ("val_loss", "min")}
+SELECT = {
+    "accuracy": ("val_acc", "max"),
+    "macro_f1": ("val_macro_f1", "max"),
+    "loss": ("val_loss", "min"),
+}
 _DATA_KEYS = {"vocab_size", "input_size", "num_classes", "padding_idx", "input_length"}
 
 
@@ -80,7 +85,7 @@ class Classifier(TaskRun):
         tokenizer, lowercase, min_freq, max_vocab: text inputs (see :class:`InputEncoder`).
         standardize: scale numeric features with training statistics.
         znorm: z-normalise each series by its own mean and std first (series inputs).
-        select: the validation figure that picks the checkpoint: accuracy or loss.
+        select: the validation figure that picks the checkpoint: accuracy, macro_f1 or loss.
         seed: seeds initialisation and batch shuffling.
 
     >>> clf = Classifier(model={"hidden_size": 16}, train={"epochs": 1})  # doctest: +SKIP
@@ -144,6 +149,7 @@ class Classifier(TaskRun):
         self.model: nn.Module | None = None
         self.weights: Tensor | None = None
         self.padding: dict[str, float] = {}
+        self._val_loader: BucketLoader | None = None  # for val_metrics during fit
 
     @property
     def module(self) -> nn.Module | None:
@@ -171,6 +177,23 @@ class Classifier(TaskRun):
         loss = F.cross_entropy(logits, batch.y, weight=weight)
         acc = (logits.argmax(-1) == batch.y).float().mean()
         return StepOutput(loss, int(batch.y.numel()), None, {"acc": float(acc)})
+
+    @torch.no_grad()
+    def val_metrics(self, model: nn.Module) -> dict[str, float] | None:
+        """With ``select="macro_f1"``: accuracy and macro-F1 over the whole validation set
+        (macro-F1 is no average of per-batch figures); otherwise None (nothing to add)."""
+        if self.options["select"] != "macro_f1" or self._val_loader is None:
+            return None
+        assert self.labels is not None
+        device = next(model.parameters()).device
+        truth, preds = [], []
+        for batch in self._val_loader:
+            logits = model(batch.x.to(device), batch.lengths)  # (B, C)
+            preds.append(logits.argmax(-1).cpu())
+            truth.append(batch.y)
+        y, p = torch.cat(truth).numpy(), torch.cat(preds).numpy()
+        report = classification_report(y, p, self.labels.names)
+        return {"accuracy": report["accuracy"], "macro_f1": report["macro_f1"]}
 
     @classmethod
     def from_run(cls, config: dict[str, Any], run_dir: Path) -> Classifier:
@@ -280,7 +303,11 @@ class Classifier(TaskRun):
             if len(kept):
                 val_loader = self._loader(self.encoder.encode(val.subset(kept)), y_val, False)
         tc = self._train_config(val_loader is not None)
-        result = self.fit_run(run_dir, tc, train_loader, val_loader, resume=resume)
+        self._val_loader = val_loader
+        try:
+            result = self.fit_run(run_dir, tc, train_loader, val_loader, resume=resume)
+        finally:
+            self._val_loader = None
         out = {**result, **self.padding, **self._fit_check(train)}
         if val is not None and val_loader is not None:
             out["val"] = self.evaluate(val, _prepared=True)

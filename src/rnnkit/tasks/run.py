@@ -99,6 +99,13 @@ class TaskRun:
         """One batch -> loss (see :class:`rnnkit.train.Trainer`)."""
         raise NotImplementedError(f"{type(self).__name__}.step")
 
+    def val_metrics(self, model: nn.Module) -> dict[str, float] | None:
+        """Figures over the whole validation set (macro-F1, BLEU) that per-batch averages of
+        :meth:`step`'s metrics cannot give; ``None`` (the default): none. A task that
+        overrides it gets it called at every validation evaluation (model in eval mode, no
+        gradients) and its figures logged as ``val_<name>``, so ``monitor`` can name them."""
+        return None
+
     @classmethod
     def saved_sections(cls, config: dict[str, Any], run_dir: Path) -> dict[str, Any]:
         """A saved run's sections as this version writes them, so a resume compares like
@@ -140,7 +147,7 @@ class TaskRun:
         if run_dir is None:
             if resume:
                 raise ValueError("`--resume true` needs a `--run-dir` to resume from")
-            result = Trainer(self.model, train, self.step).fit(
+            result = Trainer(self.model, train, self.step, val_metrics=self._hook()).fit(
                 train_data, val_data, restore_best=True
             )  # the best weights kept in memory
             self.run_dir = None  # the weights are no longer those of a run directory
@@ -150,11 +157,21 @@ class TaskRun:
             clean_orphans(run)
             self._prepare(run, train, resume)
             trainer = Trainer(
-                self.model, train, self.step, run_dir=run, run_config=self.run_config()
+                self.model,
+                train,
+                self.step,
+                run_dir=run,
+                run_config=self.run_config(),
+                val_metrics=self._hook(),
             )
             result = trainer.fit(train_data, val_data, resume=resume, restore_best=True)
         self.run_dir = run
         return result
+
+    def _hook(self) -> Any:
+        """:meth:`val_metrics` for the trainer, or None when the task keeps the default."""
+        overridden = type(self).val_metrics is not TaskRun.val_metrics
+        return self.val_metrics if overridden else None
 
     def run_config(self) -> dict[str, Any]:
         """``config.json`` without the train section: ``{"format", "task", **sections}``."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,7 @@ class TrainLoop:
     module: nn.Module
     config: TrainConfig
     step_fn: StepFn
+    val_metrics: Callable[[nn.Module], Mapping[str, float] | None] | None  # whole-set figures
     run_dir: Path | None
     info: ddp.DistInfo
     device: torch.device | None
@@ -249,9 +250,45 @@ class TrainLoop:
             raise ValueError("evaluate: every batch had StepOutput.weight 0")
         return result
 
+    @torch.no_grad()
+    def _whole_set_metrics(self) -> dict[str, float]:
+        """The ``val_metrics`` hook's figures: called with the model in eval mode, without
+        gradients, holding the evaluated weights (as :meth:`evaluate`); the global RNGs are
+        restored afterwards, so the hook cannot shift a resumed run. Under DDP every rank
+        calls it and the figures are averaged over the ranks (the same on each)."""
+        hook = self.val_metrics
+        if hook is None:
+            return {}
+        model = self.model
+        was_training = model.training
+        model.eval()
+        rng = ck.get_rng_state()
+        try:
+            with evaluated_weights(None if self._weights_as_is else self.optimizer):
+                got = hook(model)
+        finally:
+            ck.set_rng_state(*rng)
+            model.train(was_training)
+        if got is None:  # nothing to add this time
+            return {}
+        if not isinstance(got, Mapping):
+            raise TypeError(
+                f"`val_metrics` must return a dict of name -> number, got {type(got).__name__}"
+            )
+        try:
+            figures = {str(k): float(v) for k, v in got.items()}
+        except (TypeError, ValueError) as err:
+            raise TypeError(f"`val_metrics` must return numbers, got {dict(got)!r}") from err
+        if self.info.enabled and figures:
+            names = sorted(figures)
+            sums = ddp.all_reduce_sum([figures[k] for k in names], self.info, self._dev)
+            figures = {k: v / self.info.world for k, v in zip(names, sums, strict=True)}
+        return figures
+
     def _evaluate_val(self, val: Any) -> str | None:
         cfg, p = self.config, self.progress
-        metrics = {f"val_{k}": v for k, v in self.evaluate(val).items()}
+        figures = {**self.evaluate(val), **self._whole_set_metrics()}
+        metrics = {f"val_{k}": v for k, v in figures.items()}
         train = p.eval_tally.means(self.info, self._dev, "train_")
         p.eval_tally = Tally()
         assert self.schedule is not None

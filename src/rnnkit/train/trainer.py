@@ -33,7 +33,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +75,12 @@ class Trainer(TrainLoop):
         run_config: the task's config sections, written to ``run_dir/config.json`` with the
             TrainConfig under ``"train"`` (sections already in the file are kept), so the run
             can be rebuilt. With a ``"task"`` name the file is written as run format 2.
+        val_metrics: figures over the whole validation set that per-batch averages cannot
+            give (macro-F1, BLEU): ``val_metrics(model) -> {name: value}`` (or None: none),
+            called at every validation evaluation with the model in eval mode, without
+            gradients, holding the evaluated weights; each figure joins the row as
+            ``val_<name>`` (replacing a step_fn metric of that name), so ``monitor`` can
+            name it. The global RNGs are restored after the call: a resume stays bitwise.
 
     Attributes:
         progress: the resumable progress (:class:`TrainerState`): step, epoch, batch, best
@@ -90,11 +96,16 @@ class Trainer(TrainLoop):
         step_fn: StepFn,
         run_dir: str | Path | None = None,
         run_config: Mapping[str, Any] | None = None,
+        val_metrics: Callable[[nn.Module], Mapping[str, float] | None] | None = None,
     ) -> None:
         if not isinstance(model, nn.Module):
             raise TypeError(f"`model` must be a torch.nn.Module, got {type(model).__name__}")
         if not callable(step_fn):
             raise TypeError(f"`step_fn` must be callable, got {type(step_fn).__name__}")
+        if val_metrics is not None and not callable(val_metrics):
+            raise TypeError(
+                f"`val_metrics` must be callable or None, got {type(val_metrics).__name__}"
+            )
         if config is None:
             config = TrainConfig()
         elif isinstance(config, Mapping):
@@ -106,6 +117,7 @@ class Trainer(TrainLoop):
         self.model = model
         self.config = config
         self.step_fn = step_fn
+        self.val_metrics = val_metrics
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.run_config = dict(run_config or {})
         self.info = ddp.DistInfo()
