@@ -199,7 +199,13 @@ def train(
     )  # fmt: skip
     train_cfg = TrainConfig.from_dict({**cfg["train"], **over, "seed": seed})
     tr = Translator.create(cfg, seed=seed)
-    return tr.fit(run_dir, train_cfg, resume=resume)
+    result = tr.fit(run_dir, train_cfg, resume=resume)
+    return {k: v for k, v in result.items() if k in _REPORT or k.endswith("_pairs")}
+
+
+# what `rnnkit translate train` prints (the trainer's own bookkeeping stays in metrics.csv)
+_REPORT = ("run_dir", "step", "epoch", "stopped", "train_loss", "val_loss", "val_perplexity",
+           "best_step", "elapsed")  # fmt: skip
 
 
 def _split_pairs(run: Path, split: str) -> tuple[Translator, list[tuple[str, str]]]:
