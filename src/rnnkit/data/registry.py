@@ -31,6 +31,7 @@ import urllib.request
 from pathlib import Path
 
 from rnnkit.data.catalog import DATASETS, DatasetSpec, FileSpec
+from rnnkit.data.digest import file_digest
 from rnnkit.paths import cache_directory  # where downloads go
 
 __all__ = [
@@ -76,11 +77,7 @@ def get_dataset(name: str) -> DatasetSpec:
 # ---------------------------------------------------------------------- checksums
 @functools.lru_cache(maxsize=256)
 def _sha256_cached(path: str, size: int, mtime_ns: int) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return file_digest(path)  # size and mtime key the cache: a changed file is read again
 
 
 def sha256_file(path: str | os.PathLike[str]) -> str:
