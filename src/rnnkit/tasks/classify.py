@@ -36,7 +36,14 @@ from rnnkit.data.digest import DIGESTS, file_digests
 from rnnkit.metrics.classification import format_confusion, format_report
 from rnnkit.models.classifier import ClassifierConfig
 from rnnkit.tasks.classify_task import Classifier, model_keys
-from rnnkit.tasks.flags import preset_help, preset_values, shared_docs, train_overrides
+from rnnkit.tasks.flags import (
+    given,
+    layer_overrides,
+    preset_help,
+    preset_values,
+    shared_docs,
+    train_overrides,
+)
 from rnnkit.tasks.presets import load_preset
 from rnnkit.train import TrainConfig
 
@@ -84,10 +91,6 @@ def _write_report(run_dir: Path, name: str, report: dict[str, Any], labels: Sequ
     plot_confusion(
         report["confusion"], labels, run_dir / f"{name}-confusion.png", title=f"{name} confusion"
     )
-
-
-def _given(**values: Any) -> dict[str, Any]:
-    return {k: v for k, v in values.items() if v is not None}
 
 
 def _features(data: Examples) -> int:
@@ -196,23 +199,28 @@ def train(
     """
     name = preset or default_preset(data, format)
     p = load_preset("classify", name)
-    d = {**p.get("data", {}), **_given(val_fraction=val_fraction, test_fraction=test_fraction)}
-    read = _given(format=format, text_column=text_column, label_column=label_column)
-    read.update(_given(delimiter=delimiter, fine_labels=fine_labels, encoding=encoding))
+    d = {**p.get("data", {}), **given(val_fraction=val_fraction, test_fraction=test_fraction)}
+    read = given(format=format, text_column=text_column, label_column=label_column)
+    read.update(given(delimiter=delimiter, fine_labels=fine_labels, encoding=encoding))
     split = split_data(data, test_source=test_data, val_source=val_data, seed=seed, **d, **read)
     keys = model_keys(arch or p.get("classify", {}).get("arch", "rnn"))
     model = {
         **{k: v for k, v in p.get("model", {}).items() if k in keys},  # another --arch's
-        **_given(cell=cell, hidden_size=hidden_size, num_layers=num_layers),
-        **_given(bidirectional=bidirectional, dropout=dropout, embedding_dim=embedding_dim),
-        **_given(pooling=pooling),
+        **layer_overrides(
+            cell=cell,
+            hidden_size=hidden_size,
+            num_layers=num_layers,
+            bidirectional=bidirectional,
+            dropout=dropout,
+        ),
+        **given(embedding_dim=embedding_dim, pooling=pooling),
     }
     opts = {
         **p.get("classify", {}),
         **p.get("encoder", {}),
-        **_given(arch=arch, znorm=znorm, tokenizer=tokenizer, min_freq=min_freq),
-        **_given(max_vocab=max_vocab, class_weights=class_weights, batch_size=batch_size),
-        **_given(bucket=bucket, select=select),
+        **given(arch=arch, znorm=znorm, tokenizer=tokenizer, min_freq=min_freq),
+        **given(max_vocab=max_vocab, class_weights=class_weights, batch_size=batch_size),
+        **given(bucket=bucket, select=select),
     }
     run_flags = train_overrides(
         device=device,
@@ -225,8 +233,8 @@ def train(
     )
     tc = {
         **p.get("train", {}),
-        **_given(lr=lr, weight_decay=weight_decay, clip_norm=clip_norm),
-        **_given(early_stopping_patience=patience),
+        **given(lr=lr, weight_decay=weight_decay, clip_norm=clip_norm),
+        **given(early_stopping_patience=patience),
         **run_flags,
     }
     if opts.get("znorm") == "auto":  # univariate series: on (the UCR convention); else off
@@ -277,7 +285,7 @@ def _eval_examples(
     enc = {"encoding": read["encoding"]} if read.get("encoding") else {}
     ex = official_test(data, fmt, fine_labels=fine_labels, **enc)
     if ex is None:
-        ex = read_inputs(data, format=format, fine_labels=fine_labels, **_given(**read))
+        ex = read_inputs(data, format=format, fine_labels=fine_labels, **given(**read))
     return ex
 
 

@@ -25,6 +25,7 @@ __all__ = [
     "LAYER_FLAGS",
     "RUN_FLAGS",
     "describe_cells",
+    "given",
     "layer_overrides",
     "preset_help",
     "preset_values",
@@ -149,6 +150,11 @@ def _shown(value: Any) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
+def given(**values: Any) -> dict[str, Any]:
+    """The flags that were given: ``None`` means "the preset's value", so it is dropped."""
+    return {k: v for k, v in values.items() if v is not None}
+
+
 def train_overrides(
     *,
     device: str | None = None,
@@ -164,16 +170,15 @@ def train_overrides(
     ``max_steps`` without ``epochs`` in ``others`` lifts the epoch limit (``epochs=None``),
     so ``--max-steps 5000`` means 5,000 steps. Other TrainConfig fields pass through.
     """
-    given = {
-        "device": device,
-        "max_steps": max_steps,
-        "max_time": max_time,
-        "progress": progress,
-        "checkpoint_every": checkpoint_every,
-        "checkpoint_minutes": checkpoint_minutes,
+    out = given(
+        device=device,
+        max_steps=max_steps,
+        max_time=max_time,
+        progress=progress,
+        checkpoint_every=checkpoint_every,
+        checkpoint_minutes=checkpoint_minutes,
         **others,
-    }
-    out = {k: v for k, v in given.items() if v is not None}
+    )
     if max_steps is not None and others.get("epochs") is None:
         out["epochs"] = None
     return out
@@ -188,14 +193,13 @@ def layer_overrides(
     dropout: float | None = None,
 ) -> dict[str, Any]:
     """The recurrent-layer fields the layer flags set (``None``: keep the preset's)."""
-    given = {
-        "cell": cell,
-        "hidden_size": hidden_size,
-        "num_layers": num_layers,
-        "bidirectional": bidirectional,
-        "dropout": dropout,
-    }
-    return {k: v for k, v in given.items() if v is not None}
+    return given(
+        cell=cell,
+        hidden_size=hidden_size,
+        num_layers=num_layers,
+        bidirectional=bidirectional,
+        dropout=dropout,
+    )
 
 
 def describe_cells() -> dict[str, str]:

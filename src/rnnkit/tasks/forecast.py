@@ -19,6 +19,7 @@ from rnnkit.data.digest import DIGESTS, file_digests
 from rnnkit.data.forecast_sources import load_source, make_source, read_spec, source_files
 from rnnkit.data.series import TimeSeries
 from rnnkit.tasks.flags import (
+    given,
     layer_overrides,
     preset_help,
     shared_docs,
@@ -28,7 +29,6 @@ from rnnkit.tasks.forecast_config import (
     HELP_PRESET,
     HELP_VALUES,
     ForecastConfig,
-    given,
     preset_sections,
     train_config,
 )

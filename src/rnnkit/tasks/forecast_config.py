@@ -144,11 +144,6 @@ HELP_VALUES = preset_values(
 )
 
 
-def given(**values: Any) -> dict[str, Any]:
-    """The flags given (``None``: the preset's value)."""
-    return {k: v for k, v in values.items() if v is not None}
-
-
 def train_config(preset: str, val: float, seed: int, **given: Any) -> TrainConfig:
     """The preset's train section under the flags given; no early stopping without ``val``."""
     train = {**preset_sections(preset)["train"], **given, "seed": seed}

@@ -11,12 +11,11 @@ from pathlib import Path
 from rnnkit.data.digest import check_digests, stored_digests
 from rnnkit.data.forecast_sources import load_source, make_source, read_spec, source_files
 from rnnkit.data.series import TimeSeries
-from rnnkit.tasks.flags import preset_help
+from rnnkit.tasks.flags import given, preset_help
 from rnnkit.tasks.forecast_config import (
     HELP_PRESET,
     HELP_VALUES,
     ForecastConfig,
-    given,
     train_config,
 )
 from rnnkit.tasks.forecaster import Forecaster

@@ -10,21 +10,21 @@ from __future__ import annotations
 import functools
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from rnnkit.data.lm_corpus import LMDataConfig
 from rnnkit.models.language_model import LMConfig
 from rnnkit.tasks.flags import (
+    given,
     layer_overrides,
     preset_help,
     preset_values,
     shared_docs,
     train_overrides,
 )
-from rnnkit.tasks.lm import TextLM, preset_sections
-from rnnkit.tasks.presets import load_preset
-from rnnkit.train import TrainConfig, read_run_config
+from rnnkit.tasks.lm import TextLM
+from rnnkit.tasks.presets import load_preset, start_sections
+from rnnkit.train import TrainConfig
 
 __all__ = ["LMReport", "evaluate", "generate", "train"]
 
@@ -61,15 +61,6 @@ def format_samples(samples: list[str]) -> str:
     for i, text in enumerate(samples, 1):
         out += [f"--- sample {i} of {len(samples)} ---", text.rstrip("\n")]
     return "\n".join(out)
-
-
-def _start(preset: str, run_dir: str, resume: bool) -> dict[str, dict[str, Any]]:
-    """The sections training starts from: the preset's, or a resumed run's own."""
-    if resume and (Path(run_dir) / "config.json").is_file():
-        log.info("resuming %s with its saved configuration", run_dir)
-        saved = read_run_config(run_dir)
-        return {k: saved.get(k) or {} for k in ("model", "data", "train")}
-    return preset_sections(preset)
 
 
 @preset_help(
@@ -136,17 +127,17 @@ def train(
         temperature: sampling temperature for the printed samples.
         train_options: any other TrainConfig field, e.g. {"schedule": "cosine"}.
     """
-    base = _start(preset, run_dir, resume)
+    base = start_sections("lm", preset, run_dir, resume, ("model", "data", "train"))
     model = layer_overrides(
         cell=cell, hidden_size=hidden_size, num_layers=num_layers, bidirectional=bidirectional,
         dropout=dropout,
     )  # fmt: skip
-    model.update(_given(embedding_dim=embedding_dim, tie_weights=tie_weights))
-    data_over = _given(data=data, encoding=encoding, level=level, bptt=bptt, batch_size=batch_size)
+    model.update(given(embedding_dim=embedding_dim, tie_weights=tie_weights))
+    data_over = given(data=data, encoding=encoding, level=level, bptt=bptt, batch_size=batch_size)
     over = train_overrides(
         device=device, max_steps=max_steps, max_time=max_time, progress=progress,
         checkpoint_every=checkpoint_every, checkpoint_minutes=checkpoint_minutes,
-        **_given(epochs=epochs, optimizer=optimizer, lr=lr, clip_norm=clip_norm),
+        **given(epochs=epochs, optimizer=optimizer, lr=lr, clip_norm=clip_norm),
         **(train_options or {}),
     )  # fmt: skip
     if clip_norm == 0:
@@ -166,11 +157,6 @@ def train(
         "test_bits_per_token", "elapsed",
     )  # fmt: skip
     return LMReport(run_dir, {k: metrics[k] for k in keep if k in metrics}, before, sample())
-
-
-def _given(**values: Any) -> dict[str, Any]:
-    """The values that were given (None means "the preset's value")."""
-    return {k: v for k, v in values.items() if v is not None}
 
 
 def generate(

@@ -14,13 +14,19 @@ train verb starts from one (``--preset NAME``) and every flag overrides it;
 from __future__ import annotations
 
 import copy
+import logging
+import os
+from collections.abc import Iterable
 from functools import cache
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import yaml
 
-__all__ = ["describe_presets", "load_preset", "preset_names"]
+__all__ = ["describe_presets", "load_preset", "preset_names", "start_sections"]
+
+log = logging.getLogger(__name__)
 
 
 @cache
@@ -56,3 +62,27 @@ def load_preset(task: str, name: str) -> dict[str, dict[str, Any]]:
 def describe_presets(task: str) -> dict[str, str]:
     """``{name: description}`` of ``task``'s presets (what ``rnnkit <task> presets`` shows)."""
     return {name: str(p.get("description", "")) for name, p in sorted(_all(task).items())}
+
+
+def start_sections(
+    task: str,
+    preset: str,
+    run_dir: str | os.PathLike[str],
+    resume: bool,
+    sections: Iterable[str],
+) -> dict[str, dict[str, Any]]:
+    """The config sections a ``train`` verb starts from, each of ``sections`` present.
+
+    A resumed run continues with its own saved sections; a fresh one starts from the preset,
+    after refusing a used ``run_dir`` at once (before any data is read; the run life cycle
+    checks again under the lock).
+    """
+    from rnnkit.train import check_fresh, read_run_config
+
+    if resume and (Path(run_dir) / "config.json").is_file():
+        log.info("resuming %s with its saved configuration", run_dir)
+        saved = read_run_config(run_dir)
+        return {k: dict(saved.get(k) or {}) for k in sections}
+    if not resume:
+        check_fresh(run_dir)
+    return {k: {} for k in sections} | load_preset(task, preset)

@@ -34,13 +34,14 @@ from rnnkit.data.pairs import PairsConfig
 from rnnkit.metrics.text import corpus_bleu, corpus_chrf
 from rnnkit.models.seq2seq import Seq2SeqConfig
 from rnnkit.tasks.flags import (
+    given,
     layer_overrides,
     preset_help,
     preset_values,
     shared_docs,
     train_overrides,
 )
-from rnnkit.tasks.presets import load_preset
+from rnnkit.tasks.presets import load_preset, start_sections
 from rnnkit.tasks.translate_decode import (
     DECODING,
     Translation,
@@ -48,7 +49,7 @@ from rnnkit.tasks.translate_decode import (
     teacher_forced_perplexity,
 )
 from rnnkit.tasks.translator import TranslateConfig, Translator
-from rnnkit.train import TrainConfig, check_fresh, read_run_config
+from rnnkit.train import TrainConfig
 
 __all__ = [
     "DECODING",
@@ -64,22 +65,6 @@ logger = logging.getLogger(__name__)
 
 SECTIONS = ("model", "data", "translate", "train")
 HELP_PRESET = "demo"  # the preset whose values the help lines show (train's default)
-
-
-def _start(preset: str, run_dir: str, resume: bool) -> dict[str, dict[str, Any]]:
-    """The sections training starts from: a resumed run's own, else the preset's."""
-    if resume and (Path(run_dir) / "config.json").is_file():
-        logger.info("resuming %s with its saved configuration", run_dir)
-        saved = read_run_config(run_dir)
-        return {k: dict(saved.get(k) or {}) for k in SECTIONS}
-    if not resume:
-        check_fresh(run_dir)  # before reading any data; fit_run checks again under the lock
-    return {k: {} for k in SECTIONS} | load_preset("translate", preset)
-
-
-def _given(section: dict[str, Any], **values: Any) -> None:
-    """Set the values that were given (None means "the preset's value")."""
-    section.update({k: v for k, v in values.items() if v is not None})
 
 
 @preset_help(
@@ -172,26 +157,26 @@ def train(
     Returns:
         The trainer's summary plus validation perplexity, pair counts and the run directory.
     """
-    cfg = _start(preset, run_dir, resume)
-    _given(
-        cfg["data"], path=data, val_data=val_data, test_data=test_data, encoding=encoding,
+    cfg = start_sections("translate", preset, run_dir, resume, SECTIONS)
+    cfg["data"].update(given(
+        path=data, val_data=val_data, test_data=test_data, encoding=encoding,
         reverse=reverse, tokenizer=tokenizer, max_len=max_len, simple_prefixes=simple_prefixes,
         max_pairs=max_pairs, seed=None if resume else seed,
-    )  # fmt: skip
+    ))  # fmt: skip
     cfg["data"].update(data_options or {})
     layer = {"cell": cell, "hidden_size": hidden_size, "num_layers": num_layers,
              "bidirectional": bidirectional, "dropout": dropout}  # fmt: skip
     cfg["model"].update(layer_overrides(**layer))
-    _given(cfg["model"], embedding_dim=embedding_dim, attention=attention,
-           input_feeding=input_feeding)  # fmt: skip
+    cfg["model"].update(given(embedding_dim=embedding_dim, attention=attention,
+                              input_feeding=input_feeding))  # fmt: skip
     cfg["model"].update(model_options or {})
     options = dict(train_options or {})
     task_keys = {f.name for f in fields(TranslateConfig)}
     cfg["translate"].update({k: options.pop(k) for k in list(options) if k in task_keys})
-    _given(
-        cfg["translate"], batch_size=batch_size, teacher_forcing=teacher_forcing,
+    cfg["translate"].update(given(
+        batch_size=batch_size, teacher_forcing=teacher_forcing,
         teacher_forcing_final=teacher_forcing_final, label_smoothing=label_smoothing,
-    )  # fmt: skip
+    ))  # fmt: skip
     over = train_overrides(
         device=device, max_steps=max_steps, max_time=max_time, progress=progress,
         checkpoint_every=checkpoint_every, checkpoint_minutes=checkpoint_minutes,
