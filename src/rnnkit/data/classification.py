@@ -93,20 +93,15 @@ class Examples:
 
 
 def resolve_path(source: str | os.PathLike[str], file: str | None = None) -> Path:
-    """A plain path as it is, or a registered dataset's ``file`` (``rnnkit.data.registry``)."""
+    """A plain path as it is, a folder's ``file``, or a registered dataset's ``file``
+    (:func:`rnnkit.data.registry.resolve_text_source`, which names the known datasets when
+    ``source`` is neither)."""
+    from rnnkit.data.registry import resolve_text_source
+
     path = Path(source)
-    if path.is_file() or (path.is_dir() and file is None):
-        return path
     if path.is_dir() and file is not None and (path / file).is_file():
         return path / file
-    from rnnkit.data.registry import DATASETS, dataset_path
-
-    if str(source) not in DATASETS:
-        raise FileNotFoundError(
-            f"`data` {str(source)!r} is neither an existing file nor a dataset name; "
-            f"known datasets: {', '.join(sorted(DATASETS))}"
-        )
-    return Path(dataset_path(str(source), file))
+    return resolve_text_source(source if file is None or path.is_file() else f"{source}/{file}")
 
 
 def _column(spec: str | int, header: list[str] | None, name: str, path: Path) -> int:
