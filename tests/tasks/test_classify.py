@@ -253,38 +253,14 @@ def test_weights_not_matching_config_is_a_clear_error(tmp_path: Path) -> None:
         Classifier.load(run)
 
 
-def test_sigterm_mid_train_leaves_a_resumable_checkpoint(tmp_path: Path, data_dir: Path) -> None:
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
-
+def test_sigterm_mid_train_leaves_a_resumable_checkpoint(
+    tmp_path: Path, data_dir: Path, sigterm_then_resume
+) -> None:
     run = tmp_path / "run"
     data = _rt_slice(data_dir, tmp_path / "train.csv", 20)
-    cmd = [sys.executable, "-m", "rnnkit.cli.main", "classify", "train", "--data", str(data)]
-    cmd += ["--run-dir", str(run), "--hidden-size", "4", "--embedding-dim", "4", "--device", "cpu"]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "RNNKIT_DATA_DIR": str(data_dir)}
-    proc = subprocess.Popen([*cmd, "--max-steps", "100000"], env=env, stderr=subprocess.PIPE)
-    try:
-        for _ in range(600):  # until the trainer runs (it opens metrics.csv)
-            if (run / "metrics.csv").is_file() or proc.poll() is not None:
-                break
-            time.sleep(0.1)
-        time.sleep(1.0)
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=120)
-    finally:
-        proc.kill()
-    assert proc.returncode == 143, err.decode()[-2000:]
-    assert "--resume true" in err.decode()
-    assert (run / "last" / "model.safetensors").is_file()
-    step = json.loads((run / "last" / "trainer.json").read_text())["step"]
-    done = subprocess.run(
-        [*cmd, "--max-steps", str(step + 2), "--resume", "true"], env=env, capture_output=True
-    )
-    assert done.returncode == 0, done.stderr.decode()[-2000:]
-    assert json.loads((run / "last" / "trainer.json").read_text())["step"] == step + 2
+    args = ["classify", "train", "--data", str(data), "--run-dir", str(run)]
+    args += ["--hidden-size", "4", "--embedding-dim", "4", "--device", "cpu"]
+    sigterm_then_resume(args, run)
 
 
 # ---------------------------------------------------------------- issue 14: defaults that work

@@ -6,12 +6,9 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import json
-import os
-import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -204,25 +201,12 @@ def test_defaults_live_in_the_preset():
 
 
 @pytest.mark.slow
-def test_sigterm_mid_training_leaves_a_resumable_checkpoint(tmp_path):
+def test_sigterm_mid_training_leaves_a_resumable_checkpoint(tmp_path, sigterm_then_resume):
     run = tmp_path / "run"
-    argv = [sys.executable, "-m", "rnnkit", "forecast", "train", "--dataset", "sine",
-            "--input-len", "8", "--horizon", "2", "--hidden-size", "4", "--batch-size", "8",
-            "--epochs", "1000", "--run-dir", str(run)]  # fmt: skip
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 120
-    while not (run / "metrics.csv").is_file() or (run / "metrics.csv").stat().st_size < 50:
-        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
-        time.sleep(0.2)
-    proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=120)
-    assert proc.returncode != 0 and "--resume true" in err.decode()
-    step = json.loads((run / "last" / "trainer.json").read_text())["step"]
-    assert step > 0
-    result = train(**{**SMALL, "batch_size": 8, "run_dir": str(run), "resume": True,
-                      "max_steps": step + 2})  # fmt: skip
-    assert result["step"] == step + 2
+    args = ["forecast", "train", "--dataset", "sine", "--input-len", "8", "--horizon", "2",
+            "--hidden-size", "4", "--batch-size", "8", "--epochs", "1000",
+            "--run-dir", str(run)]  # fmt: skip
+    sigterm_then_resume(args, run)
 
 
 def test_best_weights_are_chosen_by_validation_mae(tmp_path):

@@ -7,11 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-import signal
 import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -138,31 +134,12 @@ def test_device_cuda_without_cuda_leaves_no_run_directory(
 
 
 def test_sigterm_mid_training_leaves_a_resumable_checkpoint(
-    text_file: Path, tmp_path: Path
+    text_file: Path, tmp_path: Path, sigterm_then_resume
 ) -> None:
     run = tmp_path / "run"
-    args = ["lm", "train", "--data", str(text_file), "--run-dir", str(run), *TINY_FLAGS]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "rnnkit", *args, "--max-steps", "1000000"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, text=True,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 180
-        while not (run / "metrics.csv").exists() and proc.poll() is None:
-            assert time.monotonic() < deadline, "training never started"
-            time.sleep(0.2)
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 143, err
-    assert "--resume true" in err
-    step = json.loads((run / "last" / "trainer.json").read_text())["step"]
-    assert step > 0 and not (run / "run.lock").exists()
-    assert main([*args, "--max-steps", str(step + 2), "--resume", "true"]) == 0
-    assert json.loads((run / "last" / "trainer.json").read_text())["step"] == step + 2
+    sigterm_then_resume(
+        ["lm", "train", "--data", str(text_file), "--run-dir", str(run), *TINY_FLAGS], run
+    )
 
 
 # ---------------------------------------------------------------- issue #14: no surprises

@@ -10,11 +10,7 @@ import json
 import logging
 import os
 import shutil
-import signal
 import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -168,32 +164,14 @@ def test_device_cuda_without_cuda_leaves_no_run_directory(
 
 
 @pytest.mark.slow  # a subprocess: import + data + a few steps
-def test_sigterm_mid_training_leaves_a_resumable_checkpoint(tsv: Path, tmp_path: Path) -> None:
+def test_sigterm_mid_training_leaves_a_resumable_checkpoint(
+    tsv: Path, tmp_path: Path, sigterm_then_resume
+) -> None:
     run = tmp_path / "run"
     args = ["translate", "train", "--data", str(tsv), "--run-dir", str(run),
             "--simple-prefixes", "false", "--hidden-size", "8", "--embedding-dim", "8",
             "--progress", "false"]  # fmt: skip
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "rnnkit", *args, "--max-steps", "1000000"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, text=True,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 180
-        while not (run / "metrics.csv").exists() and proc.poll() is None:
-            assert time.monotonic() < deadline, "training never started"
-            time.sleep(0.2)
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 143, err
-    assert "--resume true" in err
-    step = json.loads((run / "last" / "trainer.json").read_text())["step"]
-    assert step > 0 and not (run / "run.lock").exists()
-    assert main([*args, "--max-steps", str(step + 2), "--resume", "true"]) == 0
-    assert json.loads((run / "last" / "trainer.json").read_text())["step"] == step + 2
+    sigterm_then_resume(args, run)
 
 
 # ---------------------------------------------------------------- the step
