@@ -14,15 +14,12 @@ from collections import namedtuple
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
-from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 import rnnkit.train.checkpoint as ck
 from rnnkit.train import (
     CheckpointWriteError,
     RunLockedError,
-    StepOutput,
     TrainConfig,
     Trainer,
     TrainerState,
@@ -34,44 +31,11 @@ from rnnkit.train import (
 )
 from rnnkit.train.metrics_log import read_metrics_csv
 from rnnkit.train.step import Tally
-
-
-class Net(nn.Module):
-    """GRU + dropout + linear head; forward(x: (T, B, 3), h) -> ((T, B, 2), h)."""
-
-    def __init__(self, p: float = 0.0) -> None:
-        super().__init__()
-        self.rnn = nn.GRU(3, 5)
-        self.drop = nn.Dropout(p)
-        self.out = nn.Linear(5, 2)
-
-    def forward(self, x, h=None):
-        y, h = self.rnn(x, h)
-        return self.out(self.drop(y)), h
-
-
-def step_fn(model, batch, state):
-    x, y = batch  # x: (T, B, 3), y: (T, B)
-    out, h = model(x, state)
-    return StepOutput(F.cross_entropy(out.flatten(0, 1), y.flatten()), y.numel(), h)
-
-
-def windows(n: int = 4, seed: int = 0):
-    g = torch.Generator().manual_seed(seed)
-    return [
-        (torch.randn(4, 3, 3, generator=g), torch.randint(0, 2, (4, 3), generator=g))
-        for _ in range(n)
-    ]
+from train_toys import Net, rising_val, step_fn, windows
 
 
 def cfg(**kw) -> TrainConfig:
     return TrainConfig(**{"epochs": 1, "progress": False, "log_every": 1, **kw})
-
-
-def rising_val():
-    """Train on y = 0, validate on y = 1: validation loss rises, so best/ is early."""
-    x = torch.randn(4, 3, 3, generator=torch.Generator().manual_seed(0))
-    return [(x, torch.zeros(4, 3, dtype=torch.long))], [(x, torch.ones(4, 3, dtype=torch.long))]
 
 
 @pytest.mark.parametrize("optimizer", ["adam", "ntasgd"])

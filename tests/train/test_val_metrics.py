@@ -9,39 +9,9 @@ import random
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
-from torch import nn
 
-from rnnkit.train import NTASGD, StepOutput, TrainConfig, Trainer
-
-
-class Net(nn.Module):
-    """GRU + dropout + linear head; forward(x: (T, B, 3), h) -> ((T, B, 2), h)."""
-
-    def __init__(self, p: float = 0.0) -> None:
-        super().__init__()
-        self.rnn = nn.GRU(3, 5)
-        self.drop = nn.Dropout(p)
-        self.out = nn.Linear(5, 2)
-
-    def forward(self, x, h=None):
-        y, h = self.rnn(x, h)
-        return self.out(self.drop(y)), h
-
-
-def step_fn(model, batch, state):
-    x, y = batch  # x: (T, B, 3), y: (T, B)
-    out, h = model(x, state)
-    loss = F.cross_entropy(out.flatten(0, 1), y.flatten())
-    return StepOutput(loss, y.numel(), h, {"acc": (out.argmax(-1) == y).float().mean()})
-
-
-def windows(n: int = 4, seed: int = 0):
-    g = torch.Generator().manual_seed(seed)
-    return [
-        (torch.randn(4, 3, 3, generator=g), torch.randint(0, 2, (4, 3), generator=g))
-        for _ in range(n)
-    ]
+from rnnkit.train import NTASGD, TrainConfig, Trainer
+from train_toys import Net, step_fn, windows
 
 
 def cfg(**kw) -> TrainConfig:
