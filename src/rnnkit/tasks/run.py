@@ -46,7 +46,6 @@ from rnnkit.train import (
     Trainer,
     check_device,
     check_fresh,
-    clean_orphans,
     config_diff,
     load_checkpoint,
     read_run_config,
@@ -154,16 +153,8 @@ class TaskRun:
             return result
         run = Path(run_dir)
         with RunLock(run):
-            clean_orphans(run)
-            self._prepare(run, train, resume)
-            trainer = Trainer(
-                self.model,
-                train,
-                self.step,
-                run_dir=run,
-                run_config=self.run_config(),
-                val_metrics=self._hook(),
-            )
+            self._prepare(run, train, resume)  # config.json: the trainer keeps its sections
+            trainer = Trainer(self.model, train, self.step, run_dir=run, val_metrics=self._hook())
             result = trainer.fit(train_data, val_data, resume=resume, restore_best=True)
         self.run_dir = run
         return result
@@ -173,12 +164,9 @@ class TaskRun:
         overridden = type(self).val_metrics is not TaskRun.val_metrics
         return self.val_metrics if overridden else None
 
-    def run_config(self) -> dict[str, Any]:
-        """``config.json`` without the train section: ``{"format", "task", **sections}``."""
-        return {"format": RUN_FORMAT, "task": self.task, **self.sections()}
-
     def _prepare(self, run: Path, train: TrainConfig, resume: bool) -> None:
         """Check the directory against this run, then write config.json and artifacts."""
+        sections = self.sections()
         saved = _saved_config(run) if resume else None
         if saved is not None:
             if saved.get("task") != self.task:
@@ -186,7 +174,7 @@ class TaskRun:
                     f"{run} holds a {saved.get('task')!r} run, not {self.task!r}; "
                     "choose another `--run-dir`"
                 )
-            new = json.loads(json.dumps(self.sections()))  # tuples -> lists, as saved
+            new = json.loads(json.dumps(sections))  # tuples -> lists, as saved
             old = self.saved_sections(saved, run)
             old = {k: old.get(k) for k in new}
             _check_data_files(run, old, new)
@@ -200,7 +188,7 @@ class TaskRun:
         elif not resume:
             check_fresh(run)
         run.mkdir(parents=True, exist_ok=True)
-        write_run_config(run, self.task, {**self.sections(), "train": train.to_dict()})
+        write_run_config(run, self.task, {**sections, "train": train.to_dict()})
         for name, obj in self.artifacts().items():
             atomic_write_json(run / f"{name}.json", obj.to_dict())
 
