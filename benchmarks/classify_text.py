@@ -67,7 +67,9 @@ def run_cli(args: list[str], seed: int, extra: list[str]) -> dict[str, object]:
     line = next((ln for ln in done.stdout.splitlines() if ln.startswith("trained ")), "")
     steps = line.split()[1] if line else "?"
     stop = line.partition("(")[2].partition(")")[0]
-    return {"acc": 100 * acc, "val": 100 * val, "s": seconds, "steps": steps, "stop": stop}
+    found = next((ln for ln in done.stdout.splitlines() if " words found in " in ln), "")
+    out = {"acc": 100 * acc, "val": 100 * val, "s": seconds, "steps": steps, "stop": stop}
+    return {**out, "coverage": found} if found else out  # with --embeddings: its coverage line
 
 
 def _mean_sd(values: list[float]) -> str:

@@ -56,6 +56,35 @@ COMMANDS: dict[str, tuple[str, dict[str, str]]] = {
         "the recurrent layers",
         {"cells": "rnnkit.tasks.flags:describe_cells"},
     ),
+    "embed": (
+        "word vectors: word2vec training, neighbours, analogies, evaluation",
+        {
+            "train": "rnnkit.embed.train:train",
+            "neighbors": "rnnkit.embed.verbs:neighbors",
+            "analogy": "rnnkit.embed.verbs:analogy",
+            "eval": "rnnkit.embed.verbs:evaluate",
+            "plot": "rnnkit.embed.verbs:plot",
+        },
+    ),
+    "explain": (
+        "see inside a trained network: gradients, gates, neurons, saliency, a report",
+        {
+            "gradients": "rnnkit.explain.verbs:gradients",
+            "vanishing": "rnnkit.explain.verbs:vanishing",
+            "gates": "rnnkit.explain.verbs:gates",
+            "neurons": "rnnkit.explain.verbs:neurons",
+            "saliency": "rnnkit.explain.verbs:saliency",
+            "report": "rnnkit.explain.verbs:report",
+        },
+    ),
+    "export": (
+        "export a trained run: ONNX graphs or a NumPy bundle",
+        {"run": "rnnkit.export.verbs:export"},
+    ),
+    "serve": (
+        "an HTTP API and a web page for trained runs",
+        {"run": "rnnkit.serve.verbs:serve"},
+    ),
     "translate": (
         "sequence-to-sequence translation",
         {
@@ -74,10 +103,10 @@ POSITIONAL = {"data"}
 LISTINGS: dict[str, str] = {"presets": "rnnkit.tasks.presets:describe_presets"}
 TASK_GROUPS = ("lm", "forecast", "classify", "translate")
 
-# group -> (verb used when none is named, argument that takes bare words):
+# group -> (verb used when none is named, argument that takes bare words, or ""):
 # ``rnnkit translate --run DIR "I am cold."`` is ``rnnkit translate run --run DIR
-# --sentences '["I am cold."]'``.
-DEFAULT_VERB = {"translate": ("run", "sentences")}
+# --sentences '["I am cold."]'``; ``rnnkit export --run DIR`` is ``rnnkit export run ...``.
+DEFAULT_VERB = {"translate": ("run", "sentences"), "export": ("run", ""), "serve": ("run", "")}
 
 
 def _load(target: str) -> Callable[..., Any]:
@@ -128,13 +157,16 @@ def _default_verb(group: str, args: list[str], verbs: Mapping[str, object]) -> l
     while i < len(args):
         arg = args[i]
         if arg.startswith("--") and "=" not in arg and i + 1 < len(args):
-            out += [arg, args[i + 1]]  # every flag takes a value (booleans too: --x true)
+            # every flag takes a value (booleans too: --x true); a repeated list flag appends
+            out += [arg + "+" if arg in out[1:] else arg, args[i + 1]]  # --run a --run+ b
             i += 2
             continue
         (out if arg.startswith("-") else words).append(arg)
         i += 1
-    if words:
+    if words and target:
         out += [f"--{target}", json.dumps(words)]
+    else:
+        out += words  # a group without a word list: the parser names the stray words
     return out
 
 

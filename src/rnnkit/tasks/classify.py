@@ -45,6 +45,7 @@ from rnnkit.tasks.flags import (
     train_overrides,
 )
 from rnnkit.tasks.presets import load_preset
+from rnnkit.tasks.pretrained import Pretrained
 from rnnkit.train import TrainConfig
 
 __all__ = ["FORMATS", "Classifier", "evaluate", "load_data", "predict", "read_inputs", "train"]
@@ -124,6 +125,8 @@ def train(
     bidirectional: bool | None = None,
     dropout: float | None = None,
     embedding_dim: int | None = None,
+    embeddings: str | None = None,
+    freeze_embeddings: bool | None = None,
     pooling: str | None = None,
     znorm: bool | None = None,
     tokenizer: str | None = None,
@@ -177,6 +180,7 @@ def train(
         fine_labels: trec only: the 50 fine classes instead of the 6 coarse ones.
         {layer flags}
         embedding_dim: rnn arch: size of the token embedding or of the input projection.
+        {embedding flags}
         pooling: last, mean, max or attention (all masked).
         znorm: z-normalise each series by its own mean and std (series preset: on for
             univariate series, off for multivariate ones, whose channel levels often carry
@@ -202,7 +206,13 @@ def train(
     d = {**p.get("data", {}), **given(val_fraction=val_fraction, test_fraction=test_fraction)}
     read = given(format=format, text_column=text_column, label_column=label_column)
     read.update(given(delimiter=delimiter, fine_labels=fine_labels, encoding=encoding))
+    pre = Pretrained.from_flags(file=embeddings, freeze=freeze_embeddings)
     split = split_data(data, test_source=test_data, val_source=val_data, seed=seed, **d, **read)
+    if pre is not None and split.train.kind != "text":
+        raise ValueError(
+            f"`--embeddings` needs text data, got series data ({data}): its inputs go through "
+            "a linear projection, not an embedding table; leave `--embeddings` out"
+        )
     keys = model_keys(arch or p.get("classify", {}).get("arch", "rnn"))
     model = {
         **{k: v for k, v in p.get("model", {}).items() if k in keys},  # another --arch's
@@ -214,6 +224,7 @@ def train(
             dropout=dropout,
         ),
         **given(embedding_dim=embedding_dim, pooling=pooling),
+        **(pre.model_dim(embedding_dim) if pre else {}),  # the file's E unless given
     }
     opts = {
         **p.get("classify", {}),
@@ -243,8 +254,10 @@ def train(
     clf.data_info = {"source": data, **read, "preset": name, "val_data": val_data}
     clf.data_info.update(test_data=test_data, seed=seed, **d)
     clf.data_info[DIGESTS] = file_digests(run_files(clf.data_info))
+    clf.pretrained = pre
     result = clf.fit(split.train, split.val, run_dir=run_dir, resume=resume)
-    return _train_report(clf, result, split, Path(run_dir))
+    report = _train_report(clf, result, split, Path(run_dir))
+    return f"{report}\n{pre.summary()}" if pre else report
 
 
 def _train_report(clf: Classifier, result: dict[str, Any], split: Any, out: Path) -> str:
@@ -350,6 +363,7 @@ def predict(
     encoding: str | None = None,
     which: str = "best",
     run_dir: str | None = None,
+    backend: str = "torch",
 ) -> str:
     """Predict labels and class probabilities for new inputs; writes a CSV.
 
@@ -364,11 +378,14 @@ def predict(
         encoding: text encoding of the data file.
         which: best or last checkpoint.
         run_dir: deprecated spelling of ``run``.
+        backend: torch, onnx (onnxruntime) or numpy (rnnkit's NumPy engine).
     """
+    from rnnkit.tasks.backends import runtime
+
     path = _run_of(run, run_dir)
     if data is None:
         raise ValueError("`--data` is required: the inputs to classify")
-    clf = Classifier.load(path, which)
+    clf = runtime(Classifier.load(path, which), backend)
     assert clf.encoder is not None and clf.labels is not None
     fmt = format_of(data, format)
     if clf.encoder.kind == "numeric" and fmt == "text":

@@ -6,8 +6,10 @@ Every ``rnnkit <task> train`` takes the run flags (:data:`RUN_FLAGS`: ``--run-di
 (:data:`LAYER_FLAGS`: ``--cell``, ``--hidden-size``, ``--num-layers``, ``--bidirectional``,
 ``--dropout``); every verb that reads a run takes ``--run``. A verb's signature lists them
 (jsonargparse reads signatures) and its docstring says ``{run flags}`` / ``{layer flags}``
-where their ``Args:`` lines go; :func:`shared_docs` fills those in from here, and
-``{cells}`` with the registered cell kinds, so the help text follows the registry.
+where their ``Args:`` lines go (the tasks with an embedding table also take
+:data:`EMBEDDING_FLAGS`, ``--embeddings`` and ``--freeze-embeddings``, at
+``{embedding flags}``); :func:`shared_docs` fills those in from here, and ``{cells}`` with
+the registered cell kinds, so the help text follows the registry.
 A flag that defaults to ``None`` takes the preset's value; :func:`preset_help` appends
 that value to its ``Args:`` line (``(demo preset: 256)``), from :func:`preset_values`.
 ``tests/tasks/test_flags.py`` holds every task to the same names, defaults and help.
@@ -22,6 +24,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 __all__ = [
+    "EMBEDDING_FLAGS",
     "LAYER_FLAGS",
     "RUN_FLAGS",
     "describe_cells",
@@ -55,6 +58,23 @@ LAYER_FLAGS: dict[str, tuple[Any, str]] = {
     "dropout": (None, "dropout between recurrent layers (and the task's own dropout sites)."),
 }
 
+# the tasks with an embedding table (lm, classify on text, translate); see rnnkit.tasks.pretrained
+EMBEDDING_FLAGS: dict[str, tuple[Any, str]] = {
+    "embeddings": (
+        None,
+        "a word-vectors file (word2vec text or binary, GloVe text) that initialises the "
+        "embedding table (classify: text data only): each word found (as it is, else "
+        "lower-cased) gets its vector, the others keep their random start; the coverage is "
+        "logged and reported. Without --embedding-dim the model takes the file's dimension "
+        "(logged).",
+    ),
+    "freeze_embeddings": (
+        None,
+        "keep the table from --embeddings fixed in training (default: false). A table tied "
+        "to the output layer (lm --tie-weights) would freeze that too: refused.",
+    ),
+}
+
 _RUN_DIR_DOC = "where config.json, checkpoints, metrics.csv, loss.png and the task's files go."
 
 
@@ -63,7 +83,8 @@ def _lines(flags: dict[str, tuple[Any, str]], indent: str) -> str:
 
 
 def shared_docs(fn: F) -> F:
-    """Fill ``{run flags}``, ``{layer flags}`` and ``{cells}`` in ``fn``'s docstring.
+    """Fill ``{run flags}``, ``{layer flags}``, ``{embedding flags}`` and ``{cells}`` in
+    ``fn``'s docstring.
 
     The markers stand alone on an ``Args:`` line, indented like the other arguments; the
     run flags include ``run_dir``'s line. Returns ``fn`` itself (its ``__doc__`` set).
@@ -71,7 +92,8 @@ def shared_docs(fn: F) -> F:
     from rnnkit.nn.registry import cell_names
 
     doc = fn.__doc__ or ""
-    for marker, flags in (("{run flags}", RUN_FLAGS), ("{layer flags}", LAYER_FLAGS)):
+    markers = (("{run flags}", RUN_FLAGS), ("{layer flags}", LAYER_FLAGS))
+    for marker, flags in (*markers, ("{embedding flags}", EMBEDDING_FLAGS)):
         at = doc.find(marker)
         if at < 0:
             continue

@@ -61,6 +61,7 @@ def predict(
     csv: str | None = None,
     out: str | None = None,
     encoding: str | None = None,
+    backend: str = "torch",
 ) -> str:
     """Forecast the horizon after the end of the data with a trained run.
 
@@ -70,11 +71,16 @@ def predict(
         out: CSV file for the forecast (default: RUN/forecast.csv); a PNG is written beside.
         encoding: the CSV file's text encoding (default: the one the run was trained with,
             else UTF-8).
+        backend: torch, onnx (onnxruntime) or numpy (rnnkit's NumPy engine); onnx and
+            numpy export the run into RUN/export/ on first use.
 
     Returns:
         The forecast table and the files written.
     """
+    from rnnkit.tasks.backends import runtime
+
     fc, series, _ = _load_run(run, csv, encoding)
+    fc = runtime(fc, backend)
     forecast = fc.predict(series)
     out_path = Path(out) if out else Path(str(run)) / "forecast.csv"
     out_path.parent.mkdir(parents=True, exist_ok=True)

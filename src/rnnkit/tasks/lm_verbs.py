@@ -24,6 +24,7 @@ from rnnkit.tasks.flags import (
 )
 from rnnkit.tasks.lm import TextLM
 from rnnkit.tasks.presets import load_preset, start_sections
+from rnnkit.tasks.pretrained import EMBEDDINGS, Pretrained
 from rnnkit.train import TrainConfig
 
 __all__ = ["LMReport", "evaluate", "generate", "train"]
@@ -81,6 +82,8 @@ def train(
     dropout: float | None = None,
     embedding_dim: int | None = None,
     tie_weights: bool | None = None,
+    embeddings: str | None = None,
+    freeze_embeddings: bool | None = None,
     bptt: int | None = None,
     batch_size: int | None = None,
     epochs: int | None = None,
@@ -115,6 +118,7 @@ def train(
         {layer flags}
         embedding_dim: size of the token embedding.
         tie_weights: share embedding and output weights (needs embedding_dim == hidden_size).
+        {embedding flags}
         bptt: window length for truncated backprop through time.
         batch_size: parallel streams in training.
         epochs: passes over the training text.
@@ -127,12 +131,14 @@ def train(
         temperature: sampling temperature for the printed samples.
         train_options: any other TrainConfig field, e.g. {"schedule": "cosine"}.
     """
-    base = start_sections("lm", preset, run_dir, resume, ("model", "data", "train"))
+    base = start_sections("lm", preset, run_dir, resume, ("model", "data", "train", EMBEDDINGS))
+    pre = Pretrained.from_flags(base[EMBEDDINGS], file=embeddings, freeze=freeze_embeddings)
     model = layer_overrides(
         cell=cell, hidden_size=hidden_size, num_layers=num_layers, bidirectional=bidirectional,
         dropout=dropout,
     )  # fmt: skip
     model.update(given(embedding_dim=embedding_dim, tie_weights=tie_weights))
+    model.update(pre.model_dim(embedding_dim) if pre else {})  # the file's E unless given
     data_over = given(data=data, encoding=encoding, level=level, bptt=bptt, batch_size=batch_size)
     over = train_overrides(
         device=device, max_steps=max_steps, max_time=max_time, progress=progress,
@@ -144,6 +150,7 @@ def train(
         over["clip_norm"] = None
     train_cfg = TrainConfig.from_dict({**base["train"], **over, "seed": seed})
     lm = TextLM.create(base, model=model, data=data_over, seed=seed)
+    lm.pretrained = pre
     sample = functools.partial(
         lm.generate, prompt, sample_length, num_samples=num_samples, temperature=temperature,
         seed=seed,
@@ -156,7 +163,9 @@ def train(
         "step", "epoch", "stopped", "train_loss", "val_loss", "test_loss", "test_perplexity",
         "test_bits_per_token", "elapsed",
     )  # fmt: skip
-    return LMReport(run_dir, {k: metrics[k] for k in keep if k in metrics}, before, sample())
+    figures = {k: metrics[k] for k in keep if k in metrics}
+    figures.update({EMBEDDINGS: pre.summary()} if pre else {})
+    return LMReport(run_dir, figures, before, sample())
 
 
 def generate(
@@ -169,6 +178,7 @@ def generate(
     top_p: float | None = None,
     seed: int = 0,
     stop: list[str] | None = None,
+    backend: str = "torch",
 ) -> str:
     """Generate text from a trained run.
 
@@ -183,8 +193,12 @@ def generate(
         top_p: sample only among the most likely tokens whose probabilities sum to p.
         seed: the sampling seed (same seed, same text).
         stop: strings that end a sample.
+        backend: torch, onnx (onnxruntime) or numpy (rnnkit's NumPy engine); onnx and
+            numpy export the run into RUN/export/ on first use.
     """
-    lm = TextLM.load(run)
+    from rnnkit.tasks.backends import runtime
+
+    lm = runtime(TextLM.load(run), backend)
     samples = lm.generate(
         prompt,
         max_new_tokens,

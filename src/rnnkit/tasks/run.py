@@ -38,6 +38,7 @@ import torch
 from torch import nn
 
 from rnnkit.data.digest import changed_digests, stored_digests, without_digests
+from rnnkit.tasks.pretrained import EMBEDDINGS, Pretrained
 from rnnkit.train import (
     RUN_FORMAT,
     RunLock,
@@ -65,6 +66,7 @@ TASKS: dict[str, str] = {
     "forecast": "rnnkit.tasks.forecaster:Forecaster",
     "classify": "rnnkit.tasks.classify:Classifier",
     "translate": "rnnkit.tasks.translator:Translator",
+    "embed": "rnnkit.embed.run:Word2VecRun",
 }
 
 # config.json sections that may change on resume (budgets, schedule, device ...)
@@ -78,11 +80,15 @@ class TaskRun:
         task: the task's name in :data:`TASKS` (a class attribute).
         model: the task's network (``None`` until built).
         run_dir: the run directory it was fitted into or loaded from (``None``: in memory).
+        pretrained: ``--embeddings`` settings (:class:`~rnnkit.tasks.pretrained.Pretrained`):
+            :meth:`fit_run` initialises (a fresh run) and freezes the embedding tables from
+            them and records them in config.json; ``None``: random initialisation.
     """
 
     task: ClassVar[str] = ""
     model: nn.Module | None = None
     run_dir: Path | None = None
+    pretrained: Pretrained | None = None
 
     # ---------------------------------------------------------------- what a task supplies
 
@@ -143,6 +149,8 @@ class TaskRun:
         if self.model is None:
             raise ValueError(f"{type(self).__name__} has no network to fit; build it first")
         check_device(train.device)
+        if self.pretrained is not None:  # copy the vectors in (a fresh run) and freeze
+            self.pretrained.apply(self, resume=resume, run_dir=run_dir)
         if run_dir is None:
             if resume:
                 raise ValueError("`--resume true` needs a `--run-dir` to resume from")
@@ -167,6 +175,8 @@ class TaskRun:
     def _prepare(self, run: Path, train: TrainConfig, resume: bool) -> None:
         """Check the directory against this run, then write config.json and artifacts."""
         sections = self.sections()
+        if self.pretrained is not None:
+            sections = self.pretrained.record(sections)
         saved = _saved_config(run) if resume else None
         if saved is not None:
             if saved.get("task") != self.task:
@@ -176,7 +186,8 @@ class TaskRun:
                 )
             new = json.loads(json.dumps(sections))  # tuples -> lists, as saved
             old = self.saved_sections(saved, run)
-            old = {k: old.get(k) for k in new}
+            lost = set(old) & {EMBEDDINGS}  # a run from --embeddings resumed without it
+            old = {k: old.get(k) for k in {*new, *lost}}
             _check_data_files(run, old, new)
             old, new = _settings(old), _settings(new)
             changed = config_diff(old, _recorded(new, old), ignore=RESUMABLE_SECTIONS)

@@ -42,6 +42,7 @@ from rnnkit.tasks.flags import (
     train_overrides,
 )
 from rnnkit.tasks.presets import load_preset, start_sections
+from rnnkit.tasks.pretrained import EMBEDDINGS, Pretrained
 from rnnkit.tasks.translate_decode import (
     DECODING,
     Translation,
@@ -97,6 +98,9 @@ def train(
     bidirectional: bool | None = None,
     dropout: float | None = None,
     embedding_dim: int | None = None,
+    embeddings: str | None = None,
+    tgt_embeddings: str | None = None,
+    freeze_embeddings: bool | None = None,
     attention: str | None = None,
     input_feeding: bool | None = None,
     batch_size: int | None = None,
@@ -140,6 +144,9 @@ def train(
         max_pairs: use at most this many pairs.
         {layer flags}
         embedding_dim: size of the token embeddings.
+        {embedding flags}
+        tgt_embeddings: a vectors file in the target language for the target table (default:
+            --embeddings initialises both the source and the target table).
         attention: additive, dot, general or none.
         input_feeding: feed the previous attentional vector to the next decoder step.
         batch_size: pairs per batch.
@@ -157,7 +164,10 @@ def train(
     Returns:
         The trainer's summary plus validation perplexity, pair counts and the run directory.
     """
-    cfg = start_sections("translate", preset, run_dir, resume, SECTIONS)
+    cfg = start_sections("translate", preset, run_dir, resume, (*SECTIONS, EMBEDDINGS))
+    pre = Pretrained.from_flags(
+        cfg.pop(EMBEDDINGS), file=embeddings, freeze=freeze_embeddings, tgt_file=tgt_embeddings
+    )
     cfg["data"].update(given(
         path=data, val_data=val_data, test_data=test_data, encoding=encoding,
         reverse=reverse, tokenizer=tokenizer, max_len=max_len, simple_prefixes=simple_prefixes,
@@ -169,6 +179,7 @@ def train(
     cfg["model"].update(layer_overrides(**layer))
     cfg["model"].update(given(embedding_dim=embedding_dim, attention=attention,
                               input_feeding=input_feeding))  # fmt: skip
+    cfg["model"].update(pre.model_dim(embedding_dim) if pre else {})  # the file's E unless given
     cfg["model"].update(model_options or {})
     options = dict(train_options or {})
     task_keys = {f.name for f in fields(TranslateConfig)}
@@ -184,8 +195,10 @@ def train(
     )  # fmt: skip
     train_cfg = TrainConfig.from_dict({**cfg["train"], **over, "seed": seed})
     tr = Translator.create(cfg, seed=seed)
+    tr.pretrained = pre
     result = tr.fit(run_dir, train_cfg, resume=resume)
-    return {k: v for k, v in result.items() if k in _REPORT or k.endswith("_pairs")}
+    out = {k: v for k, v in result.items() if k in _REPORT or k.endswith("_pairs")}
+    return {**out, EMBEDDINGS: pre.summary()} if pre else out
 
 
 # what `rnnkit translate train` prints (the trainer's own bookkeeping stays in metrics.csv)
@@ -303,6 +316,7 @@ def translate(
     split: bool = True,
     encoding: str | None = None,
     attention_dir: str | None = None,
+    backend: str = "torch",
 ) -> list[str]:
     """Translate sentences with a trained run (lines from stdin when none are given).
 
@@ -323,9 +337,12 @@ def translate(
             (false: the whole text as one sequence).
         encoding: the text encoding of stdin (default: the locale's).
         attention_dir: also write an attention heatmap per sentence here.
+        backend: torch, onnx (onnxruntime) or numpy (rnnkit's NumPy engine).
     """
+    from rnnkit.tasks.backends import runtime
+
     texts = _read_sentences(sentences, encoding)
-    tr = Translator.load(run)
+    tr = runtime(Translator.load(run), backend)
     out = tr.translate(
         texts, method=method, beam_size=beam_size, length_penalty=length_penalty,
         n_best=n_best, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed,
