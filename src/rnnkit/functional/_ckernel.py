@@ -6,70 +6,27 @@ the C loop reads ``k`` once and writes ``h`` once per direction, and its exponen
 vectorised (glibc's libmvec). That is what brings minGRU training to >= 5x ``torch.nn.GRU``
 (docs/minrnn.md, "Speed").
 
-How: the first call compiles the file with the system C compiler (``$CC``, else ``cc``/
-``gcc``, about a second) into ``$RNNKIT_CACHE_DIR/kernels/minrnn-<hash>.so``, the hash
-covering the source, the flags and this CPU (``-march=native``). Nothing else is needed: the
-kernel works on raw pointers, not torch headers. ``-ffast-math`` is a compile flag only; the
-link step omits it, so loading the library never switches the process to flush-to-zero.
-
-If there is no compiler, or ``RNNKIT_CKERNEL=0``, :func:`load` returns None (with one warning
-when a build failed) and callers use the torch-op path: same results, slower.
+How: :func:`rnnkit.native.build_library` compiles the file on first use into the kernel
+cache (its rules: one build per source, flags and CPU; no compiler or ``RNNKIT_CKERNEL=0``:
+:func:`load` returns None, with one warning when a build failed, and callers use the
+torch-op path: same results, slower).
 """
 
 from __future__ import annotations
 
 import ctypes
 import functools
-import hashlib
 import os
-import platform
-import shutil
-import subprocess
-import tempfile
-import warnings
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import torch
 from torch import Tensor
 
-from rnnkit.paths import cache_directory
+from rnnkit.native import build_library, worker_pool
 
 __all__ = ["available", "backward", "forward", "load", "valid_bytes"]
 
-SOURCE = Path(__file__).resolve().parent.parent / "csrc" / "minrnn.c"
-COMPILE_FLAGS = ("-O3", "-march=native", "-ffast-math", "-fPIC")
-LINK_FLAGS = ("-shared", "-lm")
 SUFFIX = {torch.float32: "f32", torch.float64: "f64"}
-
-
-def _enabled() -> bool:
-    return os.environ.get("RNNKIT_CKERNEL", "1").lower() not in ("0", "false", "no", "off")
-
-
-def _cpu_identity() -> str:
-    """What ``-march=native`` depends on: the CPU model and flags (Linux), else the platform."""
-    try:
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-        keep = [ln for ln in lines if ln.startswith(("model name", "flags"))][:2]
-        return "\n".join(keep)
-    except OSError:
-        return f"{platform.machine()} {platform.processor()}"
-
-
-def _build(compiler: str, target: Path) -> None:
-    """Compile and link SOURCE into ``target`` atomically (parallel test workers may race)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
-        obj, lib = Path(tmp) / "minrnn.o", Path(tmp) / target.name
-        for cmd in (
-            [compiler, *COMPILE_FLAGS, "-c", str(SOURCE), "-o", str(obj)],
-            [compiler, str(obj), "-o", str(lib), *LINK_FLAGS],
-        ):
-            done = subprocess.run(cmd, capture_output=True, text=True, check=False)
-            if done.returncode != 0:
-                raise RuntimeError(f"`{' '.join(cmd)}` failed: {done.stderr.strip()[-500:]}")
-        os.replace(lib, target)
 
 
 def _declare(lib: ctypes.CDLL) -> None:
@@ -84,31 +41,7 @@ def _declare(lib: ctypes.CDLL) -> None:
 @functools.cache
 def load() -> ctypes.CDLL | None:
     """The compiled kernel library, building it if needed; None where that is not possible."""
-    if not _enabled():
-        return None
-    compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
-    if compiler is None:
-        return None
-    key = hashlib.sha256(
-        SOURCE.read_bytes()
-        + repr((compiler, COMPILE_FLAGS, LINK_FLAGS)).encode()
-        + _cpu_identity().encode()
-    ).hexdigest()[:16]
-    target = cache_directory() / "kernels" / f"minrnn-{key}.so"
-    try:
-        if not target.exists():
-            _build(compiler, target)
-        lib = ctypes.CDLL(str(target))
-        _declare(lib)
-    except (OSError, RuntimeError) as err:
-        warnings.warn(
-            f"rnnkit: could not build the minGRU/minLSTM CPU kernel ({err}); "
-            "using torch ops instead (same results, slower). Set RNNKIT_CKERNEL=0 to silence.",
-            RuntimeWarning,
-            stacklevel=2,
-        )
-        return None
-    return lib
+    return build_library("minrnn", _declare, "the minGRU/minLSTM CPU kernel")
 
 
 def available(k: Tensor) -> bool:
@@ -116,11 +49,10 @@ def available(k: Tensor) -> bool:
     return k.device.type == "cpu" and k.dtype in SUFFIX and load() is not None
 
 
-@functools.cache
 def _pool(workers: int, pid: int) -> ThreadPoolExecutor:
     """One pool per worker count *and process*: a forked child must not reuse its parent's
     pool, whose threads did not survive the fork (work sent there would never run)."""
-    return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rnnkit-minrnn")
+    return worker_pool("rnnkit-minrnn", workers, pid)
 
 
 def _split(fn, batch: int) -> None:  # noqa: ANN001
