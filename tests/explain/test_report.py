@@ -125,7 +125,7 @@ def test_report_has_every_section_of_the_task_and_renders(
 def test_saliency_of_a_text_classifier(runs: _Runs) -> None:
     task = load_run(runs["text"])
     s = saliency(task, "a gorgeous , witty , seductive movie")
-    assert s.tokens[:3] == ["a", "gorgeous", ","] and len(s.scores) == len(s.tokens)
+    assert len(s.tokens) == 7 and s.tokens[0] == "a" and len(s.scores) == len(s.tokens)
     assert np.isfinite(s.scores).all() and np.abs(s.scores).sum() > 0
     assert s.attention is not None and s.attention.sum() == pytest.approx(1.0, abs=1e-5)
     assert s.label in task.labels.names

@@ -19,7 +19,7 @@ from rnnkit.explain.batches import default_text
 from rnnkit.explain.gates import gate_stats
 from rnnkit.explain.gradients import gradient_flow
 from rnnkit.explain.neurons import neuron_view
-from rnnkit.explain.saliency import saliency
+from rnnkit.explain.saliency import Saliency, saliency
 from rnnkit.tasks.run import TaskRun
 from rnnkit.viz.attention import plot_attention
 from rnnkit.viz.explain_plots import (
@@ -29,7 +29,7 @@ from rnnkit.viz.explain_plots import (
     plot_unit_heatmap,
 )
 
-__all__ = ["SECTIONS", "gate_panels", "gradient_panels", "write_report"]
+__all__ = ["SECTIONS", "gate_panels", "gradient_panels", "saliency_figures", "write_report"]
 
 log = logging.getLogger(__name__)
 
@@ -132,22 +132,33 @@ def _neurons(task: TaskRun, out: Path, text: str) -> str:
     return "".join(parts)
 
 
+def saliency_figures(s: Saliency, out: Path) -> list[Path]:
+    """Write saliency.png (gradient x input) and attention.png where ``s`` has them."""
+    out.mkdir(parents=True, exist_ok=True)
+    figures = []
+    if s.scores is not None:
+        figures.append(
+            plot_token_values(s.tokens, s.scores, out / "saliency.png", title="gradient x input")
+        )
+    if s.attention is not None and s.attention.ndim == 1:
+        figures.append(
+            plot_token_values(
+                s.tokens, s.attention, out / "attention.png", title="attention-pooling weights"
+            )
+        )
+    elif s.attention is not None:
+        figures.append(
+            plot_attention(s.attention, s.tokens, s.target_tokens, out / "attention.png")
+        )
+    return figures
+
+
 def _saliency(task: TaskRun, out: Path, text: str | None) -> str:
     s = saliency(task, text)
     parts = [f"<p>Prediction: <b>{html.escape(s.label)}</b></p>", _notes(s.notes)]
-    if s.scores is not None:
-        if task.task != "classify" or task.encoder.kind == "text":
-            parts.append(_coloured(s.tokens, s.scores))
-        png = plot_token_values(s.tokens, s.scores, out / "saliency.png", title="gradient x input")
-        parts.append(_img(png, "saliency"))
-    if s.attention is not None and s.attention.ndim == 1:
-        png = plot_token_values(
-            s.tokens, s.attention, out / "attention.png", title="attention-pooling weights"
-        )
-        parts.append(_img(png, "attention pooling"))
-    elif s.attention is not None:
-        png = plot_attention(s.attention, s.tokens, s.target_tokens, out / "attention.png")
-        parts.append(_img(png, "attention map"))
+    if s.scores is not None and (task.task != "classify" or task.encoder.kind == "text"):
+        parts.append(_coloured(s.tokens, s.scores))
+    parts += [_img(png, png.stem) for png in saliency_figures(s, out)]
     return "".join(parts)
 
 

@@ -351,8 +351,9 @@ def verdict(table: pd.DataFrame) -> str:
         rnn, lstm, gru = (bool(by.loc[c, "solved"]) for c in ("rnn", "lstm", "gru"))
         others = [c for c in by.index if c not in ("rnn", "lstm", "gru")]
         solved = [c for c in others if by.loc[c, "solved"]]
-        rest = f"; others solved: {', '.join(solved) or 'none'} of {', '.join(others)}"
-        rest = rest if others else ""
+        failed = [c for c in others if c not in solved]
+        rest = f"; other cells: solved {', '.join(solved) or 'none'}"
+        rest = rest + (f", failed {', '.join(failed)}" if failed else "") if others else ""
         if not rnn and lstm and gru:
             head = "REPRODUCED - the tanh rnn fails, lstm and gru succeed"
         elif rnn and lstm and gru:

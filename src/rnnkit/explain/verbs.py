@@ -180,7 +180,7 @@ def neurons(run: str, text: str, *, out: str | None = None, top: int = 3) -> str
     )
 
 
-def saliency(run: str, text: str | None = None) -> str:
+def saliency(run: str, text: str | None = None, *, out: str | None = None) -> str:
     """Which input steps a decision rests on: gradient x input per token and the
     attention-pooling weights for classify runs (per time step for series classifiers);
     the decoder's attention map for translate runs.
@@ -189,6 +189,7 @@ def saliency(run: str, text: str | None = None) -> str:
         run: a classify or translate run directory.
         text: the input to explain (default: the first input of the run's own data; a
             series classifier always explains its first series).
+        out: folder for saliency.png / attention.png (default: RUN/explain).
     """
     s = saliency_of(load_run(run), text)
     lines = [f"prediction: {s.label}"]
@@ -204,7 +205,10 @@ def saliency(run: str, text: str | None = None) -> str:
         )
     elif s.attention is not None:
         lines.append(f"attention map {s.attention.shape[0]} x {s.attention.shape[1]}")
-    return "\n".join([*lines, *s.notes])
+    from rnnkit.explain.report import saliency_figures
+
+    figures = saliency_figures(s, _out(run, out))
+    return "\n".join([*lines, *s.notes, *(f"figure: {f}" for f in figures)])
 
 
 def report(

@@ -1,11 +1,12 @@
 """Drop-in networks that run an exported model: the task code steps them as the torch one.
 
 An adapter has the torch network's methods the tasks and decoders call (``forward`` of a
-language model or classifier; ``encode`` and ``step`` of a translator), takes and returns
+language model or classifier (LSTM-FCN too); ``encode`` and ``step`` of a translator;
+a forecaster's whole ``ForecastNet`` code, its layers and head swapped), takes and returns
 torch tensors and states of the same structure, and runs the exported graphs through an
 *executor* ``run(graph, inputs: list[np.ndarray]) -> list[np.ndarray]`` (onnxruntime or the
 NumPy engine). So greedy, sampled and beam decoding run through the one sampling loop and
-the one beam search, whatever the backend.
+the one beam search, and forecasts through the forecaster's own loops, whatever the backend.
 """
 
 from __future__ import annotations
