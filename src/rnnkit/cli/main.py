@@ -52,6 +52,14 @@ COMMANDS: dict[str, tuple[str, dict[str, str]]] = {
             "predict": "rnnkit.tasks.classify:predict",
         },
     ),
+    "translate": (
+        "sequence-to-sequence translation",
+        {
+            "train": "rnnkit.tasks.translate:train",
+            "eval": "rnnkit.tasks.translate:evaluate",
+            "run": "rnnkit.tasks.translate:translate",
+        },
+    ),
     "nn": (
         "the recurrent layers",
         {"cells": "rnnkit.tasks.flags:describe_cells"},
@@ -84,14 +92,6 @@ COMMANDS: dict[str, tuple[str, dict[str, str]]] = {
     "serve": (
         "an HTTP API and a web page for trained runs",
         {"run": "rnnkit.serve.verbs:serve"},
-    ),
-    "translate": (
-        "sequence-to-sequence translation",
-        {
-            "train": "rnnkit.tasks.translate:train",
-            "eval": "rnnkit.tasks.translate:evaluate",
-            "run": "rnnkit.tasks.translate:translate",
-        },
     ),
 }
 
@@ -149,8 +149,10 @@ def _underscore_flags(args: list[str]) -> list[str]:
 
 
 def _default_verb(group: str, args: list[str], verbs: Mapping[str, object]) -> list[str]:
-    """Insert the group's default verb and gather bare words into its list argument."""
-    if group not in DEFAULT_VERB or (args and (args[0] in verbs or args[0] in ("-h", "--help"))):
+    """Insert the group's default verb and gather bare words into its list argument. A group
+    with one verb (``rnnkit export --help``) shows that verb's help."""
+    helping = bool(args) and args[0] in ("-h", "--help")
+    if group not in DEFAULT_VERB or (args and args[0] in verbs) or (helping and len(verbs) > 1):
         return args
     verb, target = DEFAULT_VERB[group]
     out, words, i = [verb], [], 0
