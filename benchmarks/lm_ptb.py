@@ -10,6 +10,11 @@ perplexity and training throughput (tokens/s) as a ratio.
     python benchmarks/lm_ptb.py                 # the full 6 epochs (about 2 x 10-20 CPU minutes)
     python benchmarks/lm_ptb.py --epochs 1 --max-batches 200   # a quick look
     python benchmarks/lm_ptb.py --throughput-only --rounds 10  # speed only
+    python benchmarks/lm_ptb.py --throughput-only --threads 1 --rounds 3 --steps 10  # short
+
+The throughput table has a row per speed ingredient (``--variants``): the chunked output
+layer, the adaptive softmax, bf16 autocast, adaptive + bf16, each as a ratio to the plain
+loop's tokens/s in the same alternating rounds.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from rnnkit.models.language_model import LanguageModel, LMConfig  # noqa: E402
 from rnnkit.tasks.lm import LMDataConfig, TextLM, lm_step, load_corpus  # noqa: E402
 from rnnkit.tasks.presets import load_preset  # noqa: E402
 from rnnkit.train import TrainConfig, Trainer  # noqa: E402
+from rnnkit.train.device import cpu_bf16_supported  # noqa: E402
 
 PUBLISHED_TEST_PPL = 117.6
 
@@ -120,30 +126,50 @@ def run_plain(splits: dict[str, torch.Tensor], ntoken: int, epochs: int, max_bat
     return math.exp(_evaluate(model, test, 35))
 
 
-def throughput(splits: dict[str, torch.Tensor], ntoken: int, rounds: int, steps: int):
-    """Training tokens/s of both, alternating rounds of ``steps`` windows (same machine noise)."""
-    cfg = TrainConfig.from_dict(
-        {
-            **load_preset("lm", "ptb-small")["train"],
-            "epochs": None,
-            "max_steps": steps,
-            "progress": False,
-        }
-    )
-    ours = LanguageModel(ntoken, LMConfig(**load_preset("lm", "ptb-small")["model"]))
+# throughput rows: name -> (LMConfig fields over ptb-small's, precision)
+VARIANTS: dict[str, tuple[dict[str, str], str]] = {
+    "rnnkit ptb-small": ({}, "fp32"),
+    "chunked output": ({"output_layer": "chunked"}, "fp32"),
+    "adaptive softmax": ({"output_layer": "adaptive"}, "fp32"),
+    "bf16": ({}, "bf16"),
+    "adaptive + bf16": ({"output_layer": "adaptive"}, "bf16"),
+}
+
+
+def throughput(
+    splits: dict[str, torch.Tensor], ntoken: int, rounds: int, steps: int, names: list[str]
+) -> tuple[dict[str, float], float]:
+    """Training tokens/s of each variant in ``names`` and of the plain loop, in alternating
+    rounds of ``steps`` windows (plain, then each variant, ``rounds`` times: same noise)."""
+    preset = load_preset("lm", "ptb-small")
+    base = {**preset["train"], "epochs": None, "max_steps": steps, "progress": False}
     stream = CorpusStream(splits["train"], 20, 35)
+    runs = {}
+    for name in names:
+        fields, precision = VARIANTS[name]
+        torch.manual_seed(0)
+        model = LanguageModel(ntoken, LMConfig.from_dict({**preset["model"], **fields}))
+        runs[name] = (model, TrainConfig.from_dict({**base, "precision": precision}))
     plain = PlainWordLM(ntoken, 200, 200, 2, 0.2)
     train = _batchify(splits["train"], 20)
-    t_ours = t_plain = 0.0
+    seconds = dict.fromkeys(names, 0.0)
+    t_plain = 0.0
     for _ in range(rounds):
-        start = time.perf_counter()
-        Trainer(ours, cfg, lm_step).fit(stream)
-        t_ours += time.perf_counter() - start
         start = time.perf_counter()
         _train_steps(plain, train, 20.0, steps)
         t_plain += time.perf_counter() - start
+        for name, (model, cfg) in runs.items():
+            start = time.perf_counter()
+            Trainer(model, cfg, lm_step).fit(stream)
+            seconds[name] += time.perf_counter() - start
     tokens = rounds * steps * 35 * 20
-    return tokens / t_ours, tokens / t_plain
+    return {name: tokens / t for name, t in seconds.items()}, tokens / t_plain
+
+
+def _bf16_note() -> str:
+    if cpu_bf16_supported():
+        return "bf16: native on this CPU"
+    return "bf16 rows ran in fp32: this CPU has no native bfloat16 (the trainer falls back)"
 
 
 def run_rnnkit(epochs: int, max_batches: int | None, run_dir: Path):
@@ -167,6 +193,11 @@ def main() -> None:
     parser.add_argument(
         "--throughput-only", action="store_true", help="only the alternating-rounds speed table"
     )
+    parser.add_argument(
+        "--variants",
+        default=",".join(VARIANTS),
+        help=f"comma-separated throughput rows among: {', '.join(VARIANTS)}",
+    )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -175,17 +206,26 @@ def main() -> None:
     )
     corpus = load_corpus(LMDataConfig(data="ptb", level="word", eval_batch_size=10))
     shutil.rmtree(args.run_dir, ignore_errors=True)
-    ours_tps, plain_tps = throughput(corpus.splits, len(corpus.vocab), args.rounds, args.steps)
-    print(f"throughput: rnnkit {ours_tps:.0f} tok/s, plain {plain_tps:.0f} tok/s", flush=True)
+    names = [n.strip() for n in args.variants.split(",") if n.strip()]
+    unknown = [n for n in names if n not in VARIANTS]
+    if unknown:
+        parser.error(f"--variants: unknown {unknown}; expected some of {list(VARIANTS)}")
+    if not args.throughput_only and "rnnkit ptb-small" not in names:
+        names.insert(0, "rnnkit ptb-small")
+    speeds, plain_tps = throughput(corpus.splits, len(corpus.vocab), args.rounds, args.steps, names)
+    print(f"throughput: plain {plain_tps:.0f} tok/s, " + ", ".join(
+        f"{name} {tps:.0f}" for name, tps in speeds.items()), flush=True)  # fmt: skip
     if args.throughput_only:
         print(
             f"PTB word level, ptb-small model, torch {torch.__version__}, "
             f"{torch.get_num_threads()} threads, {args.rounds} alternating rounds of "
-            f"{args.steps} windows"
+            f"{args.steps} windows; {_bf16_note()}"
         )
-        rows = [["plain PyTorch", plain_tps, 1.0], ["rnnkit", ours_tps, ours_tps / plain_tps]]
+        rows = [["plain PyTorch", plain_tps, 1.0]]
+        rows += [[name, tps, tps / plain_tps] for name, tps in speeds.items()]
         print(table(["program", "train tokens/s", "throughput ratio"], rows))
         return
+    ours_tps = speeds["rnnkit ptb-small"]
     ours_ppl = run_rnnkit(args.epochs, args.max_batches, Path(args.run_dir))
     print(f"rnnkit ptb-small test ppl {ours_ppl:.2f}", flush=True)
     plain_ppl = run_plain(corpus.splits, len(corpus.vocab), args.epochs, args.max_batches)

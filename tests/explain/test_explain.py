@@ -11,6 +11,7 @@ from rnnkit.explain.gradients import gradient_flow
 from rnnkit.explain.neurons import property_units, text_properties
 from rnnkit.explain.probe import probe
 from rnnkit.explain.saliency import gradient_x_input
+from rnnkit.explain.vanishing import distinct_cells, init_forget_gate, run_vanishing, verdict
 from rnnkit.models.classifier import ClassifierConfig, SequenceClassifier
 from rnnkit.nn import make_rnn
 from rnnkit.nn.registry import cell_names
@@ -116,3 +117,36 @@ def test_saliency_is_zero_on_padding_and_sums_over_the_valid_steps() -> None:
     assert scores.shape == (5, 2) and np.all(scores[3:, 1] == 0.0)
     assert np.all(scores[:3, 1] != 0.0)
     assert weights is not None and np.allclose(weights.sum(0), 1.0) and weights[3:, 1].max() == 0
+
+
+def test_forget_gate_inits_set_the_lstm_kinds_biases() -> None:
+    gen = torch.Generator().manual_seed(0)
+    for cell in ("lstm", "lstm_ln", "minlstm"):
+        layer = make_rnn(cell, 2, 4)
+        assert init_forget_gate(layer, "chrono", 50, gen)
+        b = layer.bias_ih_l0.detach()
+        forget = b[4:8] + (layer.bias_hh_l0.detach()[4:8] if cell != "minlstm" else 0)
+        assert forget.min() >= 0 and forget.max() <= np.log(49) + 1e-6
+        torch.testing.assert_close(b[:4], -b[4:8])
+    layer = make_rnn("lstm", 2, 4)
+    assert init_forget_gate(layer, "one", 50, gen)
+    total = layer.bias_ih_l0.detach() + layer.bias_hh_l0.detach()
+    torch.testing.assert_close(total[4:8], torch.ones(4))
+    assert not init_forget_gate(make_rnn("gru", 2, 4), "chrono", 50, gen)
+    with pytest.raises(ValueError, match="forget_init"):
+        init_forget_gate(layer, "two", 50, gen)
+
+
+def test_vanishing_runs_every_distinct_cell_and_says_its_verdict() -> None:
+    names, aliases = distinct_cells()
+    assert "rnn_tanh" not in names and any("rnn_tanh" in a for a in aliases)
+    result = run_vanishing(cells=["rnn", "lstm", "gru"], lengths=[6], steps=2, hidden_size=4)
+    t = result.table
+    assert list(t.cell) == ["rnn", "lstm", "gru"] and (t.steps == 2).all()
+    assert t.loc[t.cell == "lstm", "init"].item() == "forget chrono"
+    assert t.ratio_init.gt(0).all() and t.metric.eq("mse").all()
+    assert result.verdict.startswith("adding T=6:")
+    rows = [("rnn", False), ("lstm", True), ("gru", True)]
+    table = t.assign(solved=[ok for _, ok in rows])
+    assert "REPRODUCED" in verdict(table)
+    assert "NOT cleanly" in verdict(table.assign(solved=[True, False, True]))

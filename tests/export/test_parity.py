@@ -216,3 +216,18 @@ def test_translator_bridges_on_numpy_and_onnx(tmp_path: Path, options: dict) -> 
         # swap places: their scores, not their order, are what must agree
         assert np.allclose([h.score for row in got for h in row],
                            [h.score for row in ref for h in row], atol=1e-4)  # fmt: skip
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "numpy"])
+def test_adaptive_softmax_language_model_is_refused(fmt: str, tmp_path) -> None:
+    from rnnkit.export.numpy_bundle import export_numpy
+    from rnnkit.export.onnx_export import export_onnx
+    from rnnkit.models.language_model import LanguageModel, LMConfig
+    from rnnkit.nn.spec import RecurrentSpec
+
+    config = LMConfig(embedding_dim=8, rnn=RecurrentSpec(hidden_size=8), output_layer="adaptive")
+    model = LanguageModel(50, config).eval()
+    export = export_onnx if fmt == "onnx" else export_numpy
+    with pytest.raises(ValueError, match="output layer is 'adaptive'.*--backend torch"):
+        export(model, tmp_path / fmt, "lm")
+    assert not (tmp_path / fmt).exists()  # refused before anything is written

@@ -50,11 +50,12 @@ def test_make_rnn_errors():
     with pytest.raises(
         ValueError,
         match=r"`cell` must be one of \['gru', 'gru_ln', 'lstm', 'lstm_ln', 'mingru', 'minlstm', "
-        r"'rnn', 'rnn_relu', 'rnn_tanh'\], got 'transformer'",
+        r"'mlstm', 'rglru', 'rnn', 'rnn_relu', 'rnn_tanh', 'slstm'\], got 'transformer'",
     ):
         make_rnn("transformer", 3, 4)
     assert set(LAYERS) == {
-        "gru", "gru_ln", "lstm", "lstm_ln", "mingru", "minlstm", "rnn", "rnn_relu", "rnn_tanh"
+        "gru", "gru_ln", "lstm", "lstm_ln", "mingru", "minlstm", "mlstm", "rglru", "rnn",
+        "rnn_relu", "rnn_tanh", "slstm",
     }  # fmt: skip
     with pytest.raises(
         ValueError,

@@ -24,7 +24,7 @@ from rnnkit.nn.spec import SPEC_KEYS, accepts_flat_keys
         ({"num_layers": 0}, r"`num_layers` must be > 0, got 0"),
         (
             {"cell": "transformer"},
-            r"`cell` must be one of \['gru', .*'rnn_tanh'\], got 'transformer'",
+            r"`cell` must be one of \['gru', .*'rnn_tanh', 'slstm'\], got 'transformer'",
         ),
         ({"dropout": 1.0}, r"`dropout` must be in \[0, 1\), got 1.0"),
         ({"zoneout_c": -0.1}, r"`zoneout_c` must be in \[0, 1\), got -0.1"),

@@ -90,6 +90,48 @@ def test_generate_streams_a_token_per_event_then_done(client: TestClient, lm_run
     assert plain["text"] == done["text"]
 
 
+def _a_stop_string(client: TestClient, body: dict) -> str:
+    """Two characters the model generates for ``body`` (from its 10th on), so a request
+    that stops at them really stops early."""
+    free = client.post("/v1/generate", json=body).json()["generated"]
+    return free[10:12]
+
+
+def test_generate_stops_at_a_stop_string_as_textlm_generate(
+    client: TestClient, lm_run: Path
+) -> None:
+    body = {"model": "lm", "prompt": "The ", "max_tokens": 50, "temperature": 0.8, "seed": 11}
+    stop = _a_stop_string(client, body)
+    out = client.post("/v1/generate", json={**body, "stop": [stop, "zzzz"]}).json()
+    assert out["finish_reason"] == "stop" and len(out["tokens"]) <= 12
+    assert stop not in out["generated"]
+    lm = TextLM.load(lm_run)
+    alone = lm.generate("The ", 50, temperature=0.8, seed=11, stop=[stop, "zzzz"])[0]
+    assert out["text"] == alone
+    whole = client.post("/v1/generate", json={**body, "stop": ["zzzz"]}).json()
+    assert whole["finish_reason"] == "length" and len(whole["tokens"]) == 50
+
+
+def test_a_stream_never_shows_a_stop_string(client: TestClient) -> None:
+    body = {"model": "lm", "prompt": "It ", "max_tokens": 50, "seed": 5}
+    stop = _a_stop_string(client, body)
+    r = client.post("/v1/generate", json={**body, "stop": [stop], "stream": True})
+    events = _events(r.text)
+    done = events[-1][1]
+    assert events[-1][0] == "done" and done["finish_reason"] == "stop"
+    streamed = "".join(d["text"] for _, d in events[:-1])
+    assert "It " + streamed == done["text"] and stop not in streamed
+    assert len(events) - 1 == len(done["tokens"])  # still one event per token
+
+
+def test_shown_length_holds_back_what_may_become_a_stop_string() -> None:
+    shown = serve_handlers.shown_length
+    assert shown("The cat", 3, ["at!"]) == 5  # "at" may grow into "at!"
+    assert shown("The cat", 3, ["xyz"]) == 7
+    assert shown("The c", 1, ["c d", "cx"]) == 4  # only the generated part is held
+    assert shown("The ca", 2, ["cab", "a"]) == 4  # the longest possible start wins
+
+
 def test_translate_returns_nbest_scores_and_attention(client: TestClient) -> None:
     r = client.post("/v1/translate", json={"model": "translate", "text": "I am cold.", "n_best": 3})
     assert r.status_code == 200, r.text
@@ -176,6 +218,10 @@ def _refused(client: TestClient, path: str, body: object, status: int, field: st
         ({"model": "lm", "prompt": "The", "max_tokens": 51}, 422, "max_tokens"),  # over the limit
         ({"model": "nope", "prompt": "The"}, 404, "model"),  # unknown model
         ({"model": "classify", "prompt": "The"}, 422, "model"),  # a task mismatch
+        ({"model": "lm", "prompt": "The", "stop": "e"}, 422, "stop"),  # not a list
+        ({"model": "lm", "prompt": "The", "stop": ["e", ""]}, 422, "stop[1]"),  # empty
+        ({"model": "lm", "prompt": "The", "stop": ["e"] * 9}, 422, "stop"),  # too many
+        ({"model": "lm", "prompt": "The", "stop": ["e" * 101]}, 422, "stop[0]"),  # too long
     ],
 )
 def test_bad_generate_requests_get_a_4xx_naming_the_field(client, body, status, field) -> None:
@@ -220,6 +266,41 @@ def test_an_oversized_body_is_refused_unread(all_runs: list[Path]) -> None:
         r = c.post("/v1/generate", json={"model": "lm", "prompt": "a" * 5000})
         assert r.status_code == 413 and "`body`" in r.json()["detail"]
         assert c.get("/health").status_code == 200
+
+
+def test_a_chunked_body_is_capped_too(all_runs: list[Path]) -> None:
+    """No Content-Length (chunked transfer): refused once the bytes read pass the limit."""
+    app = create_app(all_runs[:1], ServeSettings(max_body_bytes=1000))
+    headers = {"content-type": "application/json"}
+    big = iter([b'{"model": "lm", "prompt": "', b"a" * 600, b"a" * 600, b'"}'])
+    small = iter([b'{"model": "lm", ', b'"prompt": "The ", "max_tokens": 3}'])
+    with TestClient(app) as c:
+        r = c.post("/v1/generate", content=big, headers=headers)
+        assert r.status_code == 413 and "chunked" in r.json()["detail"], r.text
+        assert r.json()["field"] == "body"
+        r = c.post("/v1/generate", content=small, headers=headers)
+        assert r.status_code == 200 and len(r.json()["tokens"]) == 3
+
+
+def test_a_chunked_body_over_the_limit_on_a_real_socket(server: str) -> None:
+    host, port = server.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        head = b"POST /v1/generate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        sock.sendall(head + b"Transfer-Encoding: chunked\r\n\r\n")
+        chunk = b"a" * 500_000
+        got = b""
+        for _ in range(5):  # 2.5 MB, over the default 2 MB
+            try:
+                sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            except OSError:  # the server answered and closed before reading the rest
+                break
+        for _ in range(50):  # bounded
+            part = sock.recv(4096)
+            got += part
+            if not part or b"}" in got:
+                break
+    assert got.startswith(b"HTTP/1.1 413"), got[:200]
+    assert urllib.request.urlopen(server + "/health", timeout=5).status == 200
 
 
 def test_a_full_queue_is_429_with_retry_after(client: TestClient, monkeypatch) -> None:

@@ -99,6 +99,37 @@ def test_streams_join_and_leave_between_steps(lm_run: Path) -> None:
         assert joined_text(lm, "The ", r)[0] == alone
 
 
+def test_a_stream_without_token_items_gets_only_done(lm_run: Path) -> None:
+    """A plain JSON request is woken once: DONE, its tokens in ``stream.tokens``; a stop
+    string ends it early with ``finish == "stop"``."""
+    lm = TextLM.load(lm_run)
+    batcher = Batcher(lm, max_streams=4, max_queue=8)
+
+    async def run() -> list:
+        ids = lm.encode_prompt("The ")
+        with batcher.hold():
+            quiet = batcher.submit(ids, GenParams(20, 0.8, seed=2), stream_tokens=False)
+            loud = batcher.submit(ids, GenParams(20, 0.8, seed=2))
+        items = [await asyncio.wait_for(quiet.queue.get(), 60)]
+        while (item := await asyncio.wait_for(loud.queue.get(), 60)) is not DONE:
+            items.append(item)
+        stop = joined_text(lm, "The ", loud.tokens)[1][5:7]
+        stopped = batcher.submit(ids, GenParams(20, 0.8, seed=2, stop=(stop,)), False)
+        assert await asyncio.wait_for(stopped.queue.get(), 60) is DONE
+        return [items, quiet, loud, stopped, stop]
+
+    try:
+        items, quiet, loud, stopped, stop = asyncio.run(run())
+    finally:
+        batcher.close()
+    assert items[0] is DONE and items[1:] == loud.tokens == quiet.tokens
+    assert quiet.finish == "length" and len(quiet.tokens) == 20
+    assert stopped.finish == "stop" and len(stopped.tokens) <= 7
+    assert stopped.tokens == quiet.tokens[: len(stopped.tokens)]
+    alone = lm.generate("The ", 20, temperature=0.8, seed=2, stop=[stop])[0]
+    assert joined_text(lm, "The ", stopped.tokens, (stop,))[0] == alone
+
+
 def test_a_full_queue_is_refused_and_cancelled_streams_leave(lm_run: Path) -> None:
     lm = TextLM.load(lm_run)
     batcher = Batcher(lm, max_streams=1, max_queue=1)

@@ -234,7 +234,8 @@ def test_nonfinite_skip_mode_counts_and_leaves_weights():
         torch.testing.assert_close(p, q)
 
 
-def test_bf16_autocast_runs_on_cpu():
+def test_bf16_autocast_runs_on_cpu(monkeypatch):
+    monkeypatch.setattr("rnnkit.train.device.cpu_bf16_supported", lambda: True)  # any CPU
     seen = []
 
     def fn(model, batch, state):
@@ -251,6 +252,15 @@ def test_bf16_autocast_runs_on_cpu():
     assert seen and all(on and dt == torch.bfloat16 for on, dt in seen)
     assert math.isfinite(result["val_loss"]) and model.out.weight.dtype == torch.float32
     assert not torch.equal(before, model.out.weight)
+
+
+def test_bf16_on_a_cpu_without_bf16_stays_fp32_and_says_so(monkeypatch, caplog):
+    monkeypatch.setattr("rnnkit.train.device.cpu_bf16_supported", lambda: False)
+    trainer = Trainer(Net(), cfg(precision="bf16", device="cpu"), step_fn)
+    with caplog.at_level("WARNING", logger="rnnkit.train.device"):
+        trainer.fit(windows(1))
+    assert trainer.config.precision == "fp32"
+    assert "no native bfloat16" in caplog.text and "fp32 instead" in caplog.text
 
 
 def test_fp16_refused_on_cpu():

@@ -101,22 +101,28 @@ def _gates(task: TaskRun, out: Path, batch_size: int) -> str:
     )
 
 
-def _coloured(tokens: list[str], values: np.ndarray) -> str:
-    top = np.nanmax(np.abs(values)) if np.any(np.isfinite(values)) else 1.0
+def _coloured(tokens: list[str], values: np.ndarray, *, relative: bool = False) -> str:
+    """Tokens on a background whose strength is |value| / max |value| (red +, blue -);
+    ``relative``: (value - min) / (max - min), for values that are all positive (surprisal)."""
+    finite = values[np.isfinite(values)]
+    low = finite.min() if relative and finite.size else 0.0
+    top = np.abs(finite - low).max() if finite.size else 1.0
     spans = []
     for tok, v in zip(tokens, values, strict=True):
-        a = 0.0 if not np.isfinite(v) else min(1.0, abs(v) / max(top, 1e-12))
+        a = 0.0 if not np.isfinite(v) else 0.8 * min(1.0, abs(v - low) / max(top, 1e-12))
         colour = "255,0,0" if v >= 0 else "0,0,255"
         text = html.escape(tok).replace("\n", "⏎<br>")
         spans.append(
             f'<span style="background: rgba({colour},{a:.2f})" title="{v:.3g}">{text}</span>'
         )
-    return f'<p class="tokens">{"".join(spans)}</p>'
+    words = any(len(t) > 1 for t in tokens)  # word tokens get a space between them
+    return f'<p class="tokens">{(" " if words else "").join(spans)}</p>'
 
 
 def _neurons(task: TaskRun, out: Path, text: str) -> str:
     view = neuron_view(task, text)
-    parts = ["<h3>Surprisal (bits) per token</h3>", _coloured(view.tokens, view.surprisal)]
+    head = "<h3>Surprisal (bits) per token: the lowest clear, the highest red</h3>"
+    parts = [head, _coloured(view.tokens, view.surprisal, relative=True)]
     for i, (layer, h) in enumerate(view.hidden.items()):
         units = view.units[view.units.layer == layer].unit.unique().tolist()[:12]
         units = units or list(range(min(12, h.shape[1])))

@@ -78,12 +78,12 @@ def vanishing(
     on 2 CPU cores.
 
     Args:
-        tasks: adding and/or copy, one name or a list ``[adding,copy]`` (default: adding;
+        tasks: adding and/or copy, one name or a list [adding,copy] (default: adding;
             copy recalls one symbol, which the tanh RNN manages at small lengths, so it
             does not separate the cells at this budget).
-        cells: registered cell names, one or a list ``[rnn,lstm,gru]`` (default: all; an
+        cells: registered cell names, one or a list [rnn,lstm,gru] (default: all; an
             alias such as rnn_tanh runs once).
-        lengths: sequence lengths T, one or a list ``[10,50,100]`` (the default).
+        lengths: sequence lengths T, one or a list [10,50,100] (the default).
         steps: Adam steps per run: the budget (raise it for a firmer result).
         scan_steps: steps for cells that run the slower explicit scan (the layer-norm cells).
         hidden_size: units of each network.

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from torch import nn
 
-from rnnkit.export.onnx_export import state_shapes, write_manifest
+from rnnkit.export.onnx_export import check_output_layer, state_shapes, write_manifest
 from rnnkit.scratch.runtime import MODES
 
 __all__ = ["NUMPY_NETWORKS", "export_numpy", "layer_spec"]
@@ -131,6 +131,7 @@ def _forecast_parts(model: nn.Module) -> tuple[dict[str, Any], dict[str, Any], d
 
 def export_numpy(model: nn.Module, out: str | os.PathLike[str], task: str) -> Path:
     """Write ``model``'s bundle into the directory ``out``; returns ``out``."""
+    check_output_layer(model)
     layers, parts, graphs = _parts(model)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -183,6 +183,19 @@ def _cpu_float32_eval(model: nn.Module) -> Iterator[None]:
         model.train(training)
 
 
+def check_output_layer(model: nn.Module) -> None:
+    """Refuse a language model whose output layer is not one projection to the vocabulary
+    (the adaptive softmax): the exported graphs and the NumPy runtime give logits ``(T, B,
+    V)`` from a single matrix, and would silently compute something else."""
+    kind = getattr(getattr(model, "config", None), "output_layer", "softmax")
+    if type(model).__name__ == "LanguageModel" and kind not in ("softmax", "chunked"):
+        raise ValueError(
+            f"this language model's output layer is {kind!r}; export runs the full softmax "
+            "only (output_layer 'softmax' or 'chunked', which have the same weights); "
+            "serve it with --backend torch"
+        )
+
+
 def export_onnx(
     model: nn.Module, out: str | os.PathLike[str], task: str, *, native: bool = True
 ) -> Path:
@@ -198,6 +211,7 @@ def export_onnx(
     Returns:
         ``out`` as a Path.
     """
+    check_output_layer(model)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     graphs = {}

@@ -34,6 +34,7 @@ from torch import Tensor, nn
 
 from rnnkit.config import check_types, config_from_dict
 from rnnkit.metrics.text import mean_perplexity as perplexity  # exp(mean NLL), inf on overflow
+from rnnkit.models.output_layers import OUTPUT_LAYERS, build_output
 from rnnkit.nn.regularization import LockedDropout, embedding_dropout
 from rnnkit.nn.spec import RecurrentSpec, accepts_flat_keys
 
@@ -67,6 +68,17 @@ class LMConfig:
     """Activation regularisation: ``alpha * mean(dropped last-layer output ** 2)``."""
     tar_beta: float = 0.0
     """Temporal AR: ``beta * mean((raw output_t - raw output_{t-1}) ** 2)``."""
+    output_layer: str = "softmax"
+    """The output layer (:mod:`rnnkit.models.output_layers`): softmax (Linear + full
+    cross-entropy), chunked (the same Linear, cross-entropy over row chunks) or adaptive
+    (adaptive softmax; with ``tie_weights`` its head shortlist rows are the embedding's)."""
+    cutoffs: tuple[int, ...] | None = None
+    """adaptive: cluster starts, increasing in (0, V); None: ``min(V // 5, 20000)`` then x4
+    while below V (V = 10,000: 2000, 8000)."""
+    div_value: float = 4.0
+    """adaptive: tail cluster i projects H to ``H // div_value**(i+1)`` features."""
+    chunk_rows: int = 1024
+    """chunked: rows (time steps x batch) per chunk of the cross-entropy."""
 
     def __post_init__(self) -> None:
         check_types(self)
@@ -78,6 +90,16 @@ class LMConfig:
             value = getattr(self, name)
             if value is not None and not 0.0 <= value < 1.0:
                 raise ValueError(f"`{name}` must be in [0, 1), got {value}")
+        if self.output_layer not in OUTPUT_LAYERS:
+            raise ValueError(
+                f"`output_layer` must be one of {', '.join(OUTPUT_LAYERS)}, "
+                f"got {self.output_layer!r}"
+            )
+        if self.div_value < 1 or self.chunk_rows <= 0:
+            raise ValueError(
+                f"`div_value` must be >= 1 and `chunk_rows` > 0, got {self.div_value} and "
+                f"{self.chunk_rows}"
+            )
         for name in ("ar_alpha", "tar_beta"):
             if getattr(self, name) < 0:
                 raise ValueError(f"`{name}` must be >= 0, got {getattr(self, name)}")
@@ -155,28 +177,49 @@ class LanguageModel(nn.Module):
             self.drop_hidden = drop(p_hidden)  # between layers (T, B, H_l)
         else:
             self.rnn = replace(spec, dropout=p_hidden).build(c.embedding_dim)
-        self.decoder = nn.Linear(c.output_size, vocab_size)
-        if c.tie_weights:
+        adaptive = c.output_layer == "adaptive"
+        self.decoder = build_output(
+            c.output_layer, c.output_size, vocab_size, cutoffs=c.cutoffs, div_value=c.div_value,
+            chunk_rows=c.chunk_rows, shortlist=self.embedding.weight if c.tie_weights else None,
+        )  # fmt: skip
+        if c.tie_weights and not adaptive:
             self.decoder.weight = self.embedding.weight
         self._init_weights()
 
     def _init_weights(self) -> None:
         # As PyTorch's word_language_model: small uniform embedding/decoder, zero decoder bias.
         nn.init.uniform_(self.embedding.weight, -0.1, 0.1)
+        if self.config.output_layer == "adaptive":
+            return  # its head is initialised the same way, its tails as nn.Linear
         if not self.config.tie_weights:
             nn.init.uniform_(self.decoder.weight, -0.1, 0.1)
         nn.init.zeros_(self.decoder.bias)
 
-    def forward(self, x: Tensor, state: Any = None, *, return_hidden: bool = False) -> Any:
+    def forward(
+        self,
+        x: Tensor,
+        state: Any = None,
+        *,
+        targets: Tensor | None = None,
+        return_hidden: bool = False,
+    ) -> Any:
         """``(logits, state)``; with ``return_hidden`` also ``(raw, dropped)``, the last
-        layer's output ``(T, B, H_out)`` before and after its dropout (for AR / TAR)."""
+        layer's output ``(T, B, H_out)`` before and after its dropout (for AR / TAR).
+
+        ``logits (T, B, V)``: scores whose log_softmax is the model's log-probability (the
+        adaptive softmax gives the log-probabilities themselves). With ``targets (T, B)``
+        the first output is instead the mean NLL (float32 scalar) from the output layer's
+        own loss, which never builds the full logits where the layer avoids them."""
         if x.dim() != 2:
             raise ValueError(f"`x` must be (T, B) token ids, got shape {tuple(x.shape)}")
         p_e = self.config.embedding_dropout
         emb = embedding_dropout(x, self.embedding.weight, p_e, training=self.training)
         raw, state = self._recur(self.drop_in(emb), state)  # (T, B, H_out)
         dropped = self.drop(raw)
-        logits = self.decoder(dropped)  # (T, B, V)
+        if targets is not None:
+            logits = self.decoder.loss(dropped, targets)  # () mean NLL
+        else:
+            logits = self.decoder(dropped)  # (T, B, V)
         return (logits, state, (raw, dropped)) if return_hidden else (logits, state)
 
     def _recur(self, x: Tensor, state: Any) -> tuple[Tensor, Any]:

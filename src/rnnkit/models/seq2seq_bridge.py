@@ -43,6 +43,12 @@ def split_state(state: Tensor | tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor |
     """``(h, c)`` of an LSTM state, or ``(h, None)`` of an RNN/GRU state."""
     if isinstance(state, Tensor):
         return state, None
+    if len(state) != 2:  # SLSTMState(h, c, n, m), MLSTMState(C, n, m): no (h, c) to bridge
+        raise ValueError(
+            f"the seq2seq bridge maps an h or (h, c) encoder state, got a "
+            f"{type(state).__name__} of {len(state)} tensors; cells slstm and mlstm cannot "
+            f"be seq2seq encoders/decoders yet (use a cell whose state is h or (h, c))"
+        )
     h, c = state
     return h, c
 

@@ -34,7 +34,8 @@ def _squeeze_state(h_n: Any) -> Any:
     """``h_n (L·D, 1, ·)`` (or each field of an LSTMState) without its batch dim."""
     if isinstance(h_n, Tensor):
         return h_n.squeeze(1)
-    return LSTMState(*(s.squeeze(1) for s in h_n))
+    kind = LSTMState if type(h_n) is tuple else type(h_n)  # a NamedTuple keeps its type
+    return kind(*(s.squeeze(1) for s in h_n))
 
 
 def _run_packed(

@@ -25,7 +25,10 @@ from typing import Any
 from torch import nn
 
 from rnnkit.nn.minrnn import MinGRU, MinLSTM
+from rnnkit.nn.mlstm import MLSTM
+from rnnkit.nn.rglru import RGLRU
 from rnnkit.nn.rnn import GRU, LSTM, RNN
+from rnnkit.nn.slstm import SLSTM
 
 __all__ = [
     "CELLS",
@@ -86,6 +89,9 @@ _CELLS: dict[str, CellKind] = {
     "gru_ln": CellKind(GRU, _LN, "layer-normalised GRU", _GRU_OPTIONS),
     "mingru": CellKind(MinGRU, MappingProxyType({}), "minGRU (Feng et al. 2024), parallel scan"),
     "minlstm": CellKind(MinLSTM, MappingProxyType({}), "minLSTM (Feng et al. 2024), parallel scan"),
+    "slstm": CellKind(SLSTM, MappingProxyType({}), "sLSTM (xLSTM, Beck et al. 2024), recurrent"),
+    "mlstm": CellKind(MLSTM, MappingProxyType({}), "mLSTM (xLSTM, Beck et al. 2024), parallel"),
+    "rglru": CellKind(RGLRU, MappingProxyType({}), "RG-LRU (Hawk, De et al. 2024), linear scan"),
 }
 CELLS: Mapping[str, CellKind] = MappingProxyType(_CELLS)
 """Read-only view of the registry: name -> :class:`CellKind` (change it with

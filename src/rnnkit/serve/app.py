@@ -61,7 +61,9 @@ def create_app(
     settings = settings or ServeSettings()
     models = load_models(runs)
     batchers = {
-        name: Batcher(m.run, settings.max_streams, settings.max_queue, settings.batching)
+        name: Batcher(
+            m.run, settings.max_streams, settings.max_queue, settings.batching, settings.threads
+        )
         for name, m in models.items()
         if m.task == "lm"
     }
@@ -125,17 +127,17 @@ def _routes(
                 f"is {req.max_tokens}, over the server's `max_new_tokens` "
                 f"{settings.max_new_tokens}",
             )  # fmt: skip
-        params = GenParams(req.max_tokens, req.temperature, req.top_k, req.top_p, req.seed)
+        stop = tuple(req.stop or ())
+        params = GenParams(req.max_tokens, req.temperature, req.top_k, req.top_p, req.seed, stop)
         try:
-            stream = batchers[model.name].submit(ids, params)
+            stream = batchers[model.name].submit(ids, params, stream_tokens=req.stream)
         except BusyError as err:
             raise ApiError(429, "model", f"{req.model!r} is busy: {err}; retry shortly") from err
         if req.stream:
             events = _events(model, req.prompt, stream, settings.request_timeout)
             return StreamingResponse(events, media_type="text/event-stream")
-        tokens = await _collect(stream, settings.request_timeout)
-        text, generated = handlers.joined_text(model.run, req.prompt, tokens)
-        return {"model": model.name, "text": text, "generated": generated, "tokens": tokens}
+        await _collect(stream, settings.request_timeout)
+        return _result(model, req.prompt, stream)
 
     def blocking(path: str, task: str, work: Callable[..., dict], request: Any, response: Any):
         async def endpoint(req: request) -> Any:  # type: ignore[valid-type]
@@ -169,18 +171,25 @@ async def _next(stream: Stream, deadline: float) -> Any:
     return item
 
 
-async def _collect(stream: Stream, timeout: float) -> list[int]:
-    """All of a stream's tokens (the stream is cancelled on a timeout or an error)."""
+async def _collect(stream: Stream, timeout: float) -> None:
+    """Wait for the stream's end (it is cancelled on a timeout or an error); its tokens are
+    then in ``stream.tokens``."""
     deadline = asyncio.get_running_loop().time() + timeout
-    tokens: list[int] = []
     try:
-        while (item := await _next(stream, deadline)) is not DONE:
-            tokens.append(item)
+        while await _next(stream, deadline) is not DONE:
+            pass  # token ids, if the stream was asked for them
     except asyncio.TimeoutError as err:
         raise ApiError(504, "request_timeout", f"generation took over {timeout:g} s") from err
     finally:
         stream.cancelled = True  # a no-op once done; frees its batch row otherwise
-    return tokens
+
+
+def _result(model: ServedModel, prompt: str, stream: Stream) -> dict[str, Any]:
+    """The answer of a finished stream (the body of /v1/generate, the ``done`` event)."""
+    tokens = list(stream.tokens)
+    text, generated = handlers.joined_text(model.run, prompt, tokens, stream.params.stop)
+    return {"model": model.name, "text": text, "generated": generated, "tokens": tokens,
+            "finish_reason": stream.finish}  # fmt: skip
 
 
 def _sse(event: str, data: dict[str, Any]) -> str:
@@ -192,19 +201,21 @@ async def _events(
 ) -> AsyncIterator[str]:
     """Server-sent events: one ``token`` event per token, then ``done`` (or ``error``).
 
-    A client that disconnects cancels this generator; ``finally`` drops the stream from the
+    A token event's ``text`` is what the token adds to the text shown so far; an ending
+    that may still grow into a stop string is held back (and never shown if it does). A
+    client that disconnects cancels this generator; ``finally`` drops the stream from the
     batch at the next step."""
     deadline = asyncio.get_running_loop().time() + timeout
-    shown, tokens = prompt, []
+    stop = stream.params.stop
+    shown, tokens = len(prompt), []
     try:
         while (item := await _next(stream, deadline)) is not DONE:
             tokens.append(item)
-            text, _ = handlers.joined_text(model.run, prompt, tokens)
-            yield _sse("token", {"token": item, "text": text[len(shown) :]})
-            shown = text
-        text, generated = handlers.joined_text(model.run, prompt, tokens)
-        done = {"model": model.name, "text": text, "generated": generated, "tokens": tokens}
-        yield _sse("done", done)
+            text, generated = handlers.joined_text(model.run, prompt, tokens, stop)
+            upto = handlers.shown_length(text, len(generated), stop)
+            yield _sse("token", {"token": item, "text": text[shown:upto]})
+            shown = max(shown, upto)
+        yield _sse("done", _result(model, prompt, stream))
     except asyncio.TimeoutError:
         yield _sse("error", {"detail": f"generation took over {timeout:g} s", "status": 504})
     except ApiError as err:

@@ -2,20 +2,26 @@
 
 One worker thread per model owns the network. Each step it
 
-1. admits waiting streams (up to ``max_streams`` active): each new stream's prompt is read
-   alone, in one call, as :meth:`rnnkit.tasks.lm.TextLM.generate` reads it, and its first
-   token sampled;
+1. admits waiting streams (up to ``max_streams`` active) and reads their prompts, prompts
+   of the same length in one call (``(T, G)``), then samples each one's first token;
 2. runs ONE forward for all active streams: their last tokens ``(1, B)`` with their
    recurrent states stacked along the batch axis (``(L, B, H)``, or ``LSTMState(h, c)``);
-3. samples each stream's next token from its own row with its OWN seeded
-   ``torch.Generator`` and its own temperature / top-k / top-p, so a stream's tokens do not
-   depend on which other streams share its batch: batched output equals unbatched output
-   for the same seed (the tests check it against ``TextLM.generate``);
-4. drops the rows of finished or cancelled streams (``index_select`` on the state).
+3. samples every row's next token in one vectorised call
+   (:func:`rnnkit.serve.sampling.sample_rows`), each row drawing from its stream's OWN
+   seeded ``torch.Generator`` with its own temperature / top-k / top-p, so a stream's
+   tokens do not depend on which other streams share its batch: batched output equals
+   unbatched output for the same seed (the tests check it against ``TextLM.generate``);
+4. hands the step's tokens to the event loop in ONE ``call_soon_threadsafe`` call, and
+   drops the rows of finished (``max_tokens`` reached, a ``stop`` string generated) or
+   cancelled streams (``index_select`` on the state).
 
-New streams join between steps; finished ones leave. Tokens reach the asyncio side through
-each stream's ``asyncio.Queue`` (``loop.call_soon_threadsafe``). With ``batching=False`` at
-most one stream is active (the others queue), the one-at-a-time baseline.
+New streams join between steps; finished ones leave. A stream asked for without
+``stream_tokens`` gets only :data:`DONE` (its tokens are in ``stream.tokens``), so a plain
+JSON request costs the event loop one wake-up, not one per token.
+
+``batching=False`` is the honest one-at-a-time baseline: the same worker, the same code,
+but at most ONE stream is decoded at a time and the others wait in arrival order (not
+several unbatched streams racing in parallel threads).
 """
 
 from __future__ import annotations
@@ -32,14 +38,16 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from rnnkit.decoding import sample
 from rnnkit.decoding.state import State, reorder_state
+from rnnkit.serve.sampling import RowSampling, sample_rows
 
 __all__ = ["Batcher", "BusyError", "GenParams", "Stream", "cat_states"]
 
 log = logging.getLogger(__name__)
 
 DONE = None  # the queue item that ends a stream (after its last token)
+
+Outbox = list[tuple["Stream", Any]]  # (stream, token id | DONE | Exception) of one step
 
 
 class BusyError(RuntimeError):
@@ -55,14 +63,22 @@ class GenParams:
     top_k: int | None = None
     top_p: float | None = None
     seed: int | None = 0
+    stop: tuple[str, ...] = ()
+    """The stream ends as soon as its generated text contains one of these."""
+
+    @property
+    def sampling(self) -> RowSampling:
+        return RowSampling(self.temperature, self.top_k, self.top_p)
 
 
 @dataclass(eq=False)
 class Stream:
     """One generation request in flight.
 
-    ``queue`` receives each token id, then :data:`DONE`, or an ``Exception`` if the step
-    failed. Set ``cancelled`` (any thread) to make the worker drop it at the next step.
+    ``queue`` receives each token id (when ``stream_tokens``), then :data:`DONE`, or an
+    ``Exception`` if the step failed; ``tokens`` holds every id generated and ``finish``
+    why it ended (``"length"`` or ``"stop"``) once :data:`DONE` is sent. Set ``cancelled``
+    (any thread) to make the worker drop it at the next step.
     """
 
     prompt: Tensor  # (T,) token ids
@@ -70,15 +86,10 @@ class Stream:
     queue: asyncio.Queue
     loop: asyncio.AbstractEventLoop
     generator: torch.Generator | None = None
+    stream_tokens: bool = True
     tokens: list[int] = field(default_factory=list)
+    finish: str | None = None
     cancelled: bool = False
-
-    def put(self, item: Any) -> None:
-        """Hand ``item`` to the asyncio side (safe from the worker thread)."""
-        try:
-            self.loop.call_soon_threadsafe(self.queue.put_nowait, item)
-        except RuntimeError:  # the event loop is closed: nobody is listening any more
-            self.cancelled = True
 
 
 def cat_states(states: list[State], dim: int = 1) -> State:
@@ -93,6 +104,25 @@ def cat_states(states: list[State], dim: int = 1) -> State:
     raise TypeError(f"`state` must be a tensor or a tuple/list of them, got {type(first)}")
 
 
+def _put_all(items: Outbox) -> None:
+    """On the event loop: hand one step's items to their streams' queues."""
+    for stream, item in items:
+        stream.queue.put_nowait(item)
+
+
+def _deliver(items: Outbox) -> None:
+    """From the worker: one ``call_soon_threadsafe`` per event loop for the whole step."""
+    by_loop: dict[asyncio.AbstractEventLoop, Outbox] = {}
+    for stream, item in items:
+        by_loop.setdefault(stream.loop, []).append((stream, item))
+    for loop, batch in by_loop.items():
+        try:
+            loop.call_soon_threadsafe(_put_all, batch)
+        except RuntimeError:  # the event loop is closed: nobody is listening any more
+            for stream, _ in batch:
+                stream.cancelled = True
+
+
 class Batcher:
     """The generation worker of one language model (a :class:`~rnnkit.tasks.lm.TextLM`).
 
@@ -101,19 +131,30 @@ class Batcher:
         max_streams: the most streams advanced together (``batching=False``: 1).
         max_queue: the most streams waiting; :meth:`submit` raises :class:`BusyError` past it.
         batching: advance concurrent streams together.
+        threads: torch intra-op threads of the worker (``torch.set_num_threads`` in its
+            thread; None leaves torch's setting alone).
     """
 
-    def __init__(self, lm: Any, max_streams: int, max_queue: int, batching: bool = True) -> None:
+    def __init__(
+        self,
+        lm: Any,
+        max_streams: int,
+        max_queue: int,
+        batching: bool = True,
+        threads: int | None = 1,
+    ) -> None:
         self.lm = lm
         self.model = lm.model
         self.unk = lm.vocab.unk_id
         self.device = next(self.model.parameters()).device
         self.max_active = max_streams if batching else 1
         self.max_queue = max_queue
+        self.threads = threads
         self._waiting: collections.deque[Stream] = collections.deque()
         self._active: list[Stream] = []
         self._state: State = None  # the active streams' states, stacked on dim 1
         self._last: Tensor | None = None  # (B,) each active stream's last token
+        self._noise: Tensor | None = None  # (max_active, V) the sampler's draws
         self._cond = threading.Condition()
         self._closed = False
         self.peak = 0  # the most streams ever advanced together
@@ -122,10 +163,12 @@ class Batcher:
 
     # ------------------------------------------------------------ the asyncio side
 
-    def submit(self, prompt: Tensor, params: GenParams) -> Stream:
-        """Queue a stream (call from the event loop); its tokens arrive in ``stream.queue``."""
+    def submit(self, prompt: Tensor, params: GenParams, stream_tokens: bool = True) -> Stream:
+        """Queue a stream (call from the event loop); its tokens arrive in ``stream.queue``
+        (only :data:`DONE` without ``stream_tokens``)."""
         gen = None if params.seed is None else torch.Generator().manual_seed(params.seed)
-        stream = Stream(prompt, params, asyncio.Queue(), asyncio.get_running_loop(), gen)
+        loop = asyncio.get_running_loop()
+        stream = Stream(prompt, params, asyncio.Queue(), loop, gen, stream_tokens)
         with self._cond:
             if self._closed:
                 raise RuntimeError("the generation worker is stopped")
@@ -157,6 +200,8 @@ class Batcher:
     # ------------------------------------------------------------ the worker thread
 
     def _run(self) -> None:
+        if self.threads is not None:
+            torch.set_num_threads(self.threads)  # this thread's intra-op pool
         while True:
             with self._cond:
                 while not (self._closed or self._waiting or self._active):
@@ -164,17 +209,18 @@ class Batcher:
                 if self._closed:
                     break
                 new = self._admit()
+            out: Outbox = []
             try:
-                with torch.no_grad():
-                    self._prefill(new)
-                    self._step()
+                with torch.inference_mode():
+                    self._prefill(new, out)
+                    self._step(out)
             except Exception as err:  # a failed forward ends the streams in it, not the server
                 log.exception("generation step failed")
-                for s in [*self._active, *new]:
-                    s.put(err)
+                out += [(s, err) for s in [*self._active, *new]]
                 self._active, self._state, self._last = [], None, None
-        for s in [*self._active, *self._waiting]:
-            s.put(RuntimeError("the server is shutting down"))
+            _deliver(out)
+        _deliver([(s, RuntimeError("the server is shutting down"))
+                  for s in [*self._active, *self._waiting]])  # fmt: skip
 
     def _admit(self) -> list[Stream]:
         """Waiting streams that fit into the batch now (called under the lock)."""
@@ -193,44 +239,71 @@ class Batcher:
             last[:, self.unk] = float("-inf")  # as TextLM.generate: never emit <unk>
         return last, state
 
-    def _choose(self, s: Stream, row: Tensor) -> bool:
-        """Sample ``s``'s next token from ``row (1, V)``; emit it; whether ``s`` goes on."""
-        p = s.params
-        tok = int(sample(row, p.temperature, p.top_k, p.top_p, s.generator)[0])
-        s.tokens.append(tok)
-        s.put(tok)
-        if len(s.tokens) >= p.max_tokens:
-            s.put(DONE)
-            return False
-        return True
+    def _sample(self, streams: list[Stream], logits: Tensor) -> Tensor:
+        """Each stream's next token from its row of ``logits (B, V)`` -> ``(B,)``."""
+        if self._noise is None or self._noise.shape[1] != logits.shape[1]:
+            self._noise = torch.empty(self.max_active, logits.shape[1])
+        settings = [s.params.sampling for s in streams]
+        return sample_rows(logits.cpu(), settings, [s.generator for s in streams], self._noise)
 
-    def _prefill(self, new: list[Stream]) -> None:
-        """Read each new stream's prompt alone, sample its first token, add it to the batch."""
-        joined, states, last = [], [], []
+    def _advance(self, streams: list[Stream], tokens: list[int], out: Outbox) -> list[bool]:
+        """Record each stream's new token; which streams go on (the others get DONE)."""
+        keep = []
+        for s, tok in zip(streams, tokens, strict=True):
+            s.tokens.append(tok)
+            if s.stream_tokens:
+                out.append((s, tok))
+            if s.params.stop and self._stopped(s):
+                s.finish = "stop"
+            elif len(s.tokens) >= s.params.max_tokens:
+                s.finish = "length"
+            if s.finish is not None:
+                out.append((s, DONE))
+            keep.append(s.finish is None and not s.cancelled)
+        return keep
+
+    def _stopped(self, s: Stream) -> bool:
+        """Whether ``s``'s text holds a stop string; only its last ``len(stop)`` tokens are
+        decoded (each token is at least one character), as ``TextLM.generate`` checks."""
+        n = max(len(x) for x in s.params.stop)
+        tail = self.lm.tokenizer.detokenize(self.lm.vocab.decode(s.tokens[-n:]))
+        return any(x in tail for x in s.params.stop)
+
+    def _prefill(self, new: list[Stream], out: Outbox) -> None:
+        """Read the new streams' prompts (equal lengths together), sample their first
+        tokens, add those that go on to the batch."""
+        by_length: dict[int, list[Stream]] = {}
         for s in new:
-            logits, state = self._logits(s.prompt.unsqueeze(1), None)  # (T, 1) -> (1, V)
-            if self._choose(s, logits) and not s.cancelled:
-                joined.append(s)
-                states.append(state)
-                last.append(s.tokens[-1])
+            by_length.setdefault(len(s.prompt), []).append(s)
+        joined, states, firsts = [], [], []
+        for group in by_length.values():
+            x = torch.stack([s.prompt for s in group], dim=1)  # (T, G)
+            logits, state = self._logits(x, None)  # (G, V)
+            tokens = self._sample(group, logits)  # (G,)
+            keep = self._advance(group, tokens.tolist(), out)
+            rows = [i for i, k in enumerate(keep) if k]
+            if rows:
+                index = torch.tensor(rows, dtype=torch.long)
+                joined += [group[i] for i in rows]
+                states.append(state if len(rows) == len(group) else reorder_state(state, index))
+                firsts.append(tokens.index_select(0, index))
         if joined:
             self._active += joined
             self.peak = max(self.peak, len(self._active))
-            self._state = cat_states([self._state, *states] if self._state is not None else states)
-            tail = torch.tensor(last, dtype=torch.long)
-            self._last = tail if self._last is None else torch.cat([self._last, tail])
+            old = [] if self._state is None else [self._state]
+            self._state = cat_states([*old, *states])
+            self._last = torch.cat(([] if self._last is None else [self._last]) + firsts)
 
-    def _step(self) -> None:
-        """One forward for every active stream, then each samples its own next token."""
-        if not self._active:
-            return
+    def _step(self, out: Outbox) -> None:
+        """One forward for every active stream, then one vectorised sampling call."""
         self._drop([not s.cancelled for s in self._active])
         if not self._active:
             return
+        assert self._last is not None
         logits, self._state = self._logits(self._last.unsqueeze(0), self._state)  # (1, B)
-        keep = [self._choose(s, logits[b : b + 1]) for b, s in enumerate(self._active)]
-        self._last = torch.tensor([s.tokens[-1] for s in self._active], dtype=torch.long)
-        self._drop(keep)
+        tokens = self._sample(self._active, logits)  # (B,)
+        self._last = tokens
+        self._drop(self._advance(self._active, tokens.tolist(), out))
 
     def _drop(self, keep: list[bool]) -> None:
         """Keep only the active streams (and their state rows) marked True."""

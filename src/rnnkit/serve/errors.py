@@ -73,22 +73,68 @@ def error_handlers(app: FastAPI) -> None:
 
 
 class BodyLimit:
-    """ASGI middleware: a request whose Content-Length is over ``limit`` bytes (or not a
-    number) gets 413 without its body being read."""
+    """ASGI middleware: no request body over ``limit`` bytes reaches the app (413).
+
+    A request with a Content-Length over the limit (or not a number) is refused before its
+    body is read. One without (a chunked body) is read here up to ``limit + 1`` bytes:
+    refused as soon as it passes the limit, otherwise handed to the app whole."""
 
     def __init__(self, app: Any, limit: int) -> None:
         self.app, self.limit = app, limit
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] == "http":
-            headers = dict(scope.get("headers") or [])
-            length = headers.get(b"content-length", b"0").decode("latin-1")
-            if not length.isdigit() or int(length) > self.limit:
-                body = {"detail": f"`body` has {length} bytes, over the server's "
-                        f"`max_body_bytes` {self.limit}", "field": "body"}  # fmt: skip
-                await _send_json(send, 413, body)
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope.get("headers") or []).get(b"content-length")
+        if length is not None:
+            text = length.decode("latin-1")
+            if not text.isdigit() or int(text) > self.limit:
+                await self._refuse(send, f"has {text} bytes")
                 return
+        else:
+            body = await _read_body(receive, self.limit)
+            if body is None:
+                await self._refuse(send, f"has more than {self.limit} bytes (chunked)")
+                return
+            receive = _replay(body, receive)
         await self.app(scope, receive, send)
+
+    async def _refuse(self, send: Any, what: str) -> None:
+        body = {"detail": f"`body` {what}, over the server's `max_body_bytes` {self.limit}",
+                "field": "body"}  # fmt: skip
+        await _send_json(send, 413, body)
+
+
+async def _read_body(receive: Any, limit: int) -> bytes | None:
+    """The whole request body, or None as soon as it passes ``limit`` bytes."""
+    parts, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":  # the client left: nothing more will come
+            return b"".join(parts)
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        parts.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(parts)
+
+
+def _replay(body: bytes, receive: Any) -> Any:
+    """A ``receive`` that gives ``body`` in one message, then waits on the real one (for
+    the client's disconnect)."""
+    sent = False
+
+    async def replay() -> dict[str, Any]:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
 
 
 async def _send_json(send: Any, status: int, body: dict[str, Any]) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import math
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ __all__ = [
     "find_model",
     "forecast",
     "joined_text",
+    "shown_length",
     "translate",
 ]
 
@@ -100,13 +101,31 @@ def encode_prompt(lm: Any, prompt: str, settings: ServeSettings) -> torch.Tensor
         return lm.encode_prompt(prompt)
 
 
-def joined_text(lm: Any, prompt: str, ids: list[int]) -> tuple[str, str]:
-    """``(prompt + continuation, continuation)`` as :meth:`TextLM.generate` joins them: a
-    word model puts one space between the prompt and the words after it."""
+def joined_text(lm: Any, prompt: str, ids: list[int], stop: Sequence[str] = ()) -> tuple[str, str]:
+    """``(prompt + continuation, continuation)`` as :meth:`TextLM.generate` joins them: the
+    continuation cut before the first of the ``stop`` strings it holds, and a word model
+    putting one space between the prompt and the words after it."""
     text = lm.tokenizer.detokenize(lm.vocab.decode(ids))
+    for s in stop:
+        if s in text:
+            text = text[: text.index(s)]
     word = lm.data_config.level == "word"
     space = word and text and not prompt[-1:].isspace() and not text[:1].isspace()
     return prompt + (" " if space else "") + text, text
+
+
+def shown_length(text: str, generated: int, stop: Sequence[str]) -> int:
+    """How much of ``text`` a stream may show now: all but its longest ending (within the
+    last ``generated`` characters) that could still grow into a stop string, so that no
+    part of a stop string is ever streamed. (Held text is shown by the next token, or is
+    in the final ``done`` event.)"""
+    held = 0
+    for s in stop:
+        for n in range(min(len(s) - 1, generated), held, -1):
+            if text.endswith(s[:n]):
+                held = n
+                break
+    return len(text) - held
 
 
 # ---------------------------------------------------------------- translate

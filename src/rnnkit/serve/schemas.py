@@ -5,7 +5,7 @@ the limits that depend on the server's settings are checked by :mod:`rnnkit.serv
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -38,14 +38,23 @@ class GenerateRequest(_Request):
     top_k: int | None = Field(None, ge=1, description="Sample among the k most likely tokens.")
     top_p: float | None = Field(None, gt=0.0, le=1.0, description="Nucleus sampling mass.")
     seed: int | None = Field(0, ge=0, description="Same seed, same text; null: random.")
+    stop: list[Annotated[str, Field(min_length=1, max_length=100)]] | None = Field(
+        None,
+        max_length=8,
+        description="Stop as soon as the generated text contains one of these (at most 8); "
+        "the text is cut before it.",
+    )
     stream: bool = Field(False, description="Answer with server-sent events, one per token.")
 
 
 class GenerateResponse(BaseModel):
     model: str
-    text: str = Field(description="The prompt and its continuation.")
+    text: str = Field(description="The prompt and its continuation (cut before a stop string).")
     generated: str = Field(description="The continuation alone.")
-    tokens: list[int] = Field(description="The generated token ids.")
+    tokens: list[int] = Field(description="The generated token ids (a stop string's included).")
+    finish_reason: Literal["length", "stop"] = Field(
+        description="`length`: `max_tokens` reached; `stop`: a stop string was generated."
+    )
 
 
 class TranslateRequest(_Request):

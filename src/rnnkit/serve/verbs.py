@@ -26,6 +26,7 @@ def serve(
     request_timeout: float = _DEFAULTS.request_timeout,
     batching: bool = _DEFAULTS.batching,
     max_body_bytes: int = _DEFAULTS.max_body_bytes,
+    threads: int = _DEFAULTS.threads,
     log_level: str = "info",
 ) -> str:
     """Serve trained runs over HTTP: a JSON API (OpenAPI docs at /docs) and a web page at /.
@@ -41,8 +42,10 @@ def serve(
         max_streams: generation streams of one model advanced together in one batch.
         max_queue: generation requests that may wait for a place; more get 429.
         request_timeout: seconds a request may take before it is cancelled (504).
-        batching: advance concurrent generation streams together (false: one at a time).
-        max_body_bytes: the largest request body accepted (413 beyond).
+        batching: advance concurrent generation streams together (false: one stream
+            decoded at a time, the others queued: the load test's baseline).
+        max_body_bytes: the largest request body accepted (413 beyond), chunked or not.
+        threads: torch intra-op threads of each generation worker (1 suits small RNNs).
         log_level: uvicorn's log level (debug, info, warning, error).
     """
     import uvicorn

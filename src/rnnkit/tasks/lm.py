@@ -67,18 +67,28 @@ def preset_sections(preset: str | dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def lm_step(model: torch.nn.Module, batch: tuple[Tensor, Tensor], state: Any) -> StepOutput:
-    """One BPTT window: ``x, y`` are ``(T, B)``; the state comes from the previous window."""
+    """One BPTT window: ``x, y`` are ``(T, B)``; the state comes from the previous window.
+
+    A :class:`LanguageModel` computes the loss with its output layer (``targets=y``): the
+    chunked and adaptive layers never build the full ``(T*B, V)`` float32 logits; the loss
+    is float32 under bf16 autocast. Any other model's logits go through cross-entropy."""
     x, y = batch
-    config = getattr(unwrap(model), "config", None)  # under DDP `model` is the wrapper
+    net = unwrap(model)  # under DDP `model` is the wrapper; it is still what gets called
+    config = getattr(net, "config", None)
     alpha, beta = getattr(config, "ar_alpha", 0.0), getattr(config, "tar_beta", 0.0)
-    if not (model.training and (alpha or beta)):
-        logits, state = model(x, state)  # (T, B, V)
-        loss = F.cross_entropy(logits.flatten(0, 1), y.flatten())  # (T*B, V) vs (T*B,)
+    regularised = model.training and (alpha or beta)
+    if isinstance(net, LanguageModel):
+        loss, state, (raw, dropped) = model(x, state, targets=y, return_hidden=True)
+    elif regularised:
+        logits, state, (raw, dropped) = model(x, state, return_hidden=True)
+        loss = F.cross_entropy(logits.flatten(0, 1).float(), y.flatten())  # (T*B, V) vs (T*B,)
+    else:
+        logits, state = model(x, state)
+        loss = F.cross_entropy(logits.flatten(0, 1).float(), y.flatten())  # (T*B, V) vs (T*B,)
+    if not regularised:
         return StepOutput(loss, y.numel(), state)
     # AWD-LSTM's AR and TAR (Merity et al. 2018), train mode only; the reported train loss
     # includes them, validation and test do not.
-    logits, state, (raw, dropped) = model(x, state, return_hidden=True)
-    loss = F.cross_entropy(logits.flatten(0, 1), y.flatten())  # (T*B, V) vs (T*B,)
     if alpha:
         loss = loss + alpha * dropped.pow(2).mean()
     if beta and raw.size(0) > 1:  # a 1-step window (an epoch's last) has no step-to-step change
@@ -255,7 +265,7 @@ class TextLM(TaskRun):
             self._stream("valid", dc.eval_batch_size),
             resume=resume,
         )
-        on = TrainConfig(device=cfg.device, precision=cfg.precision, progress=False)
+        on = TrainConfig(device=cfg.device, progress=False)  # reported in float32: exact NLL
         test = self._evaluate("test", on)
         return {**result, **{f"test_{k}": v for k, v in test.items()}}
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from rnnkit.data.lm_corpus import LMDataConfig
 from rnnkit.models.language_model import LMConfig
+from rnnkit.models.output_layers import output_layer_names
 from rnnkit.tasks.flags import (
     given,
     layer_overrides,
@@ -64,11 +65,18 @@ def format_samples(samples: list[str]) -> str:
     return "\n".join(out)
 
 
+def _output_layer_docs(fn: Any) -> Any:
+    """Fill ``{output layers}`` in ``fn``'s docstring from the output-layer registry."""
+    fn.__doc__ = (fn.__doc__ or "").replace("{output layers}", ", ".join(output_layer_names()))
+    return fn
+
+
 @preset_help(
     preset_values(load_preset("lm", HELP_PRESET), TrainConfig, LMDataConfig, LMConfig),
     HELP_PRESET,
 )
 @shared_docs
+@_output_layer_docs
 def train(
     preset: str = "demo",
     run_dir: str = "runs/lm",
@@ -82,6 +90,8 @@ def train(
     dropout: float | None = None,
     embedding_dim: int | None = None,
     tie_weights: bool | None = None,
+    output_layer: str | None = None,
+    precision: str | None = None,
     embeddings: str | None = None,
     freeze_embeddings: bool | None = None,
     bptt: int | None = None,
@@ -108,8 +118,8 @@ def train(
 
     Args:
         preset: starting configuration (rnnkit lm presets): demo (char LSTM on the built-in
-            Python docs), ptb-small, ptb-medium, awd-ptb, timemachine-d2l, timemachine,
-            shakespeare. Every other flag overrides it.
+            Python docs), ptb-small, ptb-small-fast, ptb-medium, awd-ptb, timemachine-d2l,
+            timemachine, shakespeare. Every other flag overrides it.
         {run flags}
         data: a dataset name (rnnkit data list), name/file, a text file, or a folder with
             *train*.txt, *valid*.txt and *test*.txt.
@@ -118,6 +128,10 @@ def train(
         {layer flags}
         embedding_dim: size of the token embedding.
         tie_weights: share embedding and output weights (needs embedding_dim == hidden_size).
+        output_layer: {output layers}; more options (cutoffs, div_value, chunk_rows) in a
+            preset's model section.
+        precision: fp32, bf16 (autocast, float32 weights and loss; a CPU without bfloat16
+            stays fp32 with a warning) or fp16 (CUDA).
         {embedding flags}
         bptt: window length for truncated backprop through time.
         batch_size: parallel streams in training.
@@ -137,13 +151,16 @@ def train(
         cell=cell, hidden_size=hidden_size, num_layers=num_layers, bidirectional=bidirectional,
         dropout=dropout,
     )  # fmt: skip
-    model.update(given(embedding_dim=embedding_dim, tie_weights=tie_weights))
+    model.update(
+        given(embedding_dim=embedding_dim, tie_weights=tie_weights, output_layer=output_layer)
+    )
     model.update(pre.model_dim(embedding_dim) if pre else {})  # the file's E unless given
     data_over = given(data=data, encoding=encoding, level=level, bptt=bptt, batch_size=batch_size)
     over = train_overrides(
         device=device, max_steps=max_steps, max_time=max_time, progress=progress,
         checkpoint_every=checkpoint_every, checkpoint_minutes=checkpoint_minutes,
         **given(epochs=epochs, optimizer=optimizer, lr=lr, clip_norm=clip_norm),
+        **given(precision=precision),
         **(train_options or {}),
     )  # fmt: skip
     if clip_norm == 0:

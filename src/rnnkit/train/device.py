@@ -8,12 +8,23 @@ autocast context of a precision (bf16 on CPU and GPU; fp16 only on CUDA, with a
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
+from pathlib import Path
 from typing import Any
 
 import torch
 
-__all__ = ["autocast", "check_device", "make_scaler", "resolve_device"]
+__all__ = [
+    "autocast",
+    "check_device",
+    "cpu_bf16_supported",
+    "effective_precision",
+    "make_scaler",
+    "resolve_device",
+]
+
+log = logging.getLogger(__name__)
 
 
 def _mps_available() -> bool:
@@ -75,6 +86,33 @@ def check_precision(precision: str, device: torch.device) -> None:
         )
     if precision not in ("fp32", "bf16", "fp16"):
         raise ValueError(f"`precision` must be fp32, bf16 or fp16, got {precision!r}")
+
+
+def cpu_bf16_supported() -> bool:
+    """Whether this CPU computes bfloat16 natively (oneDNN's bf16 check: AVX-512 BF16 / AMX,
+    or AVX-512 core with oneDNN's conversions); else the ``avx512_bf16``/``amx_bf16`` flags
+    of /proc/cpuinfo. Without it, bf16 autocast is emulated and slower than float32."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        pass
+    try:
+        flags = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def effective_precision(precision: str, device: torch.device) -> str:
+    """``precision``, or ``"fp32"`` (with a warning) for bf16 on a CPU without bf16 support."""
+    if precision == "bf16" and device.type == "cpu" and not cpu_bf16_supported():
+        log.warning(
+            "`precision` bf16: this CPU (%s) has no native bfloat16 (AVX-512 BF16 / AMX), so "
+            "bf16 autocast would be emulated and slower; training in fp32 instead",
+            torch.backends.cpu.get_cpu_capability(),
+        )
+        return "fp32"
+    return precision
 
 
 def autocast(precision: str, device: torch.device) -> Any:

@@ -43,7 +43,7 @@ from torch import nn
 from . import distributed as ddp
 from . import rundir
 from .config import TrainConfig
-from .device import check_precision, make_scaler, resolve_device
+from .device import check_precision, effective_precision, make_scaler, resolve_device
 from .interrupt import StopSignals, TrainingInterrupted, rng_scope
 from .loop import TrainLoop
 from .metrics_log import MetricsLog, TensorBoardWriter, draw_loss
@@ -203,6 +203,8 @@ class Trainer(TrainLoop):
         self.info = ddp.setup(cfg.distributed, first.type)
         self.device = resolve_device(cfg.device, self.info.local_rank)
         check_precision(cfg.precision, self.device)
+        if effective_precision(cfg.precision, self.device) != cfg.precision:  # no CPU bf16
+            self.config = cfg = cfg.replace(precision="fp32")
         if self.device.type == "cuda":
             torch.cuda.set_device(self.device)
         self.model.to(self.device)

@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 
 from rnnkit.viz._figure import new_figure, save_figure
 
@@ -44,6 +45,7 @@ def plot_gradient_flow(
             style = "--" if label.endswith("scratch") else "-"
             ax.plot(t, np.where(v > 0, v, np.nan), style, label=label)
         ax.set_yscale("log")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set(title=name, xlabel="time step t", ylabel="||dL/dh_t||")
         ax.legend(fontsize="small")
     if title:
@@ -132,11 +134,12 @@ def plot_token_values(
     v = np.asarray(values, float)
     if len(v) != len(tokens):
         raise ValueError(f"`values` must have one value per token ({len(tokens)}), got {len(v)}")
-    fig = new_figure(figsize=(max(6, 0.25 * len(tokens) + 2), 3), layout="constrained")
+    fig = new_figure(figsize=(min(14, max(6, 0.25 * len(tokens) + 2)), 3), layout="constrained")
     ax = fig.add_subplot()
     ax.bar(range(len(v)), v, color=np.where(v >= 0, "tab:red", "tab:blue"))
-    ax.set_xticks(
-        range(len(tokens)), [t if t.strip() else "␣" for t in tokens], fontsize=7, rotation=90
-    )
+    every = max(1, -(-len(tokens) // 48))  # at most ~48 labels: a long series is labelled sparsely
+    ticks = range(0, len(tokens), every)
+    labels = [tokens[i] if tokens[i].strip() else "␣" for i in ticks]
+    ax.set_xticks(ticks, labels, fontsize=7, rotation=90)
     ax.set(title=title)
     return save_figure(fig, path)
