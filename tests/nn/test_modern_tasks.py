@@ -103,17 +103,18 @@ def test_forecaster(cell: str) -> None:
 
 
 @pytest.mark.parametrize("cell", CELLS)
-def test_seq2seq_runs_or_says_why_not(cell: str) -> None:
+def test_seq2seq_runs_or_is_refused_at_config_build(cell: str) -> None:
     torch.manual_seed(0)
-    config = Seq2SeqConfig(
-        src_vocab_size=13, tgt_vocab_size=11, cell=cell, embedding_dim=8, hidden_size=8
-    )
-    model = Seq2Seq(config)
-    src, tgt = torch.randint(1, 13, (5, 2)), torch.randint(1, 11, (4, 2))
-    if cell != "rglru":  # no (h, c) to hand the decoder
-        with pytest.raises(ValueError, match="seq2seq bridge maps an h or"):
-            model(src, torch.tensor([5, 3]), tgt)
+    sizes = {"src_vocab_size": 13, "tgt_vocab_size": 11, "embedding_dim": 8, "hidden_size": 8}
+    if cell != "rglru":  # no (h, c) to hand the decoder: refused before any forward
+        state = {"slstm": "SLSTMState", "mlstm": "MLSTMState"}[cell]
+        with pytest.raises(ValueError, match=rf"got '{cell}', whose state is a {state}"):
+            Seq2SeqConfig(cell=cell, **sizes)
+        with pytest.raises(ValueError, match="h or \\(h, c\\) state"):
+            Seq2SeqConfig.from_dict({"rnn": {"cell": cell}, **sizes})
         return
+    model = Seq2Seq(Seq2SeqConfig(cell=cell, **sizes))
+    src, tgt = torch.randint(1, 13, (5, 2)), torch.randint(1, 11, (4, 2))
     logits, _ = model(src, torch.tensor([5, 3]), tgt)
     logits.sum().backward()
     assert grads_finite(model)

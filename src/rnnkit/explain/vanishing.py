@@ -52,6 +52,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnkit.explain.gradients import flow_table, probed_backward, ratios
+from rnnkit.explain.probe import recurrent_layers
 from rnnkit.nn import LSTM, MinLSTM, make_rnn
 from rnnkit.nn.registry import CELLS, cell_names
 
@@ -194,6 +195,8 @@ def _score(net: _Net, x: Tensor, y: Tensor) -> float:
 
 
 def _ratio(net: _Net, x: Tensor, y: Tensor) -> float:
+    if not recurrent_layers(net):  # a cell the probe does not know yet: no ratio to show
+        return float("nan")
     record, _ = probed_backward(net, lambda m: _loss(m, x, y))
     return float(ratios(flow_table(record))["ratio"].iloc[0])
 
@@ -298,6 +301,12 @@ def run_vanishing(
         raise ValueError(f"`forget_init` must be one of {FORGET_INITS}, got {forget_init!r}")
     names, aliases = distinct_cells(cells)
     notes = [f"not run twice: {', '.join(aliases)}"] if aliases else []
+    unprobed = [c for c in names if not recurrent_layers(make_rnn(c, 2, 2))]
+    if unprobed:
+        notes.append(
+            f"{', '.join(unprobed)}: rnnkit.explain.probe does not know these layers yet: "
+            "trained and scored, but no gradient ratio (nan)"
+        )
     scan = [c for c in names if _slow(c)]
     if scan and scan_steps != steps:
         notes.append(

@@ -30,6 +30,9 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 from torch import nn
 
+from rnnkit.nn.base import RecurrentBase
+from rnnkit.nn.registry import cell_names, get_cell
+
 __all__ = ["GraphBuilder", "LayerInfo", "expand_recurrent", "layer_info"]
 
 LN_EPS = 1e-5  # F.layer_norm's default, as rnnkit.functional.cells uses it
@@ -65,6 +68,12 @@ class LayerInfo:
         return not (self.layer_norm or self.proj_size or self.zoneout_h or self.zoneout_c)
 
 
+def exportable_cells() -> list[str]:
+    """The registered cells whose layers export: the RNN/LSTM/GRU family (``RecurrentBase``),
+    read from the registry so a new cell is listed, or not, by what it is."""
+    return [n for n in cell_names() if issubclass(get_cell(n).layer, RecurrentBase)]
+
+
 def layer_info(layer: nn.Module, name: str = "rnn") -> LayerInfo:
     """The :class:`LayerInfo` of an rnnkit ``RNN``/``LSTM``/``GRU`` in eval mode.
 
@@ -75,8 +84,7 @@ def layer_info(layer: nn.Module, name: str = "rnn") -> LayerInfo:
     if mode not in _GATES:
         raise ValueError(
             f"`{name}`: cell {type(layer).__name__} does not export to ONNX; cells that do: "
-            "rnn, rnn_relu, lstm, gru, lstm_ln, gru_ln (with projections, stacked, "
-            "bidirectional)"
+            f"{', '.join(exportable_cells())} (with projections, stacked, bidirectional)"
         )
     weights = {k: v.detach().cpu().float().numpy() for k, v in layer.named_parameters()}
     return LayerInfo(

@@ -40,6 +40,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from rnnkit.config import check_types, config_from_dict
 from rnnkit.models.seq2seq_bridge import BRIDGE_MODES, Bridge
 from rnnkit.nn.attention import ATTENTION_KINDS, Attention, make_attention
+from rnnkit.nn.registry import get_cell
 from rnnkit.nn.spec import RecurrentSpec, accepts_flat_keys
 
 __all__ = [
@@ -91,6 +92,12 @@ class Seq2SeqConfig:
             raise ValueError(
                 f"`proj_size` is not supported by Seq2Seq (the bridge reads H-wide encoder "
                 f"states), got {self.rnn.proj_size}"
+            )
+        if not self.rnn.plain_state:  # SLSTMState / MLSTMState: no h or (h, c) to bridge
+            state = get_cell(self.rnn.cell).layer.state_type.__name__
+            raise ValueError(
+                f"`cell` must have an h or (h, c) state to be a Seq2Seq encoder/decoder, "
+                f"got {self.rnn.cell!r}, whose state is a {state}"
             )
         for name in ("decoder_hidden_size", "decoder_layers", "attn_size"):
             value = getattr(self, name)

@@ -49,6 +49,9 @@ OPTIONS = (
     "zoneout_h",
     "zoneout_c",
     "weight_drop",
+    "num_heads",
+    "chunk_size",
+    "forget_gate",
 )
 """Layer options beyond (sizes, layers, directions, dropout) that a cell kind may support."""
 
@@ -89,8 +92,18 @@ _CELLS: dict[str, CellKind] = {
     "gru_ln": CellKind(GRU, _LN, "layer-normalised GRU", _GRU_OPTIONS),
     "mingru": CellKind(MinGRU, MappingProxyType({}), "minGRU (Feng et al. 2024), parallel scan"),
     "minlstm": CellKind(MinLSTM, MappingProxyType({}), "minLSTM (Feng et al. 2024), parallel scan"),
-    "slstm": CellKind(SLSTM, MappingProxyType({}), "sLSTM (xLSTM, Beck et al. 2024), recurrent"),
-    "mlstm": CellKind(MLSTM, MappingProxyType({}), "mLSTM (xLSTM, Beck et al. 2024), parallel"),
+    "slstm": CellKind(
+        SLSTM,
+        MappingProxyType({}),
+        "sLSTM (xLSTM, Beck et al. 2024), recurrent",
+        frozenset({"num_heads", "forget_gate"}),
+    ),  # fmt: skip
+    "mlstm": CellKind(
+        MLSTM,
+        MappingProxyType({}),
+        "mLSTM (xLSTM, Beck et al. 2024), parallel",
+        frozenset({"num_heads", "chunk_size"}),
+    ),  # fmt: skip
     "rglru": CellKind(RGLRU, MappingProxyType({}), "RG-LRU (Hawk, De et al. 2024), linear scan"),
 }
 CELLS: Mapping[str, CellKind] = MappingProxyType(_CELLS)

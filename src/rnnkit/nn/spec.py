@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 from torch import nn
 
 from rnnkit.config import check_keys, check_types, config_from_dict
+from rnnkit.functional.slstm import FORGET_GATES
 from rnnkit.nn.factory import make_rnn
 from rnnkit.nn.registry import check_cell_options, get_cell
 from rnnkit.nn.regularization import DROPOUT_KINDS
@@ -64,6 +65,13 @@ class RecurrentSpec:
     """Zoneout on the LSTM cell state c."""
     weight_drop: float = 0.0
     """DropConnect on the hidden-to-hidden weights ``W_hh`` (Merity et al. 2018, ``wdrop``)."""
+    num_heads: int = 0
+    """Heads NH of the xLSTM cells (slstm, mlstm), dividing H (0: the cell's default, 4 where
+    it divides H, else 2, else 1)."""
+    chunk_size: int = 0
+    """Steps per chunk of the mLSTM's chunkwise form (0: the cell's default, 64)."""
+    forget_gate: str = "sigmoid"
+    """The sLSTM's forget gate: ``sigmoid`` or ``exp`` (Beck et al. 2024, eq. 8)."""
 
     def __post_init__(self) -> None:
         check_types(self)
@@ -83,7 +91,23 @@ class RecurrentSpec:
             raise ValueError(
                 f"`proj_size` must be in [0, hidden_size={self.hidden_size}), got {self.proj_size}"
             )
+        self._check_xlstm_fields()
         check_cell_options(self.cell, self.layer_options())
+
+    def _check_xlstm_fields(self) -> None:
+        """``num_heads``, ``chunk_size`` >= 0 (0: unset), heads dividing H, a known gate."""
+        for name in ("num_heads", "chunk_size"):
+            if getattr(self, name) < 0:
+                value = getattr(self, name)
+                raise ValueError(f"`{name}` must be >= 0 (0: the cell's default), got {value}")
+        if self.num_heads and self.hidden_size % self.num_heads:
+            raise ValueError(
+                f"`num_heads` must divide `hidden_size`={self.hidden_size}, got {self.num_heads}"
+            )
+        if self.forget_gate not in FORGET_GATES:
+            raise ValueError(
+                f"`forget_gate` must be one of {FORGET_GATES}, got {self.forget_gate!r}"
+            )
 
     @property
     def directions(self) -> int:
@@ -100,10 +124,18 @@ class RecurrentSpec:
         """Whether the layer's state is ``LSTMState(h, c)`` (from the registry)."""
         return get_cell(self.cell).cell_state
 
+    @property
+    def plain_state(self) -> bool:
+        """Whether the state is ``h`` or ``LSTMState(h, c)`` (what a seq2seq bridge maps),
+        not a cell's own NamedTuple (``SLSTMState``, ``MLSTMState``)."""
+        kind = get_cell(self.cell)
+        return kind.cell_state or getattr(kind.layer, "state_type", None) is None
+
     def layer_options(self) -> dict[str, Any]:
         """The options beyond sizes and dropout that are set, as ``make_rnn`` takes them.
 
-        ``dropout_kind`` acts between layers, so it is passed only with ``num_layers > 1``.
+        ``dropout_kind`` acts between layers, so it is passed only with ``num_layers > 1``;
+        the xLSTM fields only when set (not 0, not the default ``sigmoid`` forget gate).
         """
         options = {
             "proj_size": self.proj_size,
@@ -111,10 +143,13 @@ class RecurrentSpec:
             "zoneout_h": self.zoneout_h,
             "zoneout_c": self.zoneout_c,
             "weight_drop": self.weight_drop,
+            "num_heads": self.num_heads,
+            "chunk_size": self.chunk_size,
+            "forget_gate": self.forget_gate,
         }
         if self.num_layers > 1:
             options["dropout_kind"] = self.dropout_kind
-        return {k: v for k, v in options.items() if v not in (0, 0.0, "standard")}
+        return {k: v for k, v in options.items() if v not in (0, 0.0, "standard", "sigmoid")}
 
     def build(
         self, input_size: int, *, batch_first: bool = False, **engine_kwargs: Any
