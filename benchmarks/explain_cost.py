@@ -52,6 +52,23 @@ def child(run: str, out: str, threads: int) -> None:
     print(json.dumps({**row, "rss_peak": _rss_mib(), "out_mib": size, "params": params}))
 
 
+def _trained_steps(run: Path) -> int:
+    """Steps in the run's last checkpoint (0 when it has none)."""
+    state = run / "last" / "trainer.json"
+    return json.loads(state.read_text())["step"] if state.is_file() else 0
+
+
+def _train(run: Path, flags: list[str]) -> None:
+    """Train the run, resume it when an earlier attempt stopped short, reuse it when done."""
+    target = int(flags[flags.index("--max-steps") + 1])
+    started = (run / "config.json").is_file()
+    if started and _trained_steps(run) >= target:
+        return
+    train = [sys.executable, "-m", "rnnkit.cli.main", "lm", "train", *flags]
+    resume = ["--resume", "true"] if started and _trained_steps(run) > 0 else []
+    subprocess.run([*train, *resume, "--run-dir", str(run), "--device", "cpu"], check=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--root", default="/tmp/explain-cost")
@@ -65,9 +82,7 @@ def main() -> None:
     rows = []
     for name, flags in RUNS.items():
         run = root / name
-        if not (run / "config.json").is_file():
-            train = [sys.executable, "-m", "rnnkit.cli.main", "lm", "train", *flags]
-            subprocess.run([*train, "--run-dir", str(run), "--device", "cpu"], check=True)
+        _train(run, flags)
         me = [sys.executable, __file__, "--threads", str(args.threads)]
         done = subprocess.run(
             [*me, "--child", str(run), str(root / f"{name}-explain")],

@@ -4,18 +4,37 @@ PyTorch's gate order (LSTM i, f, g, o; GRU r, z, n with ``b_hn`` inside the rese
 minGRU's z and minLSTM's i, f and normalised forget f' = f / (f + i) (Feng et al. 2024).
 An Elman cell has no gate: its activation ``h`` itself is returned (``tanh`` or ``relu``).
 
-Every value is ``(B, H)``; the sigmoid gates lie in (0, 1), ``g``/``n``/``h`` in (-1, 1).
+The xLSTM cells (Beck et al. 2024) gate exponentially; what is shown is the *stabilised*
+gates the step applies, ``i' = exp(i~ - m_t)`` and ``f' = exp(log f_t + m_{t-1} - m_t)``
+(eqs. 15-17), in [0, 1] with one of the two equal to 1 at every step; ``exp(i~)`` itself is
+unbounded. mLSTM's input and forget gates are one per head (shown on each of the head's
+units). RG-LRU (De et al. 2024): the recurrence gate ``r_t``, the input gate ``i_t`` and
+``a_t = σ(Λ)^(8 r_t)``, the decay the step applies.
+
+Every value is ``(B, H)``; the sigmoid gates lie in (0, 1), ``g``/``n``/``h``/``cell`` in
+(-1, 1).
 """
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from rnnkit.functional.cells import GATES, group_norm
 from rnnkit.functional.minrnn import KINDS
+from rnnkit.functional.mlstm import MLSTMState, split_projection
+from rnnkit.functional.rglru import rglru_coeffs
+from rnnkit.functional.slstm import SLSTMState, recurrent_part
 
-__all__ = ["GATE_NAMES", "SIGMOID_GATES", "gate_values"]
+__all__ = [
+    "GATE_NAMES",
+    "SIGMOID_GATES",
+    "gate_values",
+    "mlstm_gates",
+    "rglru_gates",
+    "slstm_gates",
+]
 
 GATE_NAMES: dict[str, tuple[str, ...]] = {
     "rnn_tanh": ("h",),
@@ -24,11 +43,16 @@ GATE_NAMES: dict[str, tuple[str, ...]] = {
     "gru": ("reset", "update", "new"),
     "mingru": ("update",),
     "minlstm": ("input", "forget", "forget_norm"),
+    "slstm": ("input", "forget", "cell", "output"),
+    "mlstm": ("input", "forget", "output"),
+    "rglru": ("recurrence", "input", "a"),
 }
 """Cell kind -> the names :func:`gate_values` returns, in order."""
 
-SIGMOID_GATES = frozenset({"input", "forget", "output", "reset", "update", "forget_norm"})
-"""The gates in (0, 1): saturated below 0.1 or above 0.9 (Karpathy et al. 2015)."""
+SIGMOID_GATES = frozenset(
+    {"input", "forget", "output", "reset", "update", "forget_norm", "recurrence", "a"}
+)
+"""The gates in [0, 1]: saturated below 0.1 or above 0.9 (Karpathy et al. 2015)."""
 
 
 def gate_values(
@@ -86,3 +110,50 @@ def _min_gates(kind: str, k: Tensor) -> dict[str, Tensor]:
     k_i, k_f, _ = k.chunk(3, -1)
     i, f = torch.sigmoid(k_i), torch.sigmoid(k_f)
     return {"input": i, "forget": f, "forget_norm": f / (f + i)}
+
+
+def slstm_gates(
+    gx: Tensor, before: SLSTMState, after: SLSTMState, *, w_hh: Tensor, forget: str
+) -> dict[str, Tensor]:
+    """sLSTM's stabilised gates ``{input: i', forget: f', cell: z, output: o}``, ``(B, H)``.
+
+    ``gx (B, 4H)`` the input part (i | f | z | o); ``before``/``after`` the states around the
+    step (``after.m`` is ``m_t``); ``w_hh (4, NH, d, d)``; ``forget`` "sigmoid" or "exp".
+    """
+    pre = gx + recurrent_part(before.h, w_hh)  # (B, 4H)
+    i_raw, f_raw, z_raw, o_raw = pre.chunk(4, dim=-1)  # (B, H) each
+    log_f = F.logsigmoid(f_raw) if forget == "sigmoid" else f_raw
+    m_prev = torch.where(before.n == 0, float("-inf"), before.m)  # empty memory, as the step
+    return {
+        "input": torch.exp(i_raw - after.m),
+        "forget": torch.exp(log_f + m_prev - after.m),
+        "cell": torch.tanh(z_raw),
+        "output": torch.sigmoid(o_raw),
+    }
+
+
+def mlstm_gates(
+    proj: Tensor, heads: int, before: MLSTMState, after: MLSTMState
+) -> dict[str, Tensor]:
+    """mLSTM's stabilised gates ``{input: i', forget: f', output: o}``, each ``(B, H)``.
+
+    ``proj (B, 4H + 2NH)`` the step's projection (q | k | v | o | i | f); ``before``/``after``
+    the memory around the step. i' and f' are per head, repeated over the head's d units.
+    """
+    g = split_projection(proj.unsqueeze(0), heads)  # one step
+    d = g.q.size(-1)
+    i_gate = torch.exp(g.i[0] - after.m)  # (B, NH)
+    f_gate = torch.exp(g.log_f[0] + before.m - after.m)  # (B, NH)
+    return {
+        "input": i_gate.repeat_interleave(d, dim=-1),  # (B, H)
+        "forget": f_gate.repeat_interleave(d, dim=-1),
+        "output": g.o[0],
+    }
+
+
+def rglru_gates(k: Tensor, lam: Tensor) -> dict[str, Tensor]:
+    """RG-LRU's ``{recurrence: r_t, input: i_t, a: a_t}``, ``(B, H)``, from ``k (B, 3H)``
+    (blocks u | r | i) and ``Λ (H,)``."""
+    _, k_r, k_i = k.chunk(3, dim=-1)  # (B, H) each
+    a, _ = rglru_coeffs(k, lam)
+    return {"recurrence": torch.sigmoid(k_r), "input": torch.sigmoid(k_i), "a": a}

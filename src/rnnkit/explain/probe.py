@@ -1,15 +1,17 @@
 """Run any rnnkit recurrent layer inside any model with every step's state and gates exposed.
 
-:func:`probe` hooks every recurrent layer of a model (``rnnkit.nn`` RNN / LSTM / GRU and
-MinGRU / MinLSTM). While it is active, each call of such a layer is recomputed layer by
-layer and direction by direction with the explicit scan (:func:`rnnkit.functional.scan`)
-and the one step function of its cell kind, and the recomputed output replaces the layer's
-own. Two things are added on the way, neither changing a value:
+:func:`probe` hooks every recurrent layer of a model (``rnnkit.nn`` RNN / LSTM / GRU,
+MinGRU / MinLSTM, and SLSTM / MLSTM / RGLRU, see :mod:`rnnkit.explain.probe_stateful`).
+While it is active, each call of such a layer is recomputed layer by layer and direction by
+direction with the explicit scan (:func:`rnnkit.functional.scan`) and the one step function
+of its cell kind, and the recomputed output replaces the layer's own. Two things are added
+on the way, neither changing a value:
 
 - a zero tensor ``eps (T, B, H_out)`` is added to the state after every step, so the
   gradient of the loss with respect to ``eps[t]`` is the *total* ``dL/dh_t`` (through the
   output at t and through every later step), which ``retain_grad`` on the outputs alone
-  would not give;
+  would not give (mLSTM: to its matrix memory ``C_t``, whose gradient that is; its ``h_t``
+  is not fed back);
 - the gate activations of every step are recorded (detached), computed from the same
   input projection and state the step sees.
 
@@ -30,6 +32,7 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from rnnkit.explain.gate_math import gate_values
+from rnnkit.explain.probe_stateful import CARRIED, STATEFUL, step_plan
 from rnnkit.functional import LSTMState, join_states, scan, stack_layers
 from rnnkit.functional.cells import (
     GATES,
@@ -42,6 +45,7 @@ from rnnkit.functional.cells import (
 from rnnkit.functional.minrnn import STEPS
 from rnnkit.nn.base import RecurrentBase
 from rnnkit.nn.minrnn import MinRNNBase
+from rnnkit.nn.registry import CELLS
 
 __all__ = ["LayerTrace", "Probe", "cell_kind", "probe", "recurrent_layers"]
 
@@ -56,7 +60,10 @@ class LayerTrace:
         module: the module's name in the model (``"rnn"``, ``"encoder"``, ``"layers.1"``).
         layer, direction: which layer (0-based) and direction (0 forward, 1 reverse).
         cell: the cell kind (``"lstm"``, ``"gru"``, ``"rnn_tanh"``, ``"mingru"`` ...).
-        eps: ``(T, B, H_out)`` the zero added to every state; ``eps.grad`` is ``dL/dh_t``.
+        eps: ``(T, B, H_out)`` the zero added to every state; ``eps.grad`` is ``dL/dh_t``
+            (mLSTM: ``(T, B, NH, d, d)``, added to the memory; ``eps.grad`` is ``dL/dC_t``).
+        carried: the state ``eps`` is added to (``"h"``; mLSTM ``"C"``); note: why, where
+            it is not ``h``.
         hidden: ``(T, B, H_out)`` the layer's output (detached, zero at padded steps).
         gates: ``{name: (T, B, H)}`` gate activations (detached).
         valid: ``(T, B)`` bool, the steps within each row's length.
@@ -67,6 +74,8 @@ class LayerTrace:
     direction: int
     cell: str
     eps: Tensor
+    carried: str = "h"
+    note: str = ""
     hidden: Tensor | None = None
     gates: dict[str, Tensor] = field(default_factory=dict)
     valid: Tensor | None = None
@@ -94,16 +103,21 @@ class Probe:
 def recurrent_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
     """``(name, module)`` of every rnnkit recurrent layer in ``model``, in definition order."""
     return [
-        (name, m) for name, m in model.named_modules() if isinstance(m, RecurrentBase | MinRNNBase)
+        (name, m)
+        for name, m in model.named_modules()
+        if isinstance(m, RecurrentBase | MinRNNBase | STATEFUL)
     ]
 
 
 def cell_kind(module: nn.Module) -> str:
-    """The cell kind a recurrent layer runs: ``rnn_tanh``, ``lstm``, ``gru``, ``mingru`` ..."""
+    """The cell kind a recurrent layer runs: its torch mode (``rnn_tanh``, ``lstm``) or
+    min kind, else the registered name of its layer class (``slstm``, ``rglru``)."""
     if isinstance(module, MinRNNBase):
         return module.kind
     if isinstance(module, RecurrentBase):
         return str(module.mode).lower()
+    if isinstance(module, STATEFUL):
+        return next(name for name, kind in CELLS.items() if kind.layer is type(module))
     raise TypeError(f"`module` must be an rnnkit recurrent layer, got {type(module).__name__}")
 
 
@@ -147,9 +161,9 @@ def _hook(
         x = x.transpose(0, 1) if batch_first else x  # (T, B, I)
         if hx is not None and inp.dim() == 2:
             hx = (
-                LSTMState(*(s.unsqueeze(1) for s in hx))
-                if not isinstance(hx, Tensor)
-                else (hx.unsqueeze(1))
+                hx.unsqueeze(1)
+                if isinstance(hx, Tensor)
+                else type(hx)(*(s.unsqueeze(1) for s in hx))
             )
     if lengths is not None:
         lengths = torch.as_tensor(lengths, dtype=torch.long)
@@ -168,7 +182,7 @@ def _hook(
     y = out.transpose(0, 1) if batch_first else out
     if inp.dim() == 2:
         y = y.squeeze(0 if batch_first else 1)
-        h_n = h_n.squeeze(1) if isinstance(h_n, Tensor) else LSTMState(*(s.squeeze(1) for s in h_n))
+        h_n = h_n.squeeze(1) if isinstance(h_n, Tensor) else type(h_n)(*(s.squeeze(1) for s in h_n))
     return y, h_n
 
 
@@ -185,17 +199,32 @@ def run_probed(
 
     def run(k: int, inp: Tensor, reverse: bool) -> tuple[Tensor, Any]:
         layer, d = divmod(k, directions)
-        state = _initial(module, kind, hx, k, inp)
-        eps = torch.zeros_like(state if isinstance(state, Tensor) else state.h)
-        eps = eps.unsqueeze(0).expand(inp.size(0), -1, -1).contiguous().requires_grad_()
-        trace = LayerTrace(name, layer, d, kind, eps)
+        if isinstance(module, STATEFUL):
+            plan = step_plan(module, k, inp, _select(hx, k))
+            carried, state, note = plan.carried, plan.state, CARRIED.get(type(module), ("h", ""))
+        else:
+            state, plan, note = _initial(module, kind, hx, k, inp), None, ("h", "")
+            carried = state if isinstance(state, Tensor) else state.h
+        eps = carried.unsqueeze(0).expand(inp.size(0), *carried.shape)
+        eps = torch.zeros_like(eps).requires_grad_()  # (T, B, ·)
+        trace = LayerTrace(name, layer, d, kind, eps, *note)
         traces.append(trace)
-        out, final = _direction(module, kind, k, inp, state, trace, reverse, lengths)
+        out, final = _direction(module, kind, k, inp, state, trace, reverse, lengths, plan)
         trace.hidden = out.detach()
-        return out, final
+        return out, final if plan is None else plan.final(final)
 
     out, finals = stack_layers(run, x, num_layers=module.num_layers, directions=directions)
-    return out, join_states(finals, torch.stack), traces
+    if isinstance(finals[0], Tensor | LSTMState):
+        return out, join_states(finals, torch.stack), traces
+    fields = zip(*finals, strict=True)
+    return out, type(finals[0])(*(torch.stack(f) for f in fields)), traces
+
+
+def _select(hx: Any, k: int) -> Any:
+    """Layer·direction ``k``'s slice of ``hx`` (``L·D`` in front of every field), or None."""
+    if hx is None or isinstance(hx, Tensor):
+        return None if hx is None else hx[k]
+    return type(hx)(*(f[k] for f in hx))
 
 
 def _initial(module: nn.Module, kind: str, hx: Any, k: int, x: Tensor) -> Any:
@@ -229,10 +258,13 @@ def _direction(
     trace: LayerTrace,
     reverse: bool,
     lengths: Tensor | None,
+    plan: Any = None,
 ) -> tuple[Tensor, Any]:
     """One layer·direction: the cell's step plus ``eps``, gates recorded per step."""
-    w = _weights(module, k)
     steps = x.size(0)
+    if plan is not None:
+        return _planned(plan, x, trace, reverse, lengths)
+    w = _weights(module, k)
     if kind in STEPS:  # minGRU / minLSTM: gates from the input alone
         proj = nn.functional.linear(x, w["weight_ih"], w["bias_ih"])  # (T, B, G·H)
 
@@ -259,6 +291,40 @@ def _direction(
     out, final = scan(
         step, proj, state, reverse=reverse, lengths=lengths, per_step={"eps": trace.eps, "t": index}
     )
+    _finish(trace, recorded, x, lengths)
+    return out, final
+
+
+def _planned(
+    plan: Any, x: Tensor, trace: LayerTrace, reverse: bool, lengths: Tensor | None
+) -> tuple[Tensor, Any]:
+    """A stateful layer's layer·direction (see :mod:`rnnkit.explain.probe_stateful`)."""
+    steps = x.size(0)
+    index = torch.arange(steps, device=x.device).view(steps, 1, 1).expand(-1, x.size(1), 1)
+    recorded: dict[int, dict[str, Tensor]] = {}
+
+    def step(state: Any, p_t: Tensor, eps: Tensor, t: Tensor) -> Any:
+        new = plan.cell(state, p_t, eps)
+        recorded[int(t[0, 0])] = {n: v.detach() for n, v in plan.gates(p_t, state, new).items()}
+        return new
+
+    out, final = scan(
+        step,
+        plan.proj,
+        plan.state,
+        reverse=reverse,
+        lengths=lengths,
+        per_step={"eps": trace.eps, "t": index},
+    )
+    _finish(trace, recorded, x, lengths)
+    return out, final
+
+
+def _finish(
+    trace: LayerTrace, recorded: dict[int, dict[str, Tensor]], x: Tensor, lengths: Tensor | None
+) -> None:
+    """Stack the recorded gates (zeros at steps past every row's end) and set ``valid``."""
+    steps = x.size(0)
     names = next(iter(recorded.values())).keys()
     trace.gates = {
         n: torch.stack(
@@ -273,7 +339,6 @@ def _direction(
     if lengths is not None:
         valid = torch.arange(steps, device=x.device).unsqueeze(1) < lengths.to(x.device)
     trace.valid = valid
-    return out, final
 
 
 def _recurrent_cell(module: nn.Module, kind: str, w: dict[str, Any]) -> tuple[Any, Any]:

@@ -10,7 +10,9 @@ One worker thread per model owns the network. Each step it
    (:func:`rnnkit.serve.sampling.sample_rows`), each row drawing from its stream's OWN
    seeded ``torch.Generator`` with its own temperature / top-k / top-p, so a stream's
    tokens do not depend on which other streams share its batch: batched output equals
-   unbatched output for the same seed (the tests check it against ``TextLM.generate``);
+   unbatched output for the same seed (the tests check it against ``TextLM.generate``;
+   only the forward's last-bit differences between batch sizes, ~1e-6, could split a
+   near tie);
 4. hands the step's tokens to the event loop in ONE ``call_soon_threadsafe`` call, and
    drops the rows of finished (``max_tokens`` reached, a ``stop`` string generated) or
    cancelled streams (``index_select`` on the state).
