@@ -100,11 +100,25 @@ def plot_projection(
     fig = new_figure(figsize=(7, 6), dpi=110)
     ax = fig.add_subplot()
     ax.scatter(points[:, 0], points[:, 1], s=14, color="tab:blue", alpha=0.8)
-    for (px, py), label in zip(points, labels, strict=True):
-        ax.annotate(label, (px, py), xytext=(3, 3), textcoords="offset points", fontsize=8)
+    for (px, py), label, dy in zip(points, labels, _label_offsets(points), strict=True):
+        ax.annotate(label, (px, py), xytext=(3, dy), textcoords="offset points", fontsize=8)
     ax.set_title(title or f"t-SNE of {len(labels)} word vectors")
     ax.set_xlabel("component 1" if method == "pca" else "t-SNE 1")
     ax.set_ylabel("component 2" if method == "pca" else "t-SNE 2")
     ax.margins(0.08)
     fig.tight_layout()
     return save_figure(fig, path)
+
+
+def _label_offsets(points: np.ndarray, points_apart: float = 0.02) -> list[int]:
+    """Vertical label offsets (points) that stack the labels of near-coincident words
+    (closer than ``points_apart`` of the plot's extent) instead of printing them over each
+    other. points: (N, 2)."""
+    extent = float(np.ptp(points, axis=0).max()) or 1.0
+    offsets: list[int] = []
+    for i, p in enumerate(points):
+        near = sum(
+            1 for j in range(i) if np.abs(points[j] - p).max() < points_apart * extent
+        )  # earlier labels this one would cover
+        offsets.append(3 - 10 * near)
+    return offsets
