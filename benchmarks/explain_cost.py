@@ -10,6 +10,9 @@ tracemalloc is not used: it sees Python objects only, not torch's tensors, which
 memory here. Prints a markdown table.
 
     nice -n 5 python benchmarks/explain_cost.py [--root /tmp/explain-cost] [--threads 1]
+
+Offline, point ``RNNKIT_DATA_DIR`` at a folder holding the data sets (``ptb/``); a run that an
+earlier attempt left short of its steps is resumed, a finished one reused.
 """
 
 from __future__ import annotations
@@ -66,7 +69,8 @@ def _train(run: Path, flags: list[str]) -> None:
         return
     train = [sys.executable, "-m", "rnnkit.cli.main", "lm", "train", *flags]
     resume = ["--resume", "true"] if started and _trained_steps(run) > 0 else []
-    subprocess.run([*train, *resume, "--run-dir", str(run), "--device", "cpu"], check=True)
+    command = [*train, *resume, "--run-dir", str(run), "--device", "cpu"]
+    subprocess.run(command, check=True, stdout=sys.stderr)  # stdout: the table alone
 
 
 def main() -> None:

@@ -3,27 +3,29 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
+from rnnkit.explain.gate_math import GATE_NAMES
 from rnnkit.explain.gates import gate_stats
 from rnnkit.explain.gradients import gradient_flow
 from rnnkit.explain.neurons import property_units, text_properties
 from rnnkit.explain.probe import probe
 from rnnkit.explain.saliency import gradient_x_input
-from rnnkit.explain.vanishing import distinct_cells, init_forget_gate, run_vanishing, verdict
+from rnnkit.explain.vanishing import (
+    distinct_cells,
+    init_forget_gate,
+    run_vanishing,
+    textbook_cells,
+    verdict,
+)
 from rnnkit.models.classifier import ClassifierConfig, SequenceClassifier
 from rnnkit.nn import make_rnn
 from rnnkit.nn.registry import cell_names
 
-# cells registered by #19 after the probe was written: it does not know their layers yet
-_NOT_PROBED: set[str] = set()
-_XFAIL = pytest.mark.xfail(strict=True, reason="rnnkit.explain.probe lacks this cell (#19)")
 
-
-@pytest.mark.parametrize(
-    "cell", [pytest.param(c, marks=_XFAIL) if c in _NOT_PROBED else c for c in cell_names()]
-)
+@pytest.mark.parametrize("cell", cell_names())
 @pytest.mark.parametrize("bidirectional", [False, True])
 def test_probe_reproduces_every_cell_with_lengths(cell: str, bidirectional: bool) -> None:
     torch.manual_seed(0)
@@ -156,3 +158,117 @@ def test_vanishing_runs_every_distinct_cell_and_says_its_verdict() -> None:
     table = t.assign(solved=[ok for _, ok in rows])
     assert "REPRODUCED" in verdict(table)
     assert "NOT cleanly" in verdict(table.assign(solved=[True, False, True]))
+
+
+def test_rglru_gradient_flow_is_the_product_of_its_decays() -> None:
+    # h_t = a_t h_(t-1) + b_t and L = sum(h_T): dL/dh_t = prod_(s>t) a_s, unit by unit
+    torch.manual_seed(0)
+    layer = make_rnn("rglru", 2, 3).double()
+    x = torch.randn(6, 1, 2, dtype=torch.float64)
+    with probe(layer) as record:
+        out, _ = layer(x)
+        out[-1].sum().backward()
+    trace = record.calls[0][0]
+    a = trace.gates["a"][:, 0]  # (T, H)
+    expected = torch.stack([a[t + 1 :].prod(0) for t in range(6)])  # (T, H)
+    torch.testing.assert_close(trace.eps.grad[:, 0], expected, rtol=1e-12, atol=0)
+    assert set(trace.gates) == {"recurrence", "input", "a"} and trace.carried == "h"
+
+
+def test_mlstm_flow_is_of_its_memory_and_says_so() -> None:
+    # h_t is not fed back: with the loss at T alone, dL/dC_t = f'_(t+1) dL/dC_(t+1) per head
+    torch.manual_seed(0)
+    layer = make_rnn("mlstm", 3, 4, num_heads=2).double()
+    x = torch.randn(5, 2, 3, dtype=torch.float64)
+
+    def loss(m: torch.nn.Module) -> torch.Tensor:
+        return m(x)[0][-1].sum()
+
+    flow = gradient_flow(layer, loss)
+    assert (flow.table["state"] == "C").all() and (flow.table["norm"] > 0).all()
+    assert any("dL/dC_t" in n and "does not feed back" in n for n in flow.notes)
+    with probe(layer) as record:
+        loss(layer).backward()
+    trace = record.calls[0][0]
+    grad = trace.eps.grad.view(5, 2, 2, 4)  # (T, B, NH, d·d)
+    forget = trace.gates["forget"].view(5, 2, 2, 2)[..., 0]  # (T, B, NH): one per head
+    torch.testing.assert_close(grad[:-1], forget[1:, ..., None] * grad[1:], rtol=1e-10, atol=0)
+
+
+def test_slstm_shows_its_stabilised_gates() -> None:
+    torch.manual_seed(0)
+    layer = make_rnn("slstm", 3, 4)
+    x = torch.randn(6, 2, 3) * 5  # large pre-activations: exp(i~) alone would be far above 1
+    stats = gate_stats(layer, lambda m: m(x, lengths=torch.tensor([6, 3])))
+    i, f = (stats.values[("", 0, 0, g)] for g in ("input", "forget"))
+    assert i.max() <= 1.0 and f.min() >= 0.0 and i.size == f.size == (6 + 3) * 4
+    np.testing.assert_allclose(np.maximum(i, f), 1.0)  # one of i', f' is 1 at every step
+    assert any("stabilised" in n for n in stats.notes)
+
+
+def test_the_textbook_sides_are_read_from_the_registry() -> None:
+    tanh, gated = textbook_cells(cell_names())
+    assert tanh == ["rnn", "rnn_tanh"] and gated == ["gru", "lstm"]
+    rows = [("rnn", False), ("lstm", True), ("gru", True), ("slstm", False)]
+    table = pd.DataFrame(
+        [
+            {"task": "adding", "length": 9, "cell": c, "solved": ok, "ratio_init": 0.1}
+            | {"ratio_trained": 0.2}
+            for c, ok in rows
+        ]
+    )
+    text = verdict(table)
+    assert "the tanh RNN (rnn) fails where the gated cells (lstm, gru) succeed" in text
+    assert "failed slstm" in text and "lstm 1.0e-01 -> 2.0e-01" in text
+
+
+@pytest.mark.parametrize("cell", ["slstm", "mlstm", "rglru"])
+def test_new_cells_in_a_bidirectional_classifier_with_padding(cell: str) -> None:
+    torch.manual_seed(0)
+    config = ClassifierConfig.from_dict(
+        {"vocab_size": 20, "num_classes": 3, "padding_idx": 0, "embedding_dim": 6}
+        | {"hidden_size": 4, "cell": cell, "bidirectional": True, "num_layers": 2}
+    )
+    model = SequenceClassifier(config)
+    x = torch.tensor([[3, 4], [5, 6], [7, 8], [9, 0], [2, 0]])  # (T, B), row 1 padded after 3
+    lengths = torch.tensor([5, 3])
+
+    def loss(m: torch.nn.Module) -> torch.Tensor:
+        return torch.nn.functional.cross_entropy(m(x, lengths), torch.tensor([0, 2]))
+
+    table = gradient_flow(model, loss).table
+    assert len(table) == 2 * 2 * 5 and (table["norm"] > 0).all()
+    stats = gate_stats(model, loss)
+    assert set(stats.table["gate"]) == set(GATE_NAMES[cell])
+    assert (stats.table["count"] == (5 + 3) * 4).all()  # valid steps x units
+
+
+def test_slstm_flow_is_of_its_cell_state() -> None:
+    # R = 0 (the paper's init) and the loss at T alone: dL/dc_t = f'_(t+1) dL/dc_(t+1)
+    torch.manual_seed(0)
+    layer = make_rnn("slstm", 3, 4).double()
+    x = torch.randn(5, 2, 3, dtype=torch.float64)
+    flow = gradient_flow(layer, lambda m: m(x)[0][-1].sum())
+    assert (flow.table["state"] == "c").all() and (flow.table["norm"] > 0).all()
+    assert any("dL/dc_t" in n for n in flow.notes)
+    with probe(layer) as record:
+        layer(x)[0][-1].sum().backward()
+    trace = record.calls[0][0]
+    grad, forget = trace.eps.grad, trace.gates["forget"]  # (T, B, H) each
+    torch.testing.assert_close(grad[:-1], forget[1:] * grad[1:], rtol=1e-10, atol=1e-300)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "slstm", "mlstm", "rglru"])
+def test_probe_takes_an_initial_state_and_unbatched_input(cell: str) -> None:
+    torch.manual_seed(0)
+    layer = make_rnn(cell, 3, 4).eval()
+    _, hx = layer(torch.randn(4, 3))  # an unbatched state of the layer's own type
+    x = torch.randn(5, 3)
+    ref, ref_n = layer(x, hx)
+    with probe(layer):
+        out, h_n = layer(x, hx)
+    torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-5)
+    assert type(h_n) is type(ref_n)
+    fields = [[s] if isinstance(s, torch.Tensor) else list(s) for s in (h_n, ref_n)]
+    for a, b in zip(*fields, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)

@@ -37,7 +37,8 @@ def _one_thread():
 
 
 class _Runs:
-    """Tiny runs by name (lm, text, series, forecast, translate), each trained on first use."""
+    """Tiny runs by name (lm, lm-CELL, text, series, forecast, translate), each trained on
+    first use."""
 
     def __init__(self, root: Path, data_dir: Path) -> None:
         self.root, self.data_dir, self.made = root, data_dir, {}
@@ -58,6 +59,9 @@ def _train(name: str, root: Path, data_dir: Path) -> Path:
     common = ["--run-dir", str(run), "--device", "cpu"]
     if name == "lm":
         args = ["lm", "train", "--preset", "demo", "--max-steps", "2", "--hidden-size", "16"]
+    elif name.startswith("lm-"):  # another cell, e.g. lm-slstm
+        args = ["lm", "train", "--preset", "demo", "--max-steps", "2", "--hidden-size", "8"]
+        args += ["--cell", name[3:], "--bptt", "20", "--batch-size", "4"]
     elif name == "text":
         data = _rt_slice(data_dir, root / "rt.csv")
         args = ["classify", "train", "--data", str(data), "--hidden-size", "8"]
@@ -120,6 +124,23 @@ def test_report_has_every_section_of_the_task_and_renders(
     assert images >= len(SECTIONS[name])
     assert len(list(out.glob("*.png"))) >= len(SECTIONS[name])
     _browser_check(out / "report.html", tmp_path, name, images)
+
+
+# what the page says the cell shows, besides dL/dh_t and LSTM/GRU gates
+NEW_CELLS = {"slstm": "dL/dc_t", "mlstm": "dL/dC_t", "rglru": "recurrence r_t"}
+
+
+@pytest.mark.parametrize("cell", list(NEW_CELLS))
+def test_report_of_a_language_model_with_a_new_cell(cell: str, runs: _Runs, tmp_path: Path) -> None:
+    out = tmp_path / "explain"
+    run = runs[f"lm-{cell}"]
+    assert (
+        main(["explain", "report", "--run", str(run), "--out", str(out), "--batch-size", "2"]) == 0
+    )
+    page = (out / "report.html").read_text()
+    for section in SECTIONS["lm"]:
+        assert f'<section id="{section}">' in page, section
+    assert NEW_CELLS[cell] in page and "Traceback" not in page
 
 
 def test_saliency_of_a_text_classifier(runs: _Runs) -> None:

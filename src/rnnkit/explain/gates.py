@@ -7,6 +7,8 @@ left-saturated most of the time forgets at every step. The tanh activations (LST
 candidate ``g``, GRU ``n``, Elman ``h``) count as saturated where ``|v| > 0.9``. Layer-norm
 cells' gates are those after their normalisation; minGRU/minLSTM have their own gates
 (computed from the input alone); an Elman RNN has none, and its activation is shown instead.
+The xLSTM cells show their stabilised exponential gates and RG-LRU its r, i and a
+(see :mod:`rnnkit.explain.gate_math`); :data:`NO_GATES` says so in each run's notes.
 """
 
 from __future__ import annotations
@@ -31,7 +33,16 @@ NO_GATES = {
     "rnn_relu": "an Elman RNN (relu) has no gates; shown instead: its activation h",
     "mingru": "minGRU has one gate, z, computed from the input alone (no reset gate)",
     "minlstm": "minLSTM's gates i and f depend on the input alone; forget_norm = f/(f+i)",
+    "slstm": "sLSTM gates exponentially: input and forget are the stabilised gates the step "
+    "applies, i' = exp(i~ - m_t) and f' = exp(log f_t + m_(t-1) - m_t) (Beck et al. 2024, "
+    "eqs. 15-17; one of the two is 1 at every unit and step), not the unbounded exp(i~)",
+    "mlstm": "mLSTM's input and forget gates are one per head (each head's value shown on "
+    "its units), stabilised as the sLSTM's: i' = exp(i~ - m_t), f' = exp(log f_t + m_(t-1) "
+    "- m_t); the output gate is per unit",
+    "rglru": "RG-LRU's gates: recurrence r_t and input i_t (from the input alone), and "
+    "a = sigmoid(Lambda)^(8 r_t), the decay the step applies (near 1: remembers)",
 }
+"""Cell kind -> what its gate panel shows, where that is not an LSTM's or GRU's gates."""
 
 
 @dataclass

@@ -8,9 +8,14 @@ curve up in one number (≪ 1: the gradient vanishes going back; ≫ 1: it explo
 the reverse direction of a bidirectional layer the loss at the end reaches step T first,
 so the same ratio by time index reads the other way round.
 
-For the cells the NumPy engine has (tanh/relu RNN, LSTM, GRU without layer norm or
-projection) :func:`gradient_flow` also computes the same curve with :mod:`rnnkit.scratch`
-from the same ``dL/d output``; the two agree (tests/explain).
+The xLSTM cells carry their memory in a cell state and read ``h_t`` out of it (mLSTM's
+``h_t`` never enters a later step, sLSTM's only through recurrent weights initialised to
+zero), so for them the curve is of the memory, ``||dL/dc_t||`` / ``||dL/dC_t||`` (column
+``state``; see :mod:`rnnkit.explain.probe_stateful`), and a note says so.
+
+For the cells the NumPy engine has (:data:`~rnnkit.explain.scratch_flow.SCRATCH_MODES`,
+without layer norm or projection) :func:`gradient_flow` also computes the same curve with
+:mod:`rnnkit.scratch` from the same ``dL/d output``; the two agree (tests/explain).
 """
 
 from __future__ import annotations
@@ -39,7 +44,8 @@ class GradientFlow:
 
     Attributes:
         table: one row per (module, layer, direction, t): ``norm`` (mean over the rows
-            valid at t of ``||dL/dh_t||``) and, where the scratch engine ran, ``scratch``.
+            valid at t of ``||dL/dh_t||``), ``state`` (``h``; ``c`` / ``C`` where the norm is
+            of the sLSTM's / mLSTM's memory) and, where the scratch engine ran, ``scratch``.
         what: the loss the gradient is of.
         notes: why a module has no scratch curve, and similar remarks.
     """
@@ -79,24 +85,25 @@ def flow_table(record: Probe) -> pd.DataFrame:
     """The per-step norms of every probed layer·direction (calls of one module joined in
     time, as a decoder run step by step is one sequence)."""
     joined: dict[tuple[str, int, int], list[tuple[np.ndarray, np.ndarray]]] = {}
+    carried: dict[tuple[str, int, int], str] = {}
     for traces in record.calls:
         for tr in traces:
             valid = tr.valid.cpu().numpy()
             joined.setdefault((tr.module, tr.layer, tr.direction), []).append((_grad(tr), valid))
+            carried[(tr.module, tr.layer, tr.direction)] = tr.carried
     rows = []
     for (module, layer, d), parts in joined.items():
         if len({p[0].shape[1] for p in parts}) > 1:
             parts = parts[:1]  # calls with different batches: the first alone
-        grad = np.concatenate([p[0] for p in parts])  # (T, B, H)
+        grad = np.concatenate([p[0] for p in parts])  # (T, B, H) (mLSTM: (T, B, NH·d·d))
         valid = np.concatenate([p[1] for p in parts])  # (T, B)
         norms = np.linalg.norm(grad, axis=-1)  # (T, B)
         count = np.maximum(valid.sum(1), 1)
         mean = (norms * valid).sum(1) / count  # (T,)
-        rows += [
-            {"module": module, "layer": layer, "direction": d, "t": t + 1, "norm": float(v)}
-            for t, v in enumerate(mean)
-        ]
-    return pd.DataFrame(rows, columns=["module", "layer", "direction", "t", "norm"])
+        key = {"module": module, "layer": layer, "direction": d}
+        state = carried[(module, layer, d)]
+        rows += [{**key, "t": t + 1, "norm": float(v), "state": state} for t, v in enumerate(mean)]
+    return pd.DataFrame(rows, columns=["module", "layer", "direction", "t", "norm", "state"])
 
 
 def ratios(table: pd.DataFrame, column: str = "norm") -> pd.DataFrame:
@@ -142,11 +149,23 @@ def gradient_flow(
     model = task.model if isinstance(task, TaskRun) else task
     record, value = probed_backward(model, loss)
     table = flow_table(record)
-    notes: list[str] = []
+    notes = _carried_notes(record)
     if scratch:
-        table, notes = _with_scratch(record, table)
+        table, more = _with_scratch(record, table)
+        notes += more
     log.info("gradient flow of %s = %.4g over %d probed calls", what, value, len(record.calls))
     return GradientFlow(table, what, notes)
+
+
+def _carried_notes(record: Probe) -> list[str]:
+    """What is shown instead of ``dL/dh_t`` where a layer's ``h_t`` is not its state."""
+    notes: list[str] = []
+    for traces in record.calls:
+        for tr in traces:
+            note = f"{tr.module or 'rnn'}: {tr.note}"
+            if tr.note and note not in notes:
+                notes.append(note)
+    return notes
 
 
 def _with_scratch(record: Probe, table: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
@@ -166,7 +185,7 @@ def _with_scratch(record: Probe, table: pd.DataFrame) -> tuple[pd.DataFrame, lis
         elif record.outputs[i].grad is None:
             why = "the loss does not depend on its output"
         if why:
-            note = f"{name}: no scratch curve: {why}"
+            note = f"{name or 'rnn'}: no scratch curve: {why}"
             if note not in notes:
                 notes.append(note)
             continue

@@ -10,8 +10,8 @@ on the way, neither changing a value:
 - a zero tensor ``eps (T, B, H_out)`` is added to the state after every step, so the
   gradient of the loss with respect to ``eps[t]`` is the *total* ``dL/dh_t`` (through the
   output at t and through every later step), which ``retain_grad`` on the outputs alone
-  would not give (mLSTM: to its matrix memory ``C_t``, whose gradient that is; its ``h_t``
-  is not fed back);
+  would not give (sLSTM, mLSTM: to their memory ``c_t`` / ``C_t``, whose gradient that is;
+  their ``h_t`` is a read-out, see :mod:`rnnkit.explain.probe_stateful`);
 - the gate activations of every step are recorded (detached), computed from the same
   input projection and state the step sees.
 
@@ -61,9 +61,9 @@ class LayerTrace:
         layer, direction: which layer (0-based) and direction (0 forward, 1 reverse).
         cell: the cell kind (``"lstm"``, ``"gru"``, ``"rnn_tanh"``, ``"mingru"`` ...).
         eps: ``(T, B, H_out)`` the zero added to every state; ``eps.grad`` is ``dL/dh_t``
-            (mLSTM: ``(T, B, NH, d, d)``, added to the memory; ``eps.grad`` is ``dL/dC_t``).
-        carried: the state ``eps`` is added to (``"h"``; mLSTM ``"C"``); note: why, where
-            it is not ``h``.
+            (mLSTM: ``(T, B, NH·d·d)``, added to the memory; ``eps.grad`` is ``dL/dC_t``).
+        carried: the state ``eps`` is added to (``"h"``; sLSTM ``"c"``, mLSTM ``"C"``: their
+            memories, see :mod:`rnnkit.explain.probe_stateful`); note: why, where not ``h``.
         hidden: ``(T, B, H_out)`` the layer's output (detached, zero at padded steps).
         gates: ``{name: (T, B, H)}`` gate activations (detached).
         valid: ``(T, B)`` bool, the steps within each row's length.
@@ -105,7 +105,7 @@ def recurrent_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
     return [
         (name, m)
         for name, m in model.named_modules()
-        if isinstance(m, RecurrentBase | MinRNNBase | STATEFUL)
+        if isinstance(m, (RecurrentBase, MinRNNBase, *STATEFUL))
     ]
 
 
@@ -160,11 +160,7 @@ def _hook(
         x = inp if inp.dim() == 3 else inp.unsqueeze(1 if not batch_first else 0)
         x = x.transpose(0, 1) if batch_first else x  # (T, B, I)
         if hx is not None and inp.dim() == 2:
-            hx = (
-                hx.unsqueeze(1)
-                if isinstance(hx, Tensor)
-                else type(hx)(*(s.unsqueeze(1) for s in hx))
-            )
+            hx = _each(hx, lambda s: s.unsqueeze(1))
     if lengths is not None:
         lengths = torch.as_tensor(lengths, dtype=torch.long)
     out, h_n, traces = run_probed(module, x, hx, lengths, name=name)
@@ -182,8 +178,16 @@ def _hook(
     y = out.transpose(0, 1) if batch_first else out
     if inp.dim() == 2:
         y = y.squeeze(0 if batch_first else 1)
-        h_n = h_n.squeeze(1) if isinstance(h_n, Tensor) else type(h_n)(*(s.squeeze(1) for s in h_n))
+        h_n = _each(h_n, lambda s: s.squeeze(1))
     return y, h_n
+
+
+def _each(state: Any, fn: Any) -> Any:
+    """``fn`` on a Tensor state or on every field of a tuple / NamedTuple state."""
+    if isinstance(state, Tensor):
+        return fn(state)
+    fields = [fn(s) for s in state]
+    return type(state)(*fields) if hasattr(state, "_fields") else tuple(fields)
 
 
 def run_probed(
@@ -200,7 +204,10 @@ def run_probed(
     def run(k: int, inp: Tensor, reverse: bool) -> tuple[Tensor, Any]:
         layer, d = divmod(k, directions)
         if isinstance(module, STATEFUL):
-            plan = step_plan(module, k, inp, _select(hx, k))
+            own = None if hx is None else _each(hx, lambda f: f[k])
+            if own is not None and module.state_type is not None:
+                own = module.state_type(*own)  # a plain tuple of fields is accepted too
+            plan = step_plan(module, k, inp, own)
             carried, state, note = plan.carried, plan.state, CARRIED.get(type(module), ("h", ""))
         else:
             state, plan, note = _initial(module, kind, hx, k, inp), None, ("h", "")
@@ -218,13 +225,6 @@ def run_probed(
         return out, join_states(finals, torch.stack), traces
     fields = zip(*finals, strict=True)
     return out, type(finals[0])(*(torch.stack(f) for f in fields)), traces
-
-
-def _select(hx: Any, k: int) -> Any:
-    """Layer·direction ``k``'s slice of ``hx`` (``L·D`` in front of every field), or None."""
-    if hx is None or isinstance(hx, Tensor):
-        return None if hx is None else hx[k]
-    return type(hx)(*(f[k] for f in hx))
 
 
 def _initial(module: nn.Module, kind: str, hx: Any, k: int, x: Tensor) -> Any:

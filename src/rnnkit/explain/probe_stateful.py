@@ -6,13 +6,17 @@ Each of these layers (:class:`rnnkit.nn.SLSTM`, :class:`~rnnkit.nn.MLSTM`,
 layer·direction, what the scan runs, where the probe's zero ``eps`` is added and how the
 gates are read. The generic loop is :func:`rnnkit.explain.probe.run_probed`.
 
-What ``eps`` measures. sLSTM and RG-LRU feed ``h_t`` back (sLSTM through its recurrent
-weights, RG-LRU as the state itself), so ``eps`` is added to ``h_t`` and its gradient is the
-total ``dL/dh_t``, as for an LSTM. mLSTM does not: its ``h_t`` is a read-out of the matrix
-memory ``C_t`` and never enters a later step, so ``dL/dh_t`` is only the loss at step t and
-says nothing of what reaches earlier steps. The probe adds ``eps`` to ``C_t`` instead (before
-the read-out at t), so its gradient is the total ``dL/dC_t`` (through the output at t and
-every later step) and the flow shows ``||dL/dC_t||`` (Frobenius norm over the heads).
+What ``eps`` measures. RG-LRU's ``h_t`` is its state, so ``eps`` is added to ``h_t`` and its
+gradient is the total ``dL/dh_t``, as for a GRU. The xLSTM cells carry their memory in a
+cell state instead, and their ``h_t`` is a read-out of it: mLSTM's ``h_t`` never enters a
+later step, and sLSTM's only through its recurrent weights ``R``, which the paper
+initialises to zero. There ``dL/dh_t`` is (at initialisation) only the loss at step t and
+says nothing of what reaches earlier steps, so the probe adds ``eps`` to the memory: sLSTM's
+``c_t``, mLSTM's ``C_t`` (before the read-out at t). Its gradient is the total ``dL/dc_t``
+(through the output at t and every later step) and the flow shows ``||dL/dc_t||``
+(mLSTM: Frobenius norm over the heads). Both memories are the stabilised ones the step
+holds (scaled by ``exp(-m_t)``; ``h_t`` is not changed by that scale): the gradient that
+backpropagation carries through the computation as it runs.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from torch import Tensor, nn
 from rnnkit.explain.gate_math import mlstm_gates, rglru_gates, slstm_gates
 from rnnkit.functional.mlstm import MLSTMState, mlstm_recurrent, split_projection, zero_state
 from rnnkit.functional.rglru import rglru_step
-from rnnkit.functional.slstm import SLSTMState, slstm_cell
+from rnnkit.functional.slstm import SLSTMState, recurrent_part, slstm_cell
 from rnnkit.nn.mlstm import MLSTM
 from rnnkit.nn.rglru import RGLRU
 from rnnkit.nn.slstm import SLSTM
@@ -39,12 +43,18 @@ STATEFUL = (SLSTM, MLSTM, RGLRU)
 """The layer classes :func:`step_plan` runs."""
 
 CARRIED = {
+    SLSTM: (
+        "c",
+        "sLSTM's output h_t feeds back only through its recurrent weights R (zero at the "
+        "paper's initialisation); its memory is the cell state c_t, so shown instead of "
+        "dL/dh_t: ||dL/dc_t||, the total gradient reaching the (stabilised) cell state",
+    ),
     MLSTM: (
         "C",
         "mLSTM's output h_t does not feed back (its recurrence runs through the matrix "
         "memory C_t), so dL/dh_t would only be the loss at step t; shown instead: "
         "||dL/dC_t||, the total gradient reaching the memory at step t",
-    )
+    ),
 }
 """Layer class -> (the state the flow is of, why) where it is not ``h_t``."""
 
@@ -101,10 +111,12 @@ def step_plan(module: nn.Module, k: int, x: Tensor, state: Any) -> StepPlan:
 
         def s_cell(s: SLSTMState, gx: Tensor, eps: Tensor) -> SLSTMState:
             new = step(s, gx)
-            return new._replace(h=new.h + eps)
+            c = new.c + eps  # before the read-out, so dL/d eps includes the output at t
+            o_raw = (gx + recurrent_part(s.h, p["weight_hh"])).chunk(4, dim=-1)[3]  # (B, H)
+            return SLSTMState(torch.sigmoid(o_raw) * c / new.n, c, new.n, new.m)  # h = o c / n
 
         gates = partial(slstm_gates, w_hh=p["weight_hh"], forget=module.forget_gate)
-        return StepPlan(proj, state, s_cell, gates, state.h, _same)
+        return StepPlan(proj, state, s_cell, gates, state.c, _same)
     if isinstance(module, MLSTM):
         heads = module.num_heads
         memory = zero_state(batch, heads, hidden // heads, proj) if state is None else state

@@ -56,6 +56,8 @@ def gradient_panels(table) -> dict:  # noqa: ANN001 - a DataFrame
     panels: dict = {}
     for (module, layer, d), g in table.groupby(["module", "layer", "direction"], sort=False):
         title = f"{module or 'rnn'} layer {layer}"
+        if "state" in g and (g["state"] != "h").any():
+            title += f" (dL/d{g['state'].iloc[0]}_t)"  # mLSTM: its memory C_t
         label = "reverse" if d else "forward"
         panels.setdefault(title, {})[f"{label} torch"] = g["norm"].to_numpy()
         if "scratch" in g and g["scratch"].notna().all():

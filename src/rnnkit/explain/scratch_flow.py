@@ -17,8 +17,9 @@ from rnnkit.scratch.layers import scan
 
 __all__ = ["SCRATCH_MODES", "scratch_hidden_grads"]
 
-SCRATCH_MODES = ("rnn_tanh", "rnn_relu", "lstm", "gru")
-"""Cell kinds the scratch engine runs (no layer norm, no projection, no min cells)."""
+SCRATCH_MODES = tuple(mode.lower() for mode in CELLS)
+"""Cell kinds the scratch engine runs, read from its own table (:data:`rnnkit.scratch.CELLS`,
+torch's mode names in lower case; no layer norm, no projection, no min cells)."""
 
 
 def scratch_hidden_grads(

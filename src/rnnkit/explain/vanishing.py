@@ -17,13 +17,17 @@ Two synthetic tasks whose answer depends on the first steps of a long sequence:
 
 A small network (input -> one recurrent layer of ``hidden_size`` -> linear) of each cell is
 trained with Adam (``lr``, gradient norm clipped to 1) for ``steps`` steps at each length
-(``scan_steps`` for cells that run the explicit scan, e.g. the layer-norm cells, which are
-~5x slower per step); the table records the final figure on 256 held-out sequences against
-the baseline, and the gradient-norm ratio ``||dL/dh_1|| / ||dL/dh_T||`` of the loss at the
-end, at initialisation and after training (:mod:`rnnkit.explain.gradients`).
+(``scan_steps`` for cells that run step by step in Python, 5-10x slower per step: the
+layer-norm cells' explicit scan, the sLSTM); the table records the final figure on 256
+held-out sequences against the baseline, and the gradient-norm ratio
+``||dL/dh_1|| / ||dL/dh_T||`` of the loss at the end, at initialisation and after training
+(:mod:`rnnkit.explain.gradients`; for the xLSTM cells, whose ``h_t`` is a read-out of their
+memory, the ratio is of the memory, ``||dL/dc_1|| / ||dL/dc_T||``).
 
-Initialisation. Every cell starts from torch's default, except the forget gate of the LSTM
-kinds (lstm, lstm_ln, minlstm), set by ``forget_init``:
+Initialisation. Every cell starts from its layer's own initialisation (torch's default for
+the classic cells, the paper's for the newer ones), except the forget gate of the LSTM kinds
+(the cells whose layer is :class:`~rnnkit.nn.LSTM`, layer-normed or not, or
+:class:`~rnnkit.nn.MinLSTM`), set by ``forget_init``:
 
 - ``"chrono"`` (default; Tallec & Ollivier 2018, "Can recurrent neural networks warp
   time?"): forget bias ``b_f ~ log U(1, T - 1)`` per unit and input bias ``-b_f``, so the
@@ -41,7 +45,6 @@ from the end. With ``"chrono"`` it solves T = 100 in 400 steps. The GRU needs no
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -53,6 +56,7 @@ from torch import Tensor, nn
 
 from rnnkit.explain.gradients import flow_table, probed_backward, ratios
 from rnnkit.explain.probe import recurrent_layers
+from rnnkit.explain.vanishing_verdict import textbook_cells, verdict
 from rnnkit.nn import LSTM, MinLSTM, make_rnn
 from rnnkit.nn.registry import CELLS, cell_names
 
@@ -65,6 +69,7 @@ __all__ = [
     "init_forget_gate",
     "make_batch",
     "run_vanishing",
+    "textbook_cells",
     "verdict",
 ]
 
@@ -287,7 +292,8 @@ def run_vanishing(
         tasks: some of :data:`TASKS`; cells: registered cell names (default: all, aliases
             once, see :func:`distinct_cells`).
         lengths: sequence lengths T; steps: Adam steps per run (the budget); scan_steps:
-            the steps of cells whose layer runs the explicit scan (slower per step).
+            the steps of cells whose layer runs step by step in Python (slower per step:
+            the explicit scan, or a layer with no parallel form).
         hidden_size, batch_size, lr: of each run; forget_init: one of
             :data:`FORGET_INITS` for the LSTM kinds; seed: data and initialisation.
     """
@@ -310,7 +316,7 @@ def run_vanishing(
     scan = [c for c in names if _slow(c)]
     if scan and scan_steps != steps:
         notes.append(
-            f"{', '.join(scan)} run the explicit scan (about 5x slower per step): "
+            f"{', '.join(scan)} run step by step in Python (about 5-10x slower per step): "
             f"{scan_steps} steps instead of {steps}; a failure there may be the budget"
         )
     rows = []
@@ -331,8 +337,14 @@ def run_vanishing(
 
 
 def _slow(cell: str) -> bool:
-    path = getattr(make_rnn(cell, 2, 2), "forward_path", None)
-    return path is not None and path() == "scan"
+    """Whether the cell's layer runs step by step in Python: the explicit scan (layer-norm
+    cells), or a layer whose ``modes`` have no parallel form (the sLSTM)."""
+    layer = make_rnn(cell, 2, 2)
+    path = getattr(layer, "forward_path", None)
+    if path is not None:
+        return path() == "scan"
+    modes = getattr(layer, "modes", None)
+    return modes is not None and not {"parallel", "chunkwise"} & set(modes)
 
 
 def _log_row(row: dict) -> None:
@@ -348,39 +360,3 @@ def _log_row(row: dict) -> None:
         row["ratio_trained"],
         row["train_seconds"],
     )
-
-
-def verdict(table: pd.DataFrame) -> str:
-    """Plain sentences: where the tanh RNN fails and LSTM/GRU succeed, and where not."""
-    lines = []
-    for (task, length), g in table.groupby(["task", "length"], sort=False):
-        by = g.set_index("cell")
-        if not {"rnn", "lstm", "gru"} <= set(by.index):
-            continue
-        rnn, lstm, gru = (bool(by.loc[c, "solved"]) for c in ("rnn", "lstm", "gru"))
-        others = [c for c in by.index if c not in ("rnn", "lstm", "gru")]
-        solved = [c for c in others if by.loc[c, "solved"]]
-        failed = [c for c in others if c not in solved]
-        rest = f"; other cells: solved {', '.join(solved) or 'none'}"
-        rest = rest + (f", failed {', '.join(failed)}" if failed else "") if others else ""
-        if not rnn and lstm and gru:
-            head = "REPRODUCED - the tanh rnn fails, lstm and gru succeed"
-        elif rnn and lstm and gru:
-            head = "all three succeed - too short to separate them"
-        elif not (rnn or lstm or gru):
-            head = "NOT reproduced - none of rnn, lstm, gru succeeds at this budget (more --steps)"
-        else:
-            who = ", ".join(c for c, ok in (("rnn", rnn), ("lstm", lstm), ("gru", gru)) if ok)
-            head = f"NOT cleanly reproduced - of rnn, lstm, gru only {who} succeed(s)"
-        grad = (
-            f"ratio ||dL/dh_1||/||dL/dh_T|| rnn {_fmt(by.loc['rnn', 'ratio_init'])} -> "
-            f"{_fmt(by.loc['rnn', 'ratio_trained'])}, lstm {_fmt(by.loc['lstm', 'ratio_init'])}"
-            f" -> {_fmt(by.loc['lstm', 'ratio_trained'])}, gru "
-            f"{_fmt(by.loc['gru', 'ratio_init'])} -> {_fmt(by.loc['gru', 'ratio_trained'])}"
-        )
-        lines.append(f"{task} T={length}: {head}{rest}\n  {grad} (at init -> trained)")
-    return "\n".join(lines) or "no rnn/lstm/gru rows to compare"
-
-
-def _fmt(v: float) -> str:
-    return "nan" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.1e}"

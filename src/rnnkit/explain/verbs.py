@@ -74,18 +74,19 @@ def vanishing(
     cell trained on the adding problem at several lengths; the final MSE against the trivial
     baseline and the ratio ||dL/dh_1|| / ||dL/dh_T|| at initialisation and after training,
     as a table (vanishing.csv), a figure (vanishing.png) and a verdict saying plainly
-    whether the tanh RNN fails where LSTM and GRU succeed. The default takes a few minutes
-    on 2 CPU cores.
+    whether the tanh RNN fails where the gated cells (LSTM, GRU) succeed. The default takes
+    a few minutes on 2 CPU cores.
 
     Args:
         tasks: adding and/or copy, one name or a list [adding,copy] (default: adding;
             copy recalls one symbol, which the tanh RNN manages at small lengths, so it
             does not separate the cells at this budget).
-        cells: registered cell names, one or a list [rnn,lstm,gru] (default: all; an
-            alias such as rnn_tanh runs once).
+        cells: registered cell names, one or a list such as [lstm,gru] (default: every
+            registered cell; an alias such as rnn_tanh runs once).
         lengths: sequence lengths T, one or a list [10,50,100] (the default).
         steps: Adam steps per run: the budget (raise it for a firmer result).
-        scan_steps: steps for cells that run the slower explicit scan (the layer-norm cells).
+        scan_steps: steps for cells that run step by step in Python, slower per step (the
+            layer-norm cells' explicit scan, a layer with no parallel form such as the sLSTM).
         hidden_size: units of each network.
         lr: Adam's learning rate (the gradient norm is clipped to 1).
         forget_init: forget-gate bias of the LSTM kinds: chrono (log U(1, T-1), Tallec &

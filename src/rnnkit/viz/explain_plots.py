@@ -34,7 +34,8 @@ def plot_gradient_flow(
     panels: Mapping[str, Curves], path: str | os.PathLike[str], *, title: str = ""
 ) -> Path:
     """One log-scale panel per layer: ``panels[layer title][curve label] = norms (T,)``
-    against the step t = 1..T (a label ending in "scratch" is drawn dashed)."""
+    against the step t = 1..T (a label ending in "scratch" is drawn dashed). The norm is of
+    ``dL/dh_t``, or of the state the panel's title names (``(dL/dC_t)``)."""
     if not panels:
         raise ValueError("`panels` must hold at least one layer's curves")
     fig, axes = _grid(len(panels))
@@ -46,7 +47,7 @@ def plot_gradient_flow(
             ax.plot(t, np.where(v > 0, v, np.nan), style, label=label)
         ax.set_yscale("log")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set(title=name, xlabel="time step t", ylabel="||dL/dh_t||")
+        ax.set(title=name, xlabel="time step t", ylabel="gradient norm")
         ax.legend(fontsize="small")
     if title:
         fig.suptitle(title)
@@ -85,11 +86,13 @@ def plot_vanishing(
     fig, axes = _grid(panels * len(results), width=4.6)
     for i, (task, cells) in enumerate(results.items()):
         ax = axes[panels * i]
-        for cell, (lengths, values, *ratio) in cells.items():
-            ax.plot(lengths, values, "o-", label=cell)
+        for j, (cell, (lengths, values, *ratio)) in enumerate(cells.items()):
+            # 10 colours, then the next line style: no two cells look alike
+            fmt, color = ("o-", "s--", "^:")[j // 10 % 3], f"C{j % 10}"
+            ax.plot(lengths, values, fmt, color=color, label=cell)
             for k, r in enumerate(ratio[: panels - 1]):
-                r = np.asarray(r, float)
-                axes[panels * i + 1 + k].plot(lengths, np.where(r > 0, r, np.nan), "o-", label=cell)
+                r = np.where(np.asarray(r, float) > 0, r, np.nan)
+                axes[panels * i + 1 + k].plot(lengths, r, fmt, color=color, label=cell)
         ax.axhline(baselines[task], color="black", ls="--", lw=1, label="trivial baseline")
         ax.set(title=f"{task}: final {metrics[task]}", xlabel="sequence length T")
         ax.legend(fontsize="x-small", ncol=2)
