@@ -11,8 +11,10 @@ rounds) so machine noise hits all alike; 1 torch thread by default. Prints a Mar
 of median seconds and the ratio to ``torch.nn.LSTM`` (oneDNN/ATen's fused kernel), with the
 load average. The "reference" rows are the papers' equations written the plain way in this
 file (a Python loop over time for each cell, the stabilised exponential gating included;
-the mLSTM reference also in the paper's parallel form at chunk-sized T): they check nothing,
-they show what rnnkit's forms buy.
+the mLSTM reference also in the paper's parallel form, timed only for T <= 512: at
+T = 1024 its (B, NH, T, T) matrices are what the chunkwise form avoids). They check
+nothing; they show what rnnkit's forms buy. They step through time with ``unbind`` rather
+than ``x[t]``, whose backward fills a whole (T, ...) zero tensor per step (O(T²) traffic).
 """
 
 from __future__ import annotations
@@ -46,10 +48,10 @@ class RefSLSTM(nn.Module):
         wx = self.w(x)  # (T, B, 4H)
         h = c = n = m = x.new_zeros(B, H)
         outs = []
-        for t in range(T):
+        for wx_t in wx.unbind(0):  # unbind, not wx[t]: see the module doc
             rh = torch.einsum("bnd,nde->bne", h.view(B, self.heads, self.d), self.r)
             rh = rh.view(B, self.heads, 4, self.d).transpose(1, 2).reshape(B, 4 * H)
-            i_, f_, z_, o_ = (wx[t] + rh).chunk(4, -1)
+            i_, f_, z_, o_ = (wx_t + rh).chunk(4, -1)
             log_f = F.logsigmoid(f_)
             m_new = torch.maximum(log_f + m, i_)
             i, f = torch.exp(i_ - m_new), torch.exp(log_f + m - m_new)
@@ -83,14 +85,14 @@ class RefMLSTM(nn.Module):
         T, B, NH, d = q.shape
         C, n, m = q.new_zeros(B, NH, d, d), q.new_zeros(B, NH, d), q.new_zeros(B, NH)
         outs = []
-        for t in range(T):
-            m_new = torch.maximum(log_f[t] + m, i_[t])
-            i = torch.exp(i_[t] - m_new)[..., None]
-            f = torch.exp(log_f[t] + m - m_new)[..., None]
-            C = f[..., None] * C + i[..., None] * k[t][..., :, None] * v[t][..., None, :]
-            n = f * n + i * k[t]
-            num = (C * q[t][..., :, None]).sum(-2)  # C^T q
-            den = torch.maximum((n * q[t]).sum(-1).abs(), torch.exp(-m_new))
+        for qt, kt, vt, it, lft in zip(*(a.unbind(0) for a in (q, k, v, i_, log_f)), strict=True):
+            m_new = torch.maximum(lft + m, it)
+            i = torch.exp(it - m_new)[..., None]
+            f = torch.exp(lft + m - m_new)[..., None]
+            C = f[..., None] * C + i[..., None] * kt[..., :, None] * vt[..., None, :]
+            n = f * n + i * kt
+            num = (C * qt[..., :, None]).sum(-2)  # C^T q
+            den = torch.maximum((n * qt).sum(-1).abs(), torch.exp(-m_new))
             outs.append(num / den[..., None])
             m = m_new
         return torch.stack(outs)
@@ -121,8 +123,8 @@ class RefRGLRU(nn.Module):
         a = torch.exp(log_a)
         b = torch.sqrt(1 - a * a) * torch.sigmoid(i) * u
         h, outs = torch.zeros_like(u[0]), []
-        for t in range(x.size(0)):
-            h = a[t] * h + b[t]
+        for a_t, b_t in zip(a.unbind(0), b.unbind(0), strict=True):
+            h = a_t * h + b_t
             outs.append(h)
         return torch.stack(outs)
 
@@ -164,6 +166,8 @@ def main(argv: list[str] | None = None) -> None:
     if not args.no_reference:
         layers["reference sLSTM (loop)"] = RefSLSTM(H)
         layers["reference mLSTM (loop)"] = RefMLSTM(H)
+        if T <= 512:  # (B, NH, T, T) matrices: too big for a shared machine at T = 1024
+            layers["reference mLSTM (parallel)"] = RefMLSTM(H, parallel=True)
         layers["reference RG-LRU (loop)"] = RefRGLRU(H)
     fns = {name: step_fn(layer, x) for name, layer in layers.items()}
     times = measure_interleaved(fns, repeat=args.repeat, warmup=1)

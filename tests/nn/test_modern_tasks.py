@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -134,3 +135,21 @@ def test_lm_cli_trains_and_generates(cell: str, data_dir: Path, tmp_path: Path, 
     gen = ["lm", "generate", "--run", str(run), "--prompt", "Th", "--max-new-tokens", "6"]
     assert main([*gen, "--num-samples", "2"]) == 0
     assert "Th" in capsys.readouterr().out
+
+
+def test_cli_layer_flags_set_the_xlstm_fields(data_dir: Path, tmp_path: Path, capsys) -> None:
+    text = (data_dir / "timemachine" / "timemachine.txt").read_text(encoding="utf-8")
+    corpus = tmp_path / "slice.txt"
+    corpus.write_text(text[5000:7000], encoding="utf-8")
+    common = ["lm", "train", "--data", str(corpus), "--max-steps", "2", "--hidden-size", "8"]
+    common += ["--embedding-dim", "8", "--bptt", "8", "--batch-size", "2", "--num-samples", "1"]
+    common += ["--sample-length", "2"]
+    run = tmp_path / "run"
+    args = [*common, "--run-dir", str(run), "--cell", "mlstm", "--num-heads", "2"]
+    assert main([*args, "--chunk-size", "4"]) == 0
+    rnn = json.loads((run / "config.json").read_text())["model"]["rnn"]
+    assert (rnn["cell"], rnn["num_heads"], rnn["chunk_size"]) == ("mlstm", 2, 4)
+    capsys.readouterr()
+    bad = [*common, "--run-dir", str(tmp_path / "bad"), "--cell", "lstm", "--forget-gate", "exp"]
+    assert main(bad) != 0
+    assert "`forget_gate` is only for cells slstm" in capsys.readouterr().err

@@ -117,8 +117,8 @@ def mlstm_recurrent(g: Gates, state: MLSTMState) -> tuple[Tensor, MLSTMState]:
     """The recurrent form: one step at a time. Returns ``(h (T, B, H), final state)``."""
     C, n, m = state
     outs = []
-    for t in range(g.q.size(0)):
-        q, k, v, i_raw, log_f = g.q[t], g.k[t], g.v[t], g.i[t], g.log_f[t]  # (B, NH, ·)
+    steps = zip(*(x.unbind(0) for x in (g.q, g.k, g.v, g.i, g.log_f)), strict=True)
+    for q, k, v, i_raw, log_f in steps:  # (B, NH, ·) each; unbind: see mlstm_chunkwise
         m_new = torch.maximum(log_f + m, i_raw)  # (B, NH)
         i_gate = torch.exp(i_raw - m_new).unsqueeze(-1)  # (B, NH, 1)
         f_gate = torch.exp(log_f + m - m_new).unsqueeze(-1)  # (B, NH, 1)
@@ -167,9 +167,10 @@ def mlstm_chunkwise(g: Gates, state: MLSTMState, chunk: int = 64) -> tuple[Tenso
     if chunk < 1:
         raise ValueError(f"`chunk` must be >= 1, got {chunk}")
     outs = []
-    for start in range(0, g.q.size(0), chunk):
-        part = Gates(*(x[start : start + chunk] for x in g))
-        h_tilde, state = _chunk(part, state)
+    # split, not x[start:stop]: split's backward is ONE cat of the chunk gradients, where
+    # each slice's backward would fill and add a (T, ...) zero tensor (O(T²/chunk) traffic)
+    for part in zip(*(x.split(chunk, dim=0) for x in g), strict=True):
+        h_tilde, state = _chunk(Gates(*part), state)
         outs.append(h_tilde)
     return _readout(g, torch.cat(outs)), state
 

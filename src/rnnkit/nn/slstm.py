@@ -19,7 +19,14 @@ import torch
 from torch import Tensor, nn
 
 from rnnkit.functional.scan import scan as scan_steps
-from rnnkit.functional.slstm import FORGET_GATES, SLSTMState, slstm_cell
+from rnnkit.functional.slstm import (
+    FORGET_GATES,
+    SLSTMState,
+    dense_recurrent,
+    mark_empty,
+    slstm_cell,
+)
+from rnnkit.functional.slstm_sequence import slstm_sequence
 from rnnkit.nn._stateful import StatefulLayer
 
 __all__ = ["SLSTM", "default_heads"]
@@ -53,7 +60,11 @@ class SLSTM(StatefulLayer):
         bidirectional: D = 2 (the reverse direction starts at each row's last valid step).
         num_heads: NH, dividing H (None: 4, else 2, else 1 — the paper uses 4).
         forget_gate: "sigmoid" (default) or "exp".
-        mode: "auto" or "recurrent" (the same: the sLSTM is recurrent by nature).
+        mode: "auto" (without ``lengths``: the whole sequence in one autograd node with a
+            hand-written backward, :func:`~rnnkit.functional.slstm_sequence.slstm_sequence`;
+            with ``lengths``: the scan) or "recurrent" (always the scan of
+            :func:`~rnnkit.functional.slstm.slstm_cell`, the readable reference); both
+            compute the same function and gradients.
         device, dtype: of the parameters.
 
     Parameters per layer l (suffix ``_reverse`` for D = 2): ``weight_ih_l{l} (4H, I_l)``
@@ -136,7 +147,14 @@ class SLSTM(StatefulLayer):
         if state is None:
             zero = gx.new_zeros((gx.size(1), self.hidden_size))  # (B, H)
             state = SLSTMState(zero, zero, zero, zero)
-        cell = partial(slstm_cell, w_hh=p["weight_hh"], forget=self.forget_gate)
+        # once per sequence, not per step: the dense R (one addmm a step) and m = -inf
+        # for the empty rows (see rnnkit.functional.slstm.mark_empty)
+        w_hh, state = dense_recurrent(p["weight_hh"]), mark_empty(state)  # (H, 4H)
+        if mode == "auto" and lengths is None:  # one autograd node, backward by hand
+            gx = gx.flip(0) if reverse else gx
+            out, final = slstm_sequence(gx, w_hh, state, forget=self.forget_gate)
+            return (out.flip(0) if reverse else out), final
+        cell = partial(slstm_cell, w_hh=w_hh, forget=self.forget_gate, mark_empty=False)
         return scan_steps(cell, gx, state, reverse=reverse, lengths=lengths)
 
     def extra_repr(self) -> str:

@@ -36,13 +36,17 @@ from rnnkit.scratch.optim import (
     init_uniform,
     init_xavier,
 )
+from rnnkit.scratch.rglru import RGLRU
+from rnnkit.scratch.slstm import SLSTM
 
 __all__ = [
     "CELLS",
     "GRU",
     "LSTM",
+    "RGLRU",
     "RNN",
     "SGD",
+    "SLSTM",
     "Adagrad",
     "Adam",
     "CharLM",

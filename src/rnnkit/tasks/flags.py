@@ -56,6 +56,9 @@ LAYER_FLAGS: dict[str, tuple[Any, str]] = {
     "num_layers": (None, "stacked recurrent layers."),
     "bidirectional": (None, "add a reversed direction."),
     "dropout": (None, "dropout between recurrent layers (and the task's own dropout sites)."),
+    "num_heads": (None, "heads of the xLSTM cells (slstm, mlstm), dividing hidden_size."),
+    "chunk_size": (None, "steps per chunk of the mLSTM's chunkwise form."),
+    "forget_gate": (None, "the sLSTM's forget gate: sigmoid or exp."),
 }
 
 # the tasks with an embedding table (lm, classify on text, translate); see rnnkit.tasks.pretrained
@@ -213,6 +216,9 @@ def layer_overrides(
     num_layers: int | None = None,
     bidirectional: bool | None = None,
     dropout: float | None = None,
+    num_heads: int | None = None,
+    chunk_size: int | None = None,
+    forget_gate: str | None = None,
 ) -> dict[str, Any]:
     """The recurrent-layer fields the layer flags set (``None``: keep the preset's)."""
     return given(
@@ -221,6 +227,9 @@ def layer_overrides(
         num_layers=num_layers,
         bidirectional=bidirectional,
         dropout=dropout,
+        num_heads=num_heads,
+        chunk_size=chunk_size,
+        forget_gate=forget_gate,
     )
 
 

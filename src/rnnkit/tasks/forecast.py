@@ -85,6 +85,9 @@ def train(
     num_layers: int | None = None,
     bidirectional: bool | None = None,
     dropout: float | None = None,
+    num_heads: int | None = None,
+    chunk_size: int | None = None,
+    forget_gate: str | None = None,
     run_dir: str = "runs/forecast",
     resume: bool = False,
     device: str | None = None,
@@ -161,6 +164,9 @@ def train(
         num_layers=num_layers,
         bidirectional=bidirectional,
         dropout=dropout,
+        num_heads=num_heads,
+        chunk_size=chunk_size,
+        forget_gate=forget_gate,
     )
     config = ForecastConfig.from_dict({**flags, **layers}, preset=preset)
     runs = train_overrides(

@@ -88,6 +88,9 @@ def train(
     num_layers: int | None = None,
     bidirectional: bool | None = None,
     dropout: float | None = None,
+    num_heads: int | None = None,
+    chunk_size: int | None = None,
+    forget_gate: str | None = None,
     embedding_dim: int | None = None,
     tie_weights: bool | None = None,
     output_layer: str | None = None,
@@ -149,7 +152,7 @@ def train(
     pre = Pretrained.from_flags(base[EMBEDDINGS], file=embeddings, freeze=freeze_embeddings)
     model = layer_overrides(
         cell=cell, hidden_size=hidden_size, num_layers=num_layers, bidirectional=bidirectional,
-        dropout=dropout,
+        dropout=dropout, num_heads=num_heads, chunk_size=chunk_size, forget_gate=forget_gate,
     )  # fmt: skip
     model.update(
         given(embedding_dim=embedding_dim, tie_weights=tie_weights, output_layer=output_layer)

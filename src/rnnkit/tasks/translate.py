@@ -97,6 +97,9 @@ def train(
     num_layers: int | None = None,
     bidirectional: bool | None = None,
     dropout: float | None = None,
+    num_heads: int | None = None,
+    chunk_size: int | None = None,
+    forget_gate: str | None = None,
     embedding_dim: int | None = None,
     embeddings: str | None = None,
     tgt_embeddings: str | None = None,
@@ -175,7 +178,8 @@ def train(
     ))  # fmt: skip
     cfg["data"].update(data_options or {})
     layer = {"cell": cell, "hidden_size": hidden_size, "num_layers": num_layers,
-             "bidirectional": bidirectional, "dropout": dropout}  # fmt: skip
+             "bidirectional": bidirectional, "dropout": dropout, "num_heads": num_heads,
+             "chunk_size": chunk_size, "forget_gate": forget_gate}  # fmt: skip
     cfg["model"].update(layer_overrides(**layer))
     cfg["model"].update(given(embedding_dim=embedding_dim, attention=attention,
                               input_feeding=input_feeding))  # fmt: skip
