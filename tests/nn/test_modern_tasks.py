@@ -103,22 +103,50 @@ def test_forecaster(cell: str) -> None:
         assert grads_finite(net)
 
 
+@pytest.mark.parametrize("bidirectional", [False, True])
 @pytest.mark.parametrize("cell", CELLS)
-def test_seq2seq_runs_or_is_refused_at_config_build(cell: str) -> None:
+def test_seq2seq_encoder_and_decoder(cell: str, bidirectional: bool) -> None:
     torch.manual_seed(0)
     sizes = {"src_vocab_size": 13, "tgt_vocab_size": 11, "embedding_dim": 8, "hidden_size": 8}
-    if cell != "rglru":  # no (h, c) to hand the decoder: refused before any forward
-        state = {"slstm": "SLSTMState", "mlstm": "MLSTMState"}[cell]
-        with pytest.raises(ValueError, match=rf"got '{cell}', whose state is a {state}"):
-            Seq2SeqConfig(cell=cell, **sizes)
-        with pytest.raises(ValueError, match="h or \\(h, c\\) state"):
-            Seq2SeqConfig.from_dict({"rnn": {"cell": cell}, **sizes})
-        return
-    model = Seq2Seq(Seq2SeqConfig(cell=cell, **sizes))
+    config = Seq2SeqConfig(cell=cell, num_layers=2, bidirectional=bidirectional, **sizes)
+    model = Seq2Seq(config)
     src, tgt = torch.randint(1, 13, (5, 2)), torch.randint(1, 11, (4, 2))
     logits, _ = model(src, torch.tensor([5, 3]), tgt)
+    assert logits.shape == (4, 2, 11)
     logits.sum().backward()
-    assert grads_finite(model)
+    assert grads_finite(model)  # the bridge included: the decoder's state depends on it
+
+
+def test_seq2seq_mlstm_bridges_the_top_layer_at_each_rows_last_step() -> None:
+    torch.manual_seed(0)
+    config = Seq2SeqConfig(13, 11, cell="mlstm", hidden_size=8, num_layers=2, bidirectional=True)
+    model = Seq2Seq(config).eval()
+    assert model.bridge.enc_layers == 1  # MLSTMState has no h: the top layer's output
+    src, lengths = torch.randint(1, 13, (5, 2)), torch.tensor([5, 3])
+    memory, final = model.encoder(src, lengths)
+    assert final.shape == (2, 2, 8)  # (D, B, H)
+    torch.testing.assert_close(final[0, 1], memory[2, 1, :8])  # forward: row 1's last step
+    torch.testing.assert_close(final[1, 0], memory[0, 0, 8:])  # reverse: step 0
+    _, alone = model.encoder(src[:3, 1:], lengths[1:])  # row 1 without its padding
+    torch.testing.assert_close(final[:, 1], alone[:, 0])
+
+
+def test_seq2seq_xlstm_decoder_state_comes_from_the_bridge() -> None:
+    from rnnkit.models.seq2seq_bridge import decoder_state
+
+    torch.manual_seed(0)
+    h0 = torch.randn(2, 3, 8)  # (L_d, B, H_d)
+    slstm = RecurrentSpec(cell="slstm", hidden_size=8, num_layers=2).build(4)
+    state = decoder_state(h0, slstm)
+    assert state.h is h0 and not state.c.any() and not state.n.any()
+    mlstm = RecurrentSpec(cell="mlstm", hidden_size=8, num_layers=2, num_heads=2).build(4)
+    C, n, m = decoder_state(h0, mlstm)
+    k, v = h0.view(2, 3, 2, 4) / 2.0, h0.view(2, 3, 2, 4)  # d = 4: keys scaled by 1/sqrt(d)
+    torch.testing.assert_close(C[1, 2, 0], torch.outer(k[1, 2, 0], v[1, 2, 0]))
+    torch.testing.assert_close(n, k)
+    assert m.shape == (2, 3, 2) and not m.any()
+    x = torch.randn(1, 3, 4)  # the first decoder step sees what the bridge wrote
+    assert not torch.allclose(mlstm(x, decoder_state(h0, mlstm))[0], mlstm(x)[0])
 
 
 @pytest.mark.parametrize("cell", CELLS)

@@ -38,9 +38,14 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from rnnkit.config import check_types, config_from_dict
-from rnnkit.models.seq2seq_bridge import BRIDGE_MODES, Bridge
+from rnnkit.models.seq2seq_bridge import (
+    BRIDGE_MODES,
+    Bridge,
+    bridged_layers,
+    decoder_state,
+    encoder_final,
+)
 from rnnkit.nn.attention import ATTENTION_KINDS, Attention, make_attention
-from rnnkit.nn.registry import get_cell
 from rnnkit.nn.spec import RecurrentSpec, accepts_flat_keys
 
 __all__ = [
@@ -92,12 +97,6 @@ class Seq2SeqConfig:
             raise ValueError(
                 f"`proj_size` is not supported by Seq2Seq (the bridge reads H-wide encoder "
                 f"states), got {self.rnn.proj_size}"
-            )
-        if not self.rnn.plain_state:  # SLSTMState / MLSTMState: no h or (h, c) to bridge
-            state = get_cell(self.rnn.cell).layer.state_type.__name__
-            raise ValueError(
-                f"`cell` must have an h or (h, c) state to be a Seq2Seq encoder/decoder, "
-                f"got {self.rnn.cell!r}, whose state is a {state}"
             )
         for name in ("decoder_hidden_size", "decoder_layers", "attn_size"):
             value = getattr(self, name)
@@ -165,7 +164,8 @@ class DecoderState(NamedTuple):
     """The decoder's state between steps (carried, never recomputed)."""
 
     rnn: Any
-    """``(L_d, B, H_d)``, or an LSTM ``(h, c)`` of two of them."""
+    """``(L_d, B, H_d)``, an LSTM ``(h, c)`` of two of them, or the decoder cell's own
+    NamedTuple (``SLSTMState``, ``MLSTMState``; every field ``(L_d, B, ·)``)."""
     feed: Tensor
     """``(B, H_d)`` previous attentional vector (input feeding), or ``(B, 0)`` without it."""
 
@@ -174,7 +174,8 @@ class Encoder(nn.Module):
     """Embedding -> (bi)directional recurrent layers on packed sequences.
 
     Inputs: ``src (S, B)`` ids, ``lengths (B,)``. Outputs: ``memory (S, B, D*H)`` (zeros at
-    padding) and the final state ``(L*D, B, H)`` (or ``(h, c)``) of each row's last token.
+    padding) and the final state ``(L*D, B, H)`` (or ``(h, c)``) of each row's last token;
+    for an xLSTM cell, what :func:`~rnnkit.models.seq2seq_bridge.encoder_final` makes of it.
     """
 
     def __init__(self, c: Seq2SeqConfig) -> None:
@@ -189,7 +190,7 @@ class Encoder(nn.Module):
         packed = pack_padded_sequence(x, lengths.cpu(), enforce_sorted=False)
         out, state = self.rnn(packed)
         memory, _ = pad_packed_sequence(out, total_length=S)  # (S, B, D*H)
-        return memory, state
+        return memory, encoder_final(state, memory, lengths, self.rnn)
 
 
 class Decoder(nn.Module):
@@ -297,8 +298,8 @@ class Seq2Seq(nn.Module):
         c = config
         self.encoder = Encoder(c)
         self.bridge = Bridge(
-            c.rnn.num_layers, c.directions, c.rnn.hidden_size, c.dec_layers, c.dec_hidden,
-            c.decoder_rnn.cell_state, c.bridge,
+            bridged_layers(self.encoder.rnn), c.directions, c.rnn.hidden_size, c.dec_layers,
+            c.dec_hidden, c.decoder_rnn.cell_state, c.bridge,
         )  # fmt: skip
         self.decoder = Decoder(c)
 
@@ -315,7 +316,8 @@ class Seq2Seq(nn.Module):
         mask = torch.arange(S, device=src.device)[:, None] < src_lengths.to(src.device)[None, :]
         keys = None if self.decoder.attention is None else self.decoder.attention.prepare(values)
         feed = values.new_zeros(B, self.decoder.feed_size)
-        return DecoderState(self.bridge(enc_state), feed), Memory(values, mask, keys)
+        rnn_state = decoder_state(self.bridge(enc_state), self.decoder.rnn)
+        return DecoderState(rnn_state, feed), Memory(values, mask, keys)
 
     def forward(
         self,

@@ -16,16 +16,36 @@ an LSTM encoder under a GRU decoder). Here:
      ``s'`` the encoder's ``c`` when it has one, else its ``h``;
    - ``"copy"``: no parameters, needs ``D*H_e == H_d`` (``c`` copied, or zeros without one);
    - ``"zeros"``: the decoder starts from zeros (the encoder reaches it only by attention).
+
+Cells whose state is their own NamedTuple (xLSTM) go through the same bridge by their ``h``
+(:func:`encoder_final`, :func:`decoder_state`):
+
+- an sLSTM encoder hands over ``SLSTMState.h`` of every layer (its ``c, n, m`` stay behind);
+- an mLSTM state ``(C, n, m)`` has no ``h``: the encoder hands over its top layer's output at
+  each row's last valid step (the reverse direction's at step 0), as a one-layer ``h``;
+- an sLSTM decoder starts from ``SLSTMState(h0, 0, 0, 0)`` (an empty memory, ``h0`` feeding
+  the recurrent weights); an mLSTM decoder from the memory after one write of key
+  ``h0/sqrt(d)`` and value ``h0`` per head with input gate 1 (``C = k v^T, n = k, m = 0``),
+  so its read-out ``C^T q`` returns ``h0`` weighted by how well the query matches it.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-__all__ = ["BRIDGE_MODES", "Bridge", "lstm_state", "split_state"]
+__all__ = [
+    "BRIDGE_MODES",
+    "Bridge",
+    "bridged_layers",
+    "decoder_state",
+    "encoder_final",
+    "lstm_state",
+    "split_state",
+]
 
 BRIDGE_MODES = ("linear", "copy", "zeros")
 
@@ -39,15 +59,71 @@ def lstm_state(h: Tensor, c: Tensor) -> Any:
     return LSTMState(h, c)
 
 
+def _fields(layer: nn.Module) -> tuple[str, ...]:
+    """The field names of ``layer``'s own NamedTuple state, or () for ``h`` / ``(h, c)``."""
+    state_type = getattr(layer, "state_type", None)
+    return () if state_type is None else tuple(state_type._fields)
+
+
+def bridged_layers(layer: nn.Module) -> int:
+    """How many encoder layers :func:`encoder_final` hands the bridge: all of ``layer``'s,
+    or 1 (the top) when its state has no ``h`` (mLSTM)."""
+    fields = _fields(layer)
+    return layer.num_layers if not fields or "h" in fields else 1
+
+
+def encoder_final(state: Any, memory: Tensor, lengths: Tensor, layer: nn.Module) -> Any:
+    """The encoder's final state as the bridge reads it: ``h (L*D, B, H)`` or ``(h, c)``.
+
+    Args:
+        state: ``layer``'s final state (each row's last valid step).
+        memory: ``(S, B, D*H)`` the encoder's outputs, zeros at padding.
+        lengths: ``(B,)`` the source lengths.
+        layer: the encoder's recurrent layer.
+
+    Returns: ``state`` itself for an ``h`` / ``(h, c)`` state; ``state.h`` for a NamedTuple
+    with an ``h``; else the top layer's output at each row's last valid step (forward) and
+    at step 0 (reverse), ``(D, B, H)``.
+    """
+    fields = _fields(layer)
+    if not fields:
+        return state
+    if "h" in fields:
+        return state.h  # (L*D, B, H)
+    H, B = layer.hidden_size, memory.shape[1]
+    last = (lengths.to(memory.device) - 1).view(1, B, 1).expand(1, B, memory.shape[2])
+    forward = memory.gather(0, last)[0, :, :H]  # (B, H) at each row's last valid step
+    if not layer.bidirectional:
+        return forward.unsqueeze(0)  # (1, B, H)
+    return torch.stack([forward, memory[0, :, H:]])  # (2, B, H): reverse ends at step 0
+
+
+def decoder_state(h0: Any, layer: nn.Module) -> Any:
+    """The bridge's output ``h0 (L_d, B, H_d)`` (or ``(h, c)``) as ``layer``'s initial state
+    (see the module doc for sLSTM and mLSTM decoders)."""
+    fields = _fields(layer)
+    if not fields:
+        return h0
+    if "h" in fields:  # SLSTMState(h, c, n, m): an empty memory, h into the recurrence
+        zero = torch.zeros_like(h0)
+        return layer.state_type(h0, *(zero for _ in fields[1:]))
+    L, B, H = h0.shape
+    heads = layer.num_heads
+    v = h0.view(L, B, heads, H // heads)  # (L_d, B, NH, d)
+    k = v / math.sqrt(H // heads)  # the layer's key scaling
+    C = k.unsqueeze(-1) * v.unsqueeze(-2)  # (L_d, B, NH, d, d): one write k v^T
+    return layer.state_type(C, k, h0.new_zeros(L, B, heads))
+
+
 def split_state(state: Tensor | tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor | None]:
     """``(h, c)`` of an LSTM state, or ``(h, None)`` of an RNN/GRU state."""
     if isinstance(state, Tensor):
         return state, None
-    if len(state) != 2:  # SLSTMState(h, c, n, m), MLSTMState(C, n, m): no (h, c) to bridge
+    if len(state) != 2:  # SLSTMState, MLSTMState: encoder_final turns them into h
         raise ValueError(
             f"the seq2seq bridge maps an h or (h, c) encoder state, got a "
-            f"{type(state).__name__} of {len(state)} tensors; cells slstm and mlstm cannot "
-            f"be seq2seq encoders/decoders yet (use a cell whose state is h or (h, c))"
+            f"{type(state).__name__} of {len(state)} tensors (pass a cell's own state "
+            f"through encoder_final first)"
         )
     h, c = state
     return h, c
