@@ -35,6 +35,21 @@ def _softplus(x: np.ndarray) -> np.ndarray:
     return np.logaddexp(0.0, x)
 
 
+def initial_state(
+    x: np.ndarray, hx: np.ndarray | None, input_size: int, num_layers: int, hidden_size: int
+) -> np.ndarray:
+    """Check ``x (T, B, I)`` and return ``hx (L, B, H)`` (zeros when None) of a stack of
+    one-state layers (minGRU, minLSTM, RG-LRU)."""
+    if x.ndim != 3 or x.shape[-1] != input_size:
+        raise ValueError(f"`x` must be (T, B, {input_size}) = (T, B, I), got {x.shape}")
+    shape = (num_layers, x.shape[1], hidden_size)
+    if hx is None:
+        return np.zeros(shape, dtype=x.dtype)
+    if hx.shape != shape:
+        raise ValueError(f"`hx` must be (L, B, H) = {shape}, got {hx.shape}")
+    return hx
+
+
 class MinRNN(Module):
     """A stacked minGRU/minLSTM layer (see the module doc). x: (T, B, I) -> y (T, B, H)."""
 
@@ -84,14 +99,9 @@ class MinRNN(Module):
 
     def forward(self, x: np.ndarray, hx: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """x: (T, B, I); hx: (L, B, H) or None. Returns y (T, B, H) and h_n (L, B, H)."""
-        if x.ndim != 3 or x.shape[-1] != self.input_size:
-            raise ValueError(f"`x` must be (T, B, {self.input_size}) = (T, B, I), got {x.shape}")
+        hx = initial_state(x, hx, self.input_size, self.num_layers, self.hidden_size)
         T, B, _ = x.shape
         H, L = self.hidden_size, self.num_layers
-        if hx is None:
-            hx = np.zeros((L, B, H), dtype=x.dtype)
-        elif hx.shape != (L, B, H):
-            raise ValueError(f"`hx` must be (L, B, H) = {(L, B, H)}, got {hx.shape}")
         self._caches, finals = [], []
         for layer in range(L):
             W = self.params[f"weight_ih_l{layer}"]

@@ -26,6 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 from rnnkit.scratch.cells import sigmoid
+from rnnkit.scratch.minrnn import _softplus, initial_state
 from rnnkit.scratch.modules import Module
 from rnnkit.scratch.optim import init_uniform
 
@@ -36,10 +37,6 @@ C = 8.0
 
 SQRT_GRAD_MAX = 1000.0
 """Bound on ``d sqrt(y)/dy`` (the torch layer's)."""
-
-
-def _softplus(x: np.ndarray) -> np.ndarray:
-    return np.logaddexp(0.0, x)
 
 
 def init_lambda(hidden_size: int, rng: np.random.Generator, dtype: type) -> np.ndarray:
@@ -91,14 +88,9 @@ class RGLRU(Module):
 
     def forward(self, x: np.ndarray, hx: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """x: (T, B, I); hx: (L, B, H) or None. Returns y (T, B, H) and h_n (L, B, H)."""
-        if x.ndim != 3 or x.shape[-1] != self.input_size:
-            raise ValueError(f"`x` must be (T, B, {self.input_size}) = (T, B, I), got {x.shape}")
+        hx = initial_state(x, hx, self.input_size, self.num_layers, self.hidden_size)
         T, B, _ = x.shape
         H, L = self.hidden_size, self.num_layers
-        if hx is None:
-            hx = np.zeros((L, B, H), dtype=x.dtype)
-        elif hx.shape != (L, B, H):
-            raise ValueError(f"`hx` must be (L, B, H) = {(L, B, H)}, got {hx.shape}")
         self._caches, finals = [], []
         for layer in range(L):
             k = x @ self.params[f"weight_ih_l{layer}"].T  # (T, B, 3H)
