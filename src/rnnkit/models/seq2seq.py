@@ -298,8 +298,8 @@ class Seq2Seq(nn.Module):
         c = config
         self.encoder = Encoder(c)
         self.bridge = Bridge(
-            bridged_layers(self.encoder.rnn), c.directions, c.rnn.hidden_size, c.dec_layers,
-            c.dec_hidden, c.decoder_rnn.cell_state, c.bridge,
+            bridged_layers(self.encoder.rnn, c.rnn.num_layers), c.directions, c.rnn.hidden_size,
+            c.dec_layers, c.dec_hidden, c.decoder_rnn.cell_state, c.bridge,
         )  # fmt: skip
         self.decoder = Decoder(c)
 

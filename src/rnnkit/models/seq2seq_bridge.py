@@ -65,11 +65,12 @@ def _fields(layer: nn.Module) -> tuple[str, ...]:
     return () if state_type is None else tuple(state_type._fields)
 
 
-def bridged_layers(layer: nn.Module) -> int:
-    """How many encoder layers :func:`encoder_final` hands the bridge: all of ``layer``'s,
-    or 1 (the top) when its state has no ``h`` (mLSTM)."""
+def bridged_layers(layer: nn.Module, num_layers: int) -> int:
+    """How many of the encoder's ``num_layers`` layers :func:`encoder_final` hands the
+    bridge: all, or 1 (the top) when ``layer``'s state has no ``h`` (mLSTM). ``num_layers``
+    comes from the config: the registry's layer protocol does not promise the attribute."""
     fields = _fields(layer)
-    return layer.num_layers if not fields or "h" in fields else 1
+    return num_layers if not fields or "h" in fields else 1
 
 
 def encoder_final(state: Any, memory: Tensor, lengths: Tensor, layer: nn.Module) -> Any:
