@@ -35,6 +35,29 @@ def _softplus(x: np.ndarray) -> np.ndarray:
     return np.logaddexp(0.0, x)
 
 
+def linear_scan(a: np.ndarray, b: np.ndarray, h0: np.ndarray) -> np.ndarray:
+    """h_t = a_t * h_{t-1} + b_t from ``h0 (B, H)``; a, b: (T, B, H). Returns h (T, B, H)."""
+    h = np.empty_like(b)  # (T, B, H)
+    prev = h0
+    for t in range(b.shape[0]):
+        prev = a[t] * prev + b[t]
+        h[t] = prev
+    return h
+
+
+def linear_scan_adjoint(
+    a: np.ndarray, dy: np.ndarray, dh_n: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The backward of :func:`linear_scan`: ``delta_t = dy_t + a_{t+1} delta_{t+1}`` (dL/dh_t
+    in total), from ``dh_n (B, H)`` or zeros. Returns delta (T, B, H) and dL/dh0 = a_1 delta_1."""
+    delta = np.empty_like(dy)  # (T, B, H)
+    carry = np.zeros_like(dy[0]) if dh_n is None else dh_n.copy()
+    for t in range(dy.shape[0] - 1, -1, -1):
+        delta[t] = dy[t] + carry
+        carry = a[t] * delta[t]
+    return delta, carry
+
+
 def initial_state(
     x: np.ndarray, hx: np.ndarray | None, input_size: int, num_layers: int, hidden_size: int
 ) -> np.ndarray:
@@ -100,23 +123,17 @@ class MinRNN(Module):
     def forward(self, x: np.ndarray, hx: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """x: (T, B, I); hx: (L, B, H) or None. Returns y (T, B, H) and h_n (L, B, H)."""
         hx = initial_state(x, hx, self.input_size, self.num_layers, self.hidden_size)
-        T, B, _ = x.shape
-        H, L = self.hidden_size, self.num_layers
         self._caches, finals = [], []
-        for layer in range(L):
+        for layer in range(self.num_layers):
             W = self.params[f"weight_ih_l{layer}"]
             k = x @ W.T  # (T, B, G·H)
             if self.bias:
                 k = k + self.params[f"bias_ih_l{layer}"]
             w, gh, dgh = self._gates(k)
             a, b = 1.0 - w, w * gh  # (T, B, H) each
-            h = np.empty((T, B, H), dtype=x.dtype)  # (T, B, H)
-            prev = hx[layer]
-            for t in range(T):
-                prev = a[t] * prev + b[t]
-                h[t] = prev
+            h = linear_scan(a, b, hx[layer])  # (T, B, H)
             self._caches.append((x, k, w, gh, dgh, h, hx[layer]))
-            finals.append(prev)
+            finals.append(h[-1])
             x = h
         return x, np.stack(finals)
 
@@ -131,12 +148,7 @@ class MinRNN(Module):
         for layer in range(self.num_layers - 1, -1, -1):
             x, k, w, gh, dgh, h, h0 = self._caches[layer]
             a = 1.0 - w
-            delta = np.empty_like(dy)  # (T, B, H)
-            carry = np.zeros_like(h0) if dh_n is None else dh_n[layer].copy()
-            for t in range(dy.shape[0] - 1, -1, -1):
-                delta[t] = dy[t] + carry
-                carry = a[t] * delta[t]
-            dhx[layer] = carry  # a_1 δ_1
+            delta, dhx[layer] = linear_scan_adjoint(a, dy, None if dh_n is None else dh_n[layer])
             h_prev = np.concatenate([h0[None], h[:-1]])  # (T, B, H): h_{t-1}
             dlogit = delta * (gh - h_prev) * w * a  # dL/d(logit of w)
             dk_h = delta * w * dgh

@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 from rnnkit.scratch.cells import sigmoid
-from rnnkit.scratch.minrnn import _softplus, initial_state
+from rnnkit.scratch.minrnn import _softplus, initial_state, linear_scan, linear_scan_adjoint
 from rnnkit.scratch.modules import Module
 from rnnkit.scratch.optim import init_uniform
 
@@ -89,21 +89,15 @@ class RGLRU(Module):
     def forward(self, x: np.ndarray, hx: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """x: (T, B, I); hx: (L, B, H) or None. Returns y (T, B, H) and h_n (L, B, H)."""
         hx = initial_state(x, hx, self.input_size, self.num_layers, self.hidden_size)
-        T, B, _ = x.shape
-        H, L = self.hidden_size, self.num_layers
         self._caches, finals = [], []
-        for layer in range(L):
+        for layer in range(self.num_layers):
             k = x @ self.params[f"weight_ih_l{layer}"].T  # (T, B, 3H)
             if self.bias:
                 k = k + self.params[f"bias_ih_l{layer}"]
             g = self._coeffs(k, self.params[f"lambda_l{layer}"])
-            h = np.empty((T, B, H), dtype=x.dtype)  # (T, B, H)
-            prev = hx[layer]
-            for t in range(T):
-                prev = g["a"][t] * prev + g["b"][t]
-                h[t] = prev
+            h = linear_scan(g["a"], g["b"], hx[layer])  # (T, B, H)
             self._caches.append((x, g, h, hx[layer]))
-            finals.append(prev)
+            finals.append(h[-1])
             x = h
         return x, np.stack(finals)
 
@@ -117,12 +111,7 @@ class RGLRU(Module):
         for layer in range(self.num_layers - 1, -1, -1):
             x, g, h, h0 = self._caches[layer]
             a = g["a"]
-            delta = np.empty_like(dy)  # (T, B, H)
-            carry = np.zeros_like(h0) if dh_n is None else dh_n[layer].copy()
-            for t in range(dy.shape[0] - 1, -1, -1):
-                delta[t] = dy[t] + carry
-                carry = a[t] * delta[t]
-            dhx[layer] = carry  # a_1 δ_1
+            delta, dhx[layer] = linear_scan_adjoint(a, dy, None if dh_n is None else dh_n[layer])
             h_prev = np.concatenate([h0[None], h[:-1]])  # (T, B, H): h_{t-1}
             ds = delta * g["i"] * g["u"]
             dsdy = 1.0 / np.maximum(2.0 * g["s"], 1.0 / SQRT_GRAD_MAX)
