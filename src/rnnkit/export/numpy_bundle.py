@@ -23,9 +23,6 @@ from rnnkit.scratch.runtime import MODES
 
 __all__ = ["NUMPY_NETWORKS", "export_numpy", "layer_spec"]
 
-NUMPY_NETWORKS = ("LanguageModel", "SequenceClassifier", "LSTMFCN", "Seq2Seq", "ForecastNet")
-"""Networks the NumPy runtime runs."""
-
 
 def layer_spec(layer: nn.Module, name: str) -> dict[str, Any]:
     """The manifest entry of one rnnkit recurrent layer; ``ValueError`` naming what the
@@ -46,32 +43,29 @@ def layer_spec(layer: nn.Module, name: str) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def _lm_parts(model: nn.Module) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    modules = list(model.layers) if getattr(model, "layers", None) is not None else None
+    prefixes = [f"layers.{i}." for i in range(len(modules))] if modules else ["rnn."]
+    layers = {p: layer_spec(m, p) for p, m in zip(prefixes, modules or [model.rnn], strict=True)}
+    return layers, {"rnn": prefixes}, {"lm": {}}
+
+
+def _classifier_parts(model: nn.Module) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    c = model.config
+    kind = "embedding" if c.vocab_size else ("linear" if c.project_input else "identity")
+    parts = {"input": kind, "pooling": c.pooling, "directions": c.rnn.directions}
+    return {"rnn.": layer_spec(model.rnn, "rnn")}, parts, {"classify": {}}
+
+
 def _parts(model: nn.Module) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
     """(layers, parts, graphs) of the manifest for ``model``."""
     name = type(model).__name__
-    if name == "LanguageModel":
-        modules = list(model.layers) if getattr(model, "layers", None) is not None else None
-        prefixes = [f"layers.{i}." for i in range(len(modules))] if modules else ["rnn."]
-        layers = {
-            p: layer_spec(m, p) for p, m in zip(prefixes, modules or [model.rnn], strict=True)
-        }
-        graphs = {"lm": {}}
-        return layers, {"rnn": prefixes}, graphs
-    if name == "SequenceClassifier":
-        c = model.config
-        kind = "embedding" if c.vocab_size else ("linear" if c.project_input else "identity")
-        parts = {"input": kind, "pooling": c.pooling, "directions": c.rnn.directions}
-        return {"rnn.": layer_spec(model.rnn, "rnn")}, parts, {"classify": {}}
-    if name == "ForecastNet":
-        return _forecast_parts(model)
-    if name == "LSTMFCN":
-        return _lstm_fcn_parts(model)
-    if name == "Seq2Seq":
-        return _seq2seq_parts(model)
-    raise ValueError(
-        f"network {name} has no NumPy runtime yet; it has {', '.join(NUMPY_NETWORKS)} "
-        "(use --format onnx)"
-    )
+    if name not in _NETWORK_PARTS:
+        raise ValueError(
+            f"network {name} has no NumPy runtime yet; it has {', '.join(NUMPY_NETWORKS)} "
+            "(use --format onnx)"
+        )
+    return _NETWORK_PARTS[name](model)
 
 
 def _lstm_fcn_parts(model: nn.Module) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
@@ -149,3 +143,15 @@ def export_numpy(model: nn.Module, out: str | os.PathLike[str], task: str) -> Pa
         manifest["state"] = state_shapes(model)
     write_manifest(out, manifest)
     return out
+
+
+# network class name -> its manifest parts; the networks the NumPy runtime runs
+_NETWORK_PARTS = {
+    "LanguageModel": _lm_parts,
+    "SequenceClassifier": _classifier_parts,
+    "LSTMFCN": _lstm_fcn_parts,
+    "Seq2Seq": _seq2seq_parts,
+    "ForecastNet": _forecast_parts,
+}
+NUMPY_NETWORKS = tuple(_NETWORK_PARTS)
+"""Networks the NumPy runtime runs."""
