@@ -184,13 +184,14 @@ def _cpu_float32_eval(model: nn.Module) -> Iterator[None]:
 
 
 def check_output_layer(model: nn.Module) -> None:
-    """Refuse a language model whose output layer is not one projection to the vocabulary
-    (the adaptive softmax): the exported graphs and the NumPy runtime give logits ``(T, B,
-    V)`` from a single matrix, and would silently compute something else."""
+    """Refuse a language model or translator whose output layer is not one projection to
+    the vocabulary (the adaptive softmax): the exported graphs and the NumPy runtime give
+    logits ``(T, B, V)`` from a single matrix, and would silently compute something else."""
     kind = getattr(getattr(model, "config", None), "output_layer", "softmax")
-    if type(model).__name__ == "LanguageModel" and kind not in ("softmax", "chunked"):
+    what = {"LanguageModel": "language model", "Seq2Seq": "translator"}.get(type(model).__name__)
+    if what is not None and kind not in ("softmax", "chunked"):
         raise ValueError(
-            f"this language model's output layer is {kind!r}; export runs the full softmax "
+            f"this {what}'s output layer is {kind!r}; export runs the full softmax "
             "only (output_layer 'softmax' or 'chunked', which have the same weights); "
             "serve it with --backend torch"
         )

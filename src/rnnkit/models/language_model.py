@@ -34,7 +34,7 @@ from torch import Tensor, nn
 
 from rnnkit.config import check_types, config_from_dict
 from rnnkit.metrics.text import mean_perplexity as perplexity  # exp(mean NLL), inf on overflow
-from rnnkit.models.output_layers import OUTPUT_LAYERS, build_output
+from rnnkit.models.output_layers import build_output, check_output_options
 from rnnkit.nn.regularization import LockedDropout, embedding_dropout
 from rnnkit.nn.spec import RecurrentSpec, accepts_flat_keys
 
@@ -90,16 +90,7 @@ class LMConfig:
             value = getattr(self, name)
             if value is not None and not 0.0 <= value < 1.0:
                 raise ValueError(f"`{name}` must be in [0, 1), got {value}")
-        if self.output_layer not in OUTPUT_LAYERS:
-            raise ValueError(
-                f"`output_layer` must be one of {', '.join(OUTPUT_LAYERS)}, "
-                f"got {self.output_layer!r}"
-            )
-        if self.div_value < 1 or self.chunk_rows <= 0:
-            raise ValueError(
-                f"`div_value` must be >= 1 and `chunk_rows` > 0, got {self.div_value} and "
-                f"{self.chunk_rows}"
-            )
+        check_output_options(self.output_layer, self.div_value, self.chunk_rows)
         for name in ("ar_alpha", "tar_beta"):
             if getattr(self, name) < 0:
                 raise ValueError(f"`{name}` must be >= 0, got {getattr(self, name)}")

@@ -17,7 +17,9 @@ Every layer is an ``nn.Module`` with
 - ``forward(h) -> (..., V)`` scores whose ``log_softmax`` is the model's log-probability
   (logits for softmax/chunked, the log-probabilities themselves for adaptive), so sampling,
   beam search and ``F.cross_entropy`` work on any of them unchanged;
-- ``loss(h, y, reduction)``: the negative log-likelihood of targets ``y``, in float32;
+- ``loss(h, y, reduction, label_smoothing=0.0)``: the negative log-likelihood of targets
+  ``y``, in float32 (with ``label_smoothing`` eps: ``(1 - eps) * NLL + eps * mean over V of
+  -log p``, as ``F.cross_entropy``'s);
 - ``log_prob(h) -> (..., V)``: exact log-probabilities, float32;
 - ``predict(h) -> (...)``: the most likely token.
 
@@ -49,6 +51,7 @@ __all__ = [
     "ChunkedSoftmaxOutput",
     "SoftmaxOutput",
     "build_output",
+    "check_output_options",
     "chunked_cross_entropy",
     "default_cutoffs",
     "output_layer_names",
@@ -66,6 +69,13 @@ def _reduce(nll: Tensor, reduction: str) -> Tensor:
     if reduction == "none":
         return nll
     raise ValueError(f"`reduction` must be one of {', '.join(REDUCTIONS)}, got {reduction!r}")
+
+
+def _check_loss_args(reduction: str, label_smoothing: float) -> None:
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"`reduction` must be one of {', '.join(REDUCTIONS)}, got {reduction!r}")
+    if not 0.0 <= label_smoothing < 1.0:
+        raise ValueError(f"`label_smoothing` must be in [0, 1), got {label_smoothing}")
 
 
 def _wide(t: Tensor) -> Tensor:
@@ -87,14 +97,15 @@ class SoftmaxOutput(nn.Linear):
     """``Linear(H, V)`` and the full softmax. A ``nn.Linear`` (``weight (V, H)``,
     ``bias (V,)``), so state dicts, weight tying and export see the classic decoder."""
 
-    def loss(self, h: Tensor, y: Tensor, reduction: str = "mean") -> Tensor:
+    def loss(
+        self, h: Tensor, y: Tensor, reduction: str = "mean", label_smoothing: float = 0.0
+    ) -> Tensor:
         """NLL of ``y (...)`` given ``h (..., H)``, float32: mean, sum or per row ``(N,)``."""
         h, y = _rows(h, y)
-        if reduction not in REDUCTIONS:
-            raise ValueError(
-                f"`reduction` must be one of {', '.join(REDUCTIONS)}, got {reduction!r}"
-            )
-        return F.cross_entropy(_wide(self(h)), y, reduction=reduction)  # (N, V) vs (N,)
+        _check_loss_args(reduction, label_smoothing)
+        return F.cross_entropy(
+            _wide(self(h)), y, reduction=reduction, label_smoothing=label_smoothing
+        )  # (N, V) vs (N,)
 
     def log_prob(self, h: Tensor) -> Tensor:
         """``(..., V)`` float32 log-probabilities."""
@@ -204,13 +215,27 @@ class ChunkedSoftmaxOutput(SoftmaxOutput):
             raise ValueError(f"`chunk_rows` must be > 0, got {chunk_rows}")
         self.chunk_rows = chunk_rows
 
-    def loss(self, h: Tensor, y: Tensor, reduction: str = "mean") -> Tensor:
+    def loss(
+        self, h: Tensor, y: Tensor, reduction: str = "mean", label_smoothing: float = 0.0
+    ) -> Tensor:
         """As :meth:`SoftmaxOutput.loss`, without the full ``(N, V)`` logits for ``mean``
-        and ``sum`` (``none``, per-row losses, takes the plain path)."""
+        and ``sum`` (``none``, per-row losses, takes the plain path). Label smoothing adds
+        ``eps * (z_y - mean_v z_v)`` per row: ``-mean_v log p_v = lse - mean_v z_v`` and
+        ``mean_v z_v = h . mean_v(W_v) + mean(b)``, so it needs no logits either."""
         if reduction == "none":
-            return super().loss(h, y, reduction)
+            return super().loss(h, y, reduction, label_smoothing)
         h, y = _rows(h, y)
-        return chunked_cross_entropy(h, self.weight, self.bias, y, self.chunk_rows, reduction)
+        _check_loss_args(reduction, label_smoothing)
+        w, b = self.weight, self.bias
+        loss = chunked_cross_entropy(h, w, b, y, self.chunk_rows, reduction)
+        if not label_smoothing:
+            return loss
+        hw = _wide(h)  # elementwise products below: no autocast down-cast
+        gap = (hw * w[y]).sum(-1) - (hw * w.mean(0)).sum(-1)  # (N,) z_y - mean_v z_v
+        if b is not None:
+            gap = gap + b[y] - b.mean()
+        gap = label_smoothing * gap
+        return loss + (gap.mean() if reduction == "mean" else gap.sum())
 
 
 def default_cutoffs(vocab_size: int) -> tuple[int, ...]:
@@ -307,11 +332,19 @@ class AdaptiveSoftmaxOutput(nn.Module):
         """``(..., V)``: the log-probabilities (valid logits: their log_softmax is themselves)."""
         return self.log_prob(h)
 
-    def loss(self, h: Tensor, y: Tensor, reduction: str = "mean") -> Tensor:
-        """NLL of ``y (...)``: the head for every row, each tail only for its own rows."""
+    def loss(
+        self, h: Tensor, y: Tensor, reduction: str = "mean", label_smoothing: float = 0.0
+    ) -> Tensor:
+        """NLL of ``y (...)``: the head for every row, each tail only for its own rows.
+        Label smoothing needs every token's log-probability: it takes :meth:`log_prob`."""
         h, y = _rows(h, y)
+        _check_loss_args(reduction, label_smoothing)
         if y.numel() and (int(y.min()) < 0 or int(y.max()) >= self.vocab_size):
             raise ValueError(f"`targets` must be ids in [0, {self.vocab_size}), got out of range")
+        if label_smoothing:
+            lp = self.log_prob(h)  # (N, V)
+            nll = -lp.gather(1, y[:, None]).squeeze(1)  # (N,)
+            return _reduce((1 - label_smoothing) * nll - label_smoothing * lp.mean(-1), reduction)
         head = self._head(h)  # (N, c0 + n_clusters)
         c0, bounds = self.cutoffs[0], (*self.cutoffs, self.vocab_size)
         cluster = torch.bucketize(y, torch.tensor(self.cutoffs, device=y.device), right=True)
@@ -364,6 +397,19 @@ OUTPUT_LAYERS: dict[str, tuple[Callable[..., nn.Module], str]] = {
 def output_layer_names() -> list[str]:
     """The registered output layers, in registration order."""
     return list(OUTPUT_LAYERS)
+
+
+def check_output_options(output_layer: str, div_value: float, chunk_rows: int) -> None:
+    """Validate a model config's output-layer fields (``output_layer``, ``div_value``,
+    ``chunk_rows``; ``cutoffs`` are checked against V when the layer is built)."""
+    if output_layer not in OUTPUT_LAYERS:
+        raise ValueError(
+            f"`output_layer` must be one of {', '.join(OUTPUT_LAYERS)}, got {output_layer!r}"
+        )
+    if div_value < 1 or chunk_rows <= 0:
+        raise ValueError(
+            f"`div_value` must be >= 1 and `chunk_rows` > 0, got {div_value} and {chunk_rows}"
+        )
 
 
 def build_output(name: str, in_features: int, vocab_size: int, **options: Any) -> nn.Module:

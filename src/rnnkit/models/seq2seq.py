@@ -10,10 +10,16 @@ initial states whatever the layer counts, directions and sizes; the decoder (Luo
     h_t   = RNN(x_t, h_{t-1})                      (top layer's output)
     c_t, a_t = attention(h_t, encoder outputs)     (additive / dot / general; a_t masked on padding)
     h~_t  = tanh(W_c [c_t; h_t])
-    p(y_t) = softmax(W_o h~_t)
+    p(y_t) = softmax(W_o h~_t)                    (or the output layer's own distribution)
 
 With ``attention="none"`` the decoder is the plain encoder-decoder (``h~_t = h_t``), where the
 bridge's "thought vector" is all the decoder knows of the source.
+
+The output layer is ``output_layer`` of :mod:`rnnkit.models.output_layers`: softmax (the
+classic ``W_o``), chunked (the same ``Linear``, its training loss over row chunks without the
+full logits) or adaptive (adaptive softmax over the frequency-ordered target vocabulary).
+Given ``targets``, :meth:`Seq2Seq.forward` returns the layer's own loss (:func:`output_loss`);
+decoding reads the layer's exact ``log_prob``.
 
 Shapes: S source length, T target length, B batch, V vocab (``V_s``/``V_t``), E embedding,
 H encoder hidden per direction, D directions, H_d decoder hidden, K = D*H encoder output.
@@ -38,6 +44,7 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from rnnkit.config import check_types, config_from_dict
+from rnnkit.models.output_layers import build_output, check_output_options
 from rnnkit.models.seq2seq_bridge import (
     BRIDGE_MODES,
     Bridge,
@@ -53,6 +60,7 @@ __all__ = [
     "Memory",
     "Seq2Seq",
     "Seq2SeqConfig",
+    "output_loss",
     "sequence_loss",
 ]
 
@@ -87,6 +95,17 @@ class Seq2SeqConfig:
     """Encoder final states -> decoder initial states: linear, copy or zeros."""
     pad_id: int = 0
     """Padding id of both vocabularies."""
+    output_layer: str = "softmax"
+    """The decoder's output layer (:mod:`rnnkit.models.output_layers`): softmax (Linear +
+    full cross-entropy), chunked (the same Linear, cross-entropy over row chunks) or adaptive
+    (adaptive softmax, clusters over the frequency-ordered target vocabulary)."""
+    cutoffs: tuple[int, ...] | None = None
+    """adaptive: cluster starts, increasing in (0, V_t); None: ``min(V_t // 5, 20000)`` then
+    x4 while below V_t."""
+    div_value: float = 4.0
+    """adaptive: tail cluster i projects H_d to ``H_d // div_value**(i+1)`` features."""
+    chunk_rows: int = 1024
+    """chunked: rows (target tokens) per chunk of the cross-entropy."""
 
     def __post_init__(self) -> None:
         check_types(self)
@@ -108,6 +127,7 @@ class Seq2SeqConfig:
             )
         if self.bridge not in BRIDGE_MODES:
             raise ValueError(f"`bridge` must be one of {BRIDGE_MODES}, got {self.bridge!r}")
+        check_output_options(self.output_layer, self.div_value, self.chunk_rows)
 
     @property
     def directions(self) -> int:
@@ -194,7 +214,8 @@ class Encoder(nn.Module):
 
 
 class Decoder(nn.Module):
-    """Embedding -> recurrent layers -> attention -> attentional vector -> logits."""
+    """Embedding -> recurrent layers -> attention -> attentional vector -> output layer
+    (``out``: any of :data:`~rnnkit.models.output_layers.OUTPUT_LAYERS`)."""
 
     def __init__(self, c: Seq2SeqConfig) -> None:
         super().__init__()
@@ -208,7 +229,10 @@ class Decoder(nn.Module):
         if c.attention != "none":
             self.attention = make_attention(c.attention, H_d, K, c.attn_size)
             self.combine = nn.Linear(K + H_d, H_d, bias=False)
-        self.out = nn.Linear(H_d, c.tgt_vocab_size)
+        self.out = build_output(
+            c.output_layer, H_d, c.tgt_vocab_size, cutoffs=c.cutoffs, div_value=c.div_value,
+            chunk_rows=c.chunk_rows,
+        )  # fmt: skip
         self.feed_size = H_d if self.input_feeding else 0
 
     def attend(self, h: Tensor, memory: Memory) -> tuple[Tensor, Tensor | None]:
@@ -232,9 +256,10 @@ class Decoder(nn.Module):
     def step(
         self, tokens: Tensor, state: DecoderState, memory: Memory
     ) -> tuple[Tensor, DecoderState, Tensor | None]:
-        """One step: ``tokens (B,)`` -> logits ``(B, V_t)``, the next state, weights ``(B, S)``."""
+        """One step: ``tokens (B,)`` -> the output layer's input ``(B, H_d)`` (the dropped
+        attentional vector), the next state, weights ``(B, S)``."""
         att, state, weights = self.advance(self.dropout(self.embedding(tokens)), state, memory)
-        return self.out(self.dropout(att)), state, weights
+        return self.dropout(att), state, weights
 
     def forward(
         self,
@@ -244,10 +269,11 @@ class Decoder(nn.Module):
         teacher_forcing: float = 1.0,
         generator: torch.Generator | None = None,
     ) -> tuple[Tensor, Tensor | None]:
-        """Run over ``tgt_in (T, B)`` -> logits ``(T, B, V_t)``, weights ``(T, B, S)`` or None.
+        """Run over ``tgt_in (T, B)`` -> the output layer's inputs ``(T, B, H_d)`` (dropped
+        attentional vectors; ``self.out`` of them is the scores), weights ``(T, B, S)`` or None.
 
         With ``teacher_forcing < 1`` each row at each step is fed the gold token with that
-        probability, else the model's own previous argmax (``generator`` draws the coins).
+        probability, else the model's own previous prediction (``generator`` draws the coins).
         """
         if teacher_forcing >= 1.0:
             # The inputs are known: embed them, and project to the vocabulary, all at once.
@@ -263,19 +289,20 @@ class Decoder(nn.Module):
                     ws.append(w)
                 att = torch.stack(atts)  # (T, B, H_d)
                 weights = None if ws[0] is None else torch.stack(ws)  # (T, B, S)
-            return self.out(self.dropout(att)), weights
-        logits_all, weights_all = [], []
+            return self.dropout(att), weights
+        hidden_all, weights_all = [], []
         tokens = tgt_in[0]
         for t in range(tgt_in.shape[0]):
             if t > 0:
                 coin = torch.rand(tokens.shape, generator=generator).to(tokens.device)
-                own = logits_all[-1].detach().argmax(-1)  # (B,)
+                with torch.no_grad():
+                    own = self.out.predict(hidden_all[-1])  # (B,)
                 tokens = torch.where(coin < teacher_forcing, tgt_in[t], own)
-            logits, state, weights = self.step(tokens, state, memory)
-            logits_all.append(logits)
+            hidden, state, weights = self.step(tokens, state, memory)
+            hidden_all.append(hidden)
             weights_all.append(weights)
         stacked = None if weights_all[0] is None else torch.stack(weights_all)  # (T, B, S)
-        return torch.stack(logits_all), stacked  # (T, B, V_t)
+        return torch.stack(hidden_all), stacked  # (T, B, H_d)
 
 
 class Seq2Seq(nn.Module):
@@ -290,6 +317,10 @@ class Seq2Seq(nn.Module):
         - ``tgt_in``: ``(T, B)`` decoder inputs (``<bos> y_1 .. y_{T-1}``).
 
     Outputs: ``logits (T, B, V_t)`` and attention ``weights (T, B, S)`` (None without attention).
+        ``logits``' log_softmax is the model's log-probability (the adaptive softmax gives the
+        log-probabilities themselves). With ``targets (T, B)`` the first output is instead the
+        mean loss over the non-padding targets (:func:`output_loss`: the output layer's own,
+        which never builds the full logits where the layer avoids them).
     """
 
     def __init__(self, config: Seq2SeqConfig) -> None:
@@ -327,17 +358,41 @@ class Seq2Seq(nn.Module):
         *,
         teacher_forcing: float = 1.0,
         generator: torch.Generator | None = None,
+        targets: Tensor | None = None,
+        label_smoothing: float = 0.0,
     ) -> tuple[Tensor, Tensor | None]:
         state, memory = self.encode(src, src_lengths)
-        return self.decoder(tgt_in, state, memory, teacher_forcing, generator)
+        hidden, weights = self.decoder(tgt_in, state, memory, teacher_forcing, generator)
+        if targets is None:
+            return self.decoder.out(hidden), weights  # (T, B, V_t)
+        pad = self.config.pad_id
+        return output_loss(self.decoder.out, hidden, targets, pad, label_smoothing)[0], weights
 
     def step(
         self, tokens: Tensor, state: DecoderState, memory: Memory
     ) -> tuple[Tensor, DecoderState, Tensor | None]:
-        """One step: ``tokens (B,)`` -> log-probs ``(B, V_t)``, state, weights ``(B, S)``."""
-        logits, state, weights = self.decoder.step(tokens, state, memory)
-        dtype = torch.promote_types(logits.dtype, torch.float32)  # half precision -> float32
-        return torch.log_softmax(logits, -1, dtype=dtype), state, weights
+        """One step: ``tokens (B,)`` -> log-probs ``(B, V_t)`` (float32 at least, exact for
+        every output layer), state, weights ``(B, S)``."""
+        hidden, state, weights = self.decoder.step(tokens, state, memory)
+        return self.decoder.out.log_prob(hidden), state, weights
+
+
+def output_loss(
+    layer: nn.Module, hidden: Tensor, targets: Tensor, pad_id: int, label_smoothing: float = 0.0
+) -> tuple[Tensor, int]:
+    """Mean loss of an output layer over the non-padding targets, and their count.
+
+    Args:
+        layer: an output layer (:func:`~rnnkit.models.output_layers.build_output`).
+        hidden: ``(T, B, H_d)`` the layer's inputs.
+        targets: ``(T, B)`` ids; ``pad_id`` positions are left out before the layer runs.
+        pad_id: the padding id.
+        label_smoothing: mass spread uniformly over the vocabulary (0: plain NLL).
+    """
+    keep = targets != pad_id  # (T, B)
+    n = int(keep.sum())
+    loss = layer.loss(hidden[keep], targets[keep], "sum", label_smoothing)  # (n, H_d) rows
+    return loss / max(n, 1), n
 
 
 def sequence_loss(

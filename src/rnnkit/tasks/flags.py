@@ -86,12 +86,13 @@ def _lines(flags: dict[str, tuple[Any, str]], indent: str) -> str:
 
 
 def shared_docs(fn: F) -> F:
-    """Fill ``{run flags}``, ``{layer flags}``, ``{embedding flags}`` and ``{cells}`` in
-    ``fn``'s docstring.
+    """Fill ``{run flags}``, ``{layer flags}``, ``{embedding flags}``, ``{cells}`` and
+    ``{output layers}`` in ``fn``'s docstring.
 
     The markers stand alone on an ``Args:`` line, indented like the other arguments; the
     run flags include ``run_dir``'s line. Returns ``fn`` itself (its ``__doc__`` set).
     """
+    from rnnkit.models.output_layers import output_layer_names
     from rnnkit.nn.registry import cell_names
 
     doc = fn.__doc__ or ""
@@ -105,6 +106,7 @@ def shared_docs(fn: F) -> F:
         if marker == "{run flags}":
             block = f"{indent}run_dir: {_RUN_DIR_DOC}\n{block}"
         doc = doc[: at - len(indent)] + block + doc[at + len(marker) :]
+    doc = doc.replace("{output layers}", ", ".join(output_layer_names()))
     fn.__doc__ = doc.replace("{cells}", ", ".join(cell_names()))
     return fn
 

@@ -106,6 +106,7 @@ def train(
     freeze_embeddings: bool | None = None,
     attention: str | None = None,
     input_feeding: bool | None = None,
+    output_layer: str | None = None,
     batch_size: int | None = None,
     teacher_forcing: float | None = None,
     teacher_forcing_final: float | None = None,
@@ -152,6 +153,8 @@ def train(
             --embeddings initialises both the source and the target table).
         attention: additive, dot, general or none.
         input_feeding: feed the previous attentional vector to the next decoder step.
+        output_layer: the decoder's output layer: {output layers}; more options (cutoffs,
+            div_value, chunk_rows) through model_options. Evaluation is exact for each.
         batch_size: pairs per batch.
         teacher_forcing: probability of feeding the gold previous token in training.
         teacher_forcing_final: decay the ratio linearly to this (over teacher_forcing_steps,
@@ -182,7 +185,7 @@ def train(
              "chunk_size": chunk_size, "forget_gate": forget_gate}  # fmt: skip
     cfg["model"].update(layer_overrides(**layer))
     cfg["model"].update(given(embedding_dim=embedding_dim, attention=attention,
-                              input_feeding=input_feeding))  # fmt: skip
+                              input_feeding=input_feeding, output_layer=output_layer))  # fmt: skip
     cfg["model"].update(pre.model_dim(embedding_dim) if pre else {})  # the file's E unless given
     cfg["model"].update(model_options or {})
     options = dict(train_options or {})

@@ -25,7 +25,6 @@ from rnnkit.data.pairs import normalize
 from rnnkit.data.sentences import split_sentences
 from rnnkit.decoding import BEAM_SIZE, LENGTH_PENALTY
 from rnnkit.metrics.text import perplexity
-from rnnkit.models.seq2seq import sequence_loss
 from rnnkit.models.seq2seq_decode import MAX_LEN_A, MAX_LEN_B, Hypothesis, decode
 
 if TYPE_CHECKING:
@@ -245,8 +244,8 @@ def teacher_forced_perplexity(
     nll, n = 0.0, 0
     for b in loader:
         b = b.to(dev)
-        logits, _ = model(b.src, b.src_lengths, b.tgt_in)
-        loss, k = sequence_loss(logits, b.tgt_out, tr.tgt_vocab.pad_id)
+        loss, _ = model(b.src, b.src_lengths, b.tgt_in, targets=b.tgt_out)  # the layer's NLL
+        k = int((b.tgt_out != tr.tgt_vocab.pad_id).sum())
         nll, n = nll + float(loss) * k, n + k
     return perplexity(nll, n)
 

@@ -36,7 +36,7 @@ from rnnkit.data.pair_splits import (
 from rnnkit.data.pairs import PairBatch, PairData, PairLoader, PairsConfig, make_tokenizer
 from rnnkit.data.vocab import Vocab
 from rnnkit.metrics.text import mean_perplexity
-from rnnkit.models.seq2seq import Seq2Seq, Seq2SeqConfig, sequence_loss
+from rnnkit.models.seq2seq import Seq2Seq, Seq2SeqConfig
 from rnnkit.tasks.run import TaskRun
 from rnnkit.tasks.translate_decode import Translation, decode_sentences
 from rnnkit.train import StepOutput, TrainConfig
@@ -225,13 +225,19 @@ class Translator(TaskRun):
                 TGT_VOCAB.removesuffix(".json"): self.tgt_vocab}  # fmt: skip
 
     def step(self, model: torch.nn.Module, batch: Any, state: Any) -> StepOutput:
-        """One batch (:class:`StepBatch`, or a plain :class:`PairBatch`: step 0) -> loss."""
+        """One batch (:class:`StepBatch`, or a plain :class:`PairBatch`: step 0) -> loss.
+
+        The loss is the decoder output layer's own (exact NLL for every layer; chunked never
+        holds the full logits), on the non-padding targets."""
         pairs, step = (batch.pairs, batch.step) if isinstance(batch, StepBatch) else (batch, 0)
         training = model.training
         ratio = self.options.ratio(step) if training else 1.0
-        logits, _ = model(pairs.src, pairs.src_lengths, pairs.tgt_in, teacher_forcing=ratio)
         smoothing = self.options.label_smoothing if training else 0.0
-        loss, n = sequence_loss(logits, pairs.tgt_out, self.src_vocab.pad_id, smoothing)
+        loss, _ = model(
+            pairs.src, pairs.src_lengths, pairs.tgt_in, teacher_forcing=ratio,
+            targets=pairs.tgt_out, label_smoothing=smoothing,
+        )  # fmt: skip
+        n = int((pairs.tgt_out != self.tgt_vocab.pad_id).sum())
         metrics = {"teacher_forcing": ratio} if training and ratio < 1.0 else {}
         return StepOutput(loss, n, None, metrics)
 
