@@ -63,3 +63,36 @@ def test_padded_batch_equals_each_series_alone(plaid: list[np.ndarray]) -> None:
         assert torch.all(z[n:, b] == 0)
     with pytest.raises(ValueError, match="`lengths` must be in 1.."):
         znormalize_padded(x, torch.zeros_like(lengths))
+
+
+def test_series_level_is_asinh_mean_and_log_std_over_valid_steps() -> None:
+    from rnnkit.data.series_norm import series_level
+
+    x = torch.zeros(5, 2, 2)
+    x[:, 0, 0] = torch.tensor([1.0, 2.0, 3.0, 4.0, 5.0])
+    x[:, 0, 1] = 7.0  # constant: std floored
+    x[:3, 1, 0] = torch.tensor([-2.0, 0.0, 2.0])
+    x[3:, 1] = 1e6  # padding of row 1 must not count
+    out = series_level(x, torch.tensor([5, 3]))  # (B, 2I): means then stds
+    assert out.shape == (2, 4)
+    assert torch.allclose(out[0, :2], torch.asinh(torch.tensor([3.0, 7.0])))
+    assert torch.isclose(out[0, 2], torch.log(torch.tensor(2.0).sqrt()))
+    assert out[0, 3] < -10  # log of the floor
+    assert torch.isclose(out[1, 0], torch.tensor(0.0))
+    assert torch.isclose(out[1, 2], torch.log(torch.tensor(8.0 / 3).sqrt()))
+
+
+def test_series_quantiles_match_torch_quantile_per_row_and_ignore_padding() -> None:
+    from rnnkit.data.series_norm import series_quantiles
+
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(40, 3, 2, generator=gen)
+    lengths = torch.tensor([40, 13, 1])
+    x[13:, 1], x[1:, 2] = 1e6, -1e6  # padding must not count
+    out = series_quantiles(x, lengths, 7)  # (B, 7 * 2), channel 0's quantiles first
+    probs = torch.linspace(0, 1, 7)
+    for b, n in enumerate(lengths.tolist()):
+        ref = torch.quantile(x[:n, b], probs, dim=0).T.reshape(-1)  # (I*Q,)
+        assert torch.allclose(out[b], ref, atol=1e-6), b
+    with pytest.raises(ValueError, match="`count` must be >= 2"):
+        series_quantiles(x, lengths, 1)

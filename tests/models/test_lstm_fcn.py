@@ -37,7 +37,18 @@ def test_auto_axis_shuffles_univariate_series_only() -> None:
     assert _model().config.axis == "time" and _model().config.pool == 1  # old runs load as-is
 
 
-@pytest.mark.parametrize("options", [{"rnn_axis": "channels"}, {"max_length": 8}, {}])
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"rnn_axis": "channels"},
+        {"max_length": 8},
+        {},
+        {"max_length": 8, "downsample": "conv"},
+        {"max_length": 8, "downsample": "conv", "normalize": "series+level"},
+        {"rnn_axis": "channels", "normalize": "series"},
+        {"max_length": 8, "normalize": "series+level", "quantiles": 5},
+    ],
+)
 def test_padded_batch_equals_rows_run_alone(options: dict) -> None:
     model = _model(input_length=30, **options)
     gen = torch.Generator().manual_seed(1)
@@ -67,8 +78,37 @@ def test_shuffled_branch_cuts_series_longer_than_training_and_learns() -> None:
         ({"rnn_axis": "sideways"}, "`rnn_axis` must be one of auto, time, channels"),
         ({"rnn_axis": "channels"}, "needs `input_length`"),
         ({"max_length": 0, "input_length": 5}, "`max_length` must be > 0 or None, got 0"),
+        ({"quantiles": 1}, "`quantiles` must be 0 or >= 2, got 1"),
+        ({"downsample": "later"}, "`downsample` must be one of input, conv, got 'later'"),
+        ({"normalize": "global"}, "`normalize` must be one of none, series, series\\+level"),
     ],
 )
 def test_bad_config_names_the_option(options: dict, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         LSTMFCNConfig.from_dict({"num_classes": 2, "input_size": 1, **options})
+
+
+def test_downsample_conv_reads_full_resolution_then_averages() -> None:
+    """``conv``: the first block sees every step, so a pattern that averaging the input
+    cancels (+1, -1 alternating, pairs averaged to 0) still reaches the head."""
+    early = _model(input_length=40, max_length=20, downsample="input")
+    late = _model(input_length=40, max_length=20, downsample="conv")
+    late.load_state_dict(early.state_dict())  # same weights, different placement
+    flat = torch.zeros(40, 1, 1)
+    zigzag = torch.tensor([1.0, -1.0] * 20)[:, None, None]
+    with torch.no_grad():
+        assert torch.equal(early(flat), early(zigzag))  # averaged pairs: both all-zero
+        assert not torch.allclose(late(flat), late(zigzag))
+    assert late.conv.downsample == 2 and early.conv.downsample == 1
+
+
+def test_normalize_series_ignores_scale_and_level_reads_it() -> None:
+    gen = torch.Generator().manual_seed(2)
+    x = torch.randn(30, 2, 1, generator=gen)
+    lengths = torch.tensor([30, 21])
+    series = _model(input_length=30, normalize="series")
+    level = _model(input_length=30, normalize="series+level")
+    assert level.head.in_features == series.head.in_features + 2  # asinh(mean), log(std)
+    with torch.no_grad():
+        assert torch.allclose(series(x, lengths), series(5.0 * x + 3.0, lengths), atol=1e-4)
+        assert not torch.allclose(level(x, lengths), level(5.0 * x + 3.0, lengths), atol=1e-3)

@@ -432,3 +432,34 @@ def test_a_builtin_set_records_its_train_and_official_test_files() -> None:
         "test": "BasicMotions_TEST.ts",
     }
     assert run_files({"source": "digits", "format": "auto"}) == {}
+
+
+def test_znorm_auto_moves_univariate_lstm_fcn_normalisation_into_the_network() -> None:
+    from rnnkit.tasks.classify import _resolve_znorm
+
+    def series(channels: int) -> Examples:
+        items = [np.full((6, channels), float(i)) for i in range(4)]
+        return Examples(items, ["a", "b"] * 2, "numeric", [str(i) for i in range(4)])
+
+    model: dict = {}
+    assert _resolve_znorm("auto", "lstm-fcn", series(1), model) is False
+    assert model == {"normalize": "series+level"}  # the head also reads the level
+    model = {}
+    assert _resolve_znorm("auto", "rnn", series(1), model) is True and model == {}
+    assert _resolve_znorm("auto", "lstm-fcn", series(3), model) is False and model == {}
+    assert _resolve_znorm(True, "lstm-fcn", series(1), model) is True and model == {}
+    text = Examples(["a b", "c"], ["x", "y"], "text", ["0", "1"])
+    with pytest.raises(ValueError, match="`znorm` level needs series data"):
+        _resolve_znorm("level", "rnn", text, {})
+    with pytest.raises(ValueError, match="`znorm` must be true, false, level or auto, got 'yes'"):
+        _resolve_znorm("yes", "lstm-fcn", series(1), {})
+
+
+def test_series_preset_run_records_in_network_normalisation(tmp_path: Path) -> None:
+    """A univariate set with the defaults: the run's config says where normalising happens."""
+    run = tmp_path / "run"
+    args = ["classify", "train", "--data", "ACSF1", "--run-dir", str(run), "--max-steps", "2"]
+    assert main([*args, "--device", "cpu"]) == 0
+    config = json.loads((run / "config.json").read_text())
+    assert config["model"]["normalize"] == "series+level"
+    assert config["classify"]["znorm"] is False

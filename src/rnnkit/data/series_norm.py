@@ -22,7 +22,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["DEFAULT_STD_FLOOR", "znormalize", "znormalize_padded"]
+__all__ = [
+    "DEFAULT_STD_FLOOR",
+    "series_level",
+    "series_quantiles",
+    "znormalize",
+    "znormalize_padded",
+]
 
 DEFAULT_STD_FLOOR = 1e-8
 
@@ -90,10 +96,49 @@ def znormalize_padded(
     lengths = lengths.to(x.device)
     if lengths.min() < 1 or lengths.max() > x.shape[0]:
         raise ValueError(f"`lengths` must be in 1..{x.shape[0]}, got {lengths.tolist()}")
+    mask, mean, std = _moments(x, lengths)
+    return (x - mean) / std.clamp_min(std_floor) * mask  # (T, B, I), padding 0
+
+
+def series_level(x: Tensor, lengths: Tensor, *, std_floor: float = DEFAULT_STD_FLOOR) -> Tensor:
+    """What z-normalising each row throws away: its level and scale, on a log-like scale.
+
+    x: ``(T, B, I)`` padded past ``lengths`` (B,) -> ``(B, 2 I)``: per channel
+    ``asinh(mean)`` then ``log(max(std, std_floor))`` over the row's valid steps.
+    """
+    _, mean, std = _moments(x, lengths)
+    return torch.cat([torch.asinh(mean), torch.log(std.clamp_min(std_floor))], dim=-1)
+
+
+def series_quantiles(x: Tensor, lengths: Tensor, count: int) -> Tensor:
+    """Each row's value distribution: ``count`` evenly spaced quantiles (0 to 1, linear
+    interpolation, as ``torch.quantile``) over its valid steps, per channel.
+
+    x: ``(T, B, I)`` padded past ``lengths`` (B,) -> ``(B, count * I)``, channel-major
+    (channel 0's quantiles first). Padding never enters: a row gets what it gets alone.
+    """
+    if count < 2:
+        raise ValueError(f"`count` must be >= 2 (the minimum and the maximum), got {count}")
+    T, B, I = x.shape
+    lengths = lengths.to(x.device)
+    pad = torch.arange(T, device=x.device)[:, None] >= lengths[None, :]  # (T, B)
+    ordered = x.masked_fill(pad[..., None], float("inf")).sort(dim=0).values  # (T, B, I)
+    probs = torch.linspace(0.0, 1.0, count, device=x.device, dtype=x.dtype)  # (Q,)
+    pos = probs[:, None] * (lengths.to(x.dtype) - 1)[None, :]  # (Q, B)
+    low = pos.floor().long()
+    high = torch.minimum(low + 1, (lengths - 1)[None, :])
+    frac = (pos - low.to(x.dtype))[..., None]  # (Q, B, 1)
+    a = ordered.gather(0, low[..., None].expand(-1, -1, I))  # (Q, B, I)
+    b = ordered.gather(0, high[..., None].expand(-1, -1, I))
+    return (a + (b - a) * frac).permute(1, 2, 0).reshape(B, I * count)  # (B, I*Q)
+
+
+def _moments(x: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """x (T, B, I), lengths (B,) -> mask (T, B, 1), mean (B, I), population std (B, I)."""
+    lengths = lengths.to(x.device)
     steps = torch.arange(x.shape[0], device=x.device)  # (T,)
     mask = (steps[:, None] < lengths[None, :]).unsqueeze(-1).to(x.dtype)  # (T, B, 1)
     n = lengths.to(x.dtype)[:, None]  # (B, 1)
     mean = (x * mask).sum(0) / n  # (B, I)
     var = (((x - mean) * mask) ** 2).sum(0) / n  # (B, I), population variance
-    std = var.sqrt().clamp_min(std_floor)
-    return (x - mean) / std * mask  # (T, B, I), padding 0
+    return mask, mean, var.sqrt()

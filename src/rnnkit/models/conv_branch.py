@@ -59,6 +59,11 @@ class ConvBranch(nn.Module):
         filters: output channels of each block (default LSTM-FCN's ``(128, 256, 128)``).
         kernel_sizes: kernel width of each block (default ``(8, 5, 3)``).
         batch_first: inputs are ``(B, T, I)`` instead of ``(T, B, I)``.
+        downsample: average every this many valid steps of the first block's output before
+            the later blocks (1: never). The first block, whose input has few channels, then
+            sees the series at full resolution, and the costly later blocks run on
+            ``ceil(T / downsample)`` steps: averaging after the ReLU keeps the energy of
+            fast patterns that averaging the raw input first would cancel.
 
     Inputs: x, lengths
         x: ``(T, B, I)`` (``(B, T, I)`` with ``batch_first``), padded past each row's length.
@@ -81,6 +86,7 @@ class ConvBranch(nn.Module):
         kernel_sizes: Sequence[int] = (8, 5, 3),
         *,
         batch_first: bool = False,
+        downsample: int = 1,
     ) -> None:
         super().__init__()
         if input_size < 1:
@@ -95,7 +101,10 @@ class ConvBranch(nn.Module):
                 f"`filters` and `kernel_sizes` must be >= 1, got {list(filters)} and "
                 f"{list(kernel_sizes)}"
             )
+        if downsample < 1:
+            raise ValueError(f"`downsample` must be >= 1, got {downsample}")
         self.batch_first = batch_first
+        self.downsample = int(downsample)
         self.out_features = int(filters[-1])
         sizes = [input_size, *filters]
         self.convs = nn.ModuleList(
@@ -124,10 +133,29 @@ class ConvBranch(nn.Module):
         lengths = lengths.to(h.device)
         if lengths.min() < 1 or lengths.max() > t:
             raise ValueError(f"`lengths` must be in 1..{t}, got {lengths.tolist()}")
-        steps = torch.arange(t, device=h.device)  # (T,)
-        mask = (steps[None, :] < lengths[:, None]).unsqueeze(1).to(h.dtype)  # (B, 1, T)
-        for conv, norm, pad in zip(self.convs, self.norms, self._pads, strict=True):
+        mask = _mask(lengths, t, h.dtype)  # (B, 1, T)
+        for n, (conv, norm, pad) in enumerate(zip(self.convs, self.norms, self._pads, strict=True)):
             # Zero the padding first: past a row's end the kernel sees what it would alone.
             h = F.pad(h * mask, pad)  # (B, F_n-1, T + k - 1)
             h = F.relu(norm(conv(h), mask)) * mask  # (B, F_n, T)
+            if n == 0 and self.downsample > 1:
+                h, lengths = _average_every(h, lengths, self.downsample)  # (B, F_0, T/k)
+                mask = _mask(lengths, h.shape[2], h.dtype)
         return h.sum(dim=2) / lengths.to(h.dtype)[:, None]  # (B, F_last)
+
+
+def _mask(lengths: Tensor, t: int, dtype: torch.dtype) -> Tensor:
+    """(B,) valid steps -> (B, 1, T) of 0/1."""
+    steps = torch.arange(t, device=lengths.device)  # (T,)
+    return (steps[None, :] < lengths[:, None]).unsqueeze(1).to(dtype)
+
+
+def _average_every(h: Tensor, lengths: Tensor, k: int) -> tuple[Tensor, Tensor]:
+    """Mean of every ``k`` valid steps: h (B, C, T), zero past ``lengths`` (B,) ->
+    ((B, C, ceil(T/k)), (B,) ceil(lengths/k)); a row's last group may be short."""
+    b, c, t = h.shape
+    n = -(-t // k)
+    sums = F.pad(h, (0, n * k - t)).reshape(b, c, n, k).sum(3)  # (B, C, n)
+    steps = torch.arange(n * k, device=h.device).reshape(n, k)  # (n, k)
+    counts = (steps[None] < lengths[:, None, None]).sum(2).clamp(min=1)  # (B, n)
+    return sums / counts[:, None, :].to(h.dtype), -(-lengths // k)

@@ -34,13 +34,16 @@ from torch.nn import functional as F
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from rnnkit.config import check_types, config_from_dict
+from rnnkit.data.series_norm import series_level, series_quantiles, znormalize_padded
 from rnnkit.models.conv_branch import ConvBranch
 from rnnkit.models.pooling import POOLINGS, Pooling
 from rnnkit.nn.spec import RecurrentSpec, accepts_flat_keys
 
-__all__ = ["LSTMFCN", "LSTMFCNConfig", "RNN_AXES", "average_steps"]
+__all__ = ["DOWNSAMPLES", "LSTMFCN", "LSTMFCNConfig", "NORMALIZE", "RNN_AXES", "average_steps"]
 
 RNN_AXES = ("auto", "time", "channels")
+DOWNSAMPLES = ("input", "conv")
+NORMALIZE = ("none", "series", "series+level")
 
 
 @accepts_flat_keys("rnn")
@@ -68,6 +71,20 @@ class LSTMFCNConfig:
     """Longest training series (set from the data): the width of a shuffled step."""
     max_length: int | None = None
     """Average every ``ceil(input_length / max_length)`` steps first (None: never)."""
+    normalize: str = "none"
+    """Per-series normalisation inside the model: ``none``, ``series`` (z-normalise each
+    series by its own mean and std over its valid steps, per channel) or ``series+level``
+    (the same, and the head also reads each series' level, ``asinh(mean)`` and
+    ``log(std)`` per channel: the scale z-normalising throws away, which can carry the
+    class, e.g. an appliance's power)."""
+    quantiles: int = 0
+    """The head also reads this many quantiles (0 to 1) per channel of each series (after
+    ``normalize``): its value distribution, which the short convolutions never see whole
+    (0: none, else >= 2)."""
+    downsample: str = "input"
+    """Where that averaging happens for the convolutional branch: ``input`` (the series,
+    before both branches) or ``conv`` (after the branch's first block, which then reads
+    the series at full resolution; the recurrent branch still reads the averaged series)."""
 
     def __post_init__(self) -> None:
         check_types(self)
@@ -84,6 +101,16 @@ class LSTMFCNConfig:
             raise ValueError(
                 f"`rnn_axis` must be one of {', '.join(RNN_AXES)}, got {self.rnn_axis!r}"
             )
+        if self.normalize not in NORMALIZE:
+            raise ValueError(
+                f"`normalize` must be one of {', '.join(NORMALIZE)}, got {self.normalize!r}"
+            )
+        if self.downsample not in DOWNSAMPLES:
+            raise ValueError(
+                f"`downsample` must be one of {', '.join(DOWNSAMPLES)}, got {self.downsample!r}"
+            )
+        if self.quantiles == 1 or self.quantiles < 0:
+            raise ValueError(f"`quantiles` must be 0 or >= 2, got {self.quantiles}")
         for name in ("input_length", "max_length"):
             value = getattr(self, name)
             if value is not None and value <= 0:
@@ -156,8 +183,13 @@ class LSTMFCN(nn.Module):
         self.rnn = c.rnn.build(self.width if c.axis == "channels" else c.input_size)
         self.pool = Pooling(c.pooling, c.rnn.output_size, c.rnn.directions)
         self.drop = nn.Dropout(c.rnn_dropout)
-        self.conv = ConvBranch(c.input_size, c.filters, c.kernel_sizes)
-        self.head = nn.Linear(c.rnn.output_size + self.conv.out_features, c.num_classes)
+        late = c.downsample == "conv"
+        self.conv = ConvBranch(
+            c.input_size, c.filters, c.kernel_sizes, downsample=c.pool if late else 1
+        )
+        side = (2 if c.normalize == "series+level" else 0) + c.quantiles
+        width = c.rnn.output_size + self.conv.out_features + side * c.input_size
+        self.head = nn.Linear(width, c.num_classes)
 
     def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
         if x.dim() != 3 or x.shape[-1] != self.config.input_size:
@@ -170,10 +202,18 @@ class LSTMFCN(nn.Module):
             lengths = torch.full((B,), T, dtype=torch.long)
         if lengths.shape != (B,):
             raise ValueError(f"`lengths` must have shape ({B},), got {tuple(lengths.shape)}")
-        x, lengths = average_steps(x, lengths.to(x.device), self.config.pool)  # (T/k, B, I)
-        recurrent = self.drop(self._recurrent(x, lengths))  # (B, D*H)
+        lengths = lengths.to(x.device)
+        side = [series_level(x, lengths)] if self.config.normalize == "series+level" else []
+        if self.config.normalize != "none":
+            x = znormalize_padded(x, lengths)
+        if self.config.quantiles:
+            side.append(series_quantiles(x, lengths, self.config.quantiles))  # (B, Q*I)
+        short, short_lengths = average_steps(x, lengths, self.config.pool)  # (T/k, B, I)
+        recurrent = self.drop(self._recurrent(short, short_lengths))  # (B, D*H)
+        if self.config.downsample == "input":
+            x, lengths = short, short_lengths
         conv = self.conv(x, lengths)  # (B, 128)
-        return self.head(torch.cat([recurrent, conv], dim=-1))  # (B, C)
+        return self.head(torch.cat([recurrent, conv, *side], dim=-1))  # (B, C)
 
     def _recurrent(self, x: Tensor, lengths: Tensor) -> Tensor:
         """The recurrent branch's pooled state: x (T, B, I), lengths (B,) -> (B, D*H)."""

@@ -131,7 +131,7 @@ def train(
     embeddings: str | None = None,
     freeze_embeddings: bool | None = None,
     pooling: str | None = None,
-    znorm: bool | None = None,
+    znorm: bool | str | None = None,
     tokenizer: str | None = None,
     min_freq: int | None = None,
     max_vocab: int | None = None,
@@ -185,9 +185,11 @@ def train(
         embedding_dim: rnn arch: size of the token embedding or of the input projection.
         {embedding flags}
         pooling: last, mean, max or attention (all masked).
-        znorm: z-normalise each series by its own mean and std (series preset: on for
-            univariate series, off for multivariate ones, whose channel levels often carry
-            the class).
+        znorm: z-normalise each series by its own mean and std: true, false, level (lstm-fcn:
+            z-normalise inside the network and also give its head each series' level and
+            scale, which z-normalising throws away) or auto (level for univariate series
+            with lstm-fcn, true for other univariate series, false for multivariate ones,
+            whose channel levels often carry the class). Series preset: auto.
         tokenizer: text only: word-punct, word or char.
         min_freq: text only: keep tokens seen at least this often in training.
         max_vocab: text only: vocabulary size limit.
@@ -254,8 +256,7 @@ def train(
         **given(early_stopping_patience=patience),
         **run_flags,
     }
-    if opts.get("znorm") == "auto":  # univariate series: on (the UCR convention); else off
-        opts["znorm"] = split.train.kind == "numeric" and _features(split.train) == 1
+    opts["znorm"] = _resolve_znorm(opts.get("znorm", False), opts["arch"], split.train, model)
     clf = Classifier(model, tc, seed=seed, **opts)
     clf.data_info = {"source": data, **read, "preset": name, "val_data": val_data}
     clf.data_info.update(test_data=test_data, seed=seed, **d)
@@ -264,6 +265,26 @@ def train(
     result = clf.fit(split.train, split.val, run_dir=run_dir, resume=resume)
     report = _train_report(clf, result, split, Path(run_dir))
     return f"{report}\n{pre.summary()}" if pre else report
+
+
+def _resolve_znorm(znorm: Any, arch: str, train: Examples, model: dict[str, Any]) -> bool:
+    """The data-level ``znorm`` switch; ``level`` (and ``auto`` on univariate series with
+    lstm-fcn) moves the z-normalisation into the network instead (``model["normalize"]``
+    becomes ``series+level``), so its head can also read each series' level."""
+    if znorm not in (True, False, "auto", "level"):
+        raise ValueError(f"`znorm` must be true, false, level or auto, got {znorm!r}")
+    univariate = train.kind == "numeric" and _features(train) == 1
+    if znorm == "auto":  # univariate: on (the UCR convention); multivariate: as read
+        znorm = "level" if univariate and arch == "lstm-fcn" else univariate
+    if znorm == "level":
+        if arch != "lstm-fcn" or train.kind != "numeric":
+            raise ValueError(
+                f"`znorm` level needs series data and `--arch lstm-fcn`, got {train.kind} data "
+                f"and arch {arch!r}"
+            )
+        model["normalize"] = "series+level"
+        return False
+    return bool(znorm)
 
 
 def _train_report(clf: Classifier, result: dict[str, Any], split: Any, out: Path) -> str:
