@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from rnnkit.cli.main import main
 from rnnkit.data.pairs import has_simple_prefix, read_pairs
@@ -26,14 +25,6 @@ from rnnkit.explain.saliency import saliency
 from rnnkit.tasks.run import load_run
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 class _Runs:

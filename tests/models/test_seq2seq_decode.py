@@ -4,7 +4,6 @@ length penalty, n-best, max length relative to the source, batching, sampling.""
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 
 import pytest
 import torch
@@ -15,14 +14,6 @@ from rnnkit.models.seq2seq_decode import beam_search, decode, greedy_search, sam
 
 BOS, EOS, A, B, C = 2, 3, 4, 5, 6
 V = 7
-
-
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 class Automaton(nn.Module):

@@ -4,8 +4,6 @@ equals softmax (loss and gradients) with the same weights, label smoothing inclu
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import torch
 import torch.nn.functional as F
@@ -20,14 +18,6 @@ from rnnkit.models.seq2seq import Seq2Seq, Seq2SeqConfig, output_loss
 from rnnkit.models.seq2seq_decode import decode
 
 V_S, V_T = 15, 40
-
-
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def _model(name: str, **kw: object) -> Seq2Seq:

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from rnnkit.data.classification import Examples
 from rnnkit.data.pairs import has_simple_prefix, read_pairs
@@ -23,15 +22,6 @@ from rnnkit.tasks.lm import TextLM
 from rnnkit.tasks.translate import train as train_translate
 
 pytest.importorskip("fastapi")  # the serve extra; the dev set-up installs it
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models on a shared 2-core machine run far faster on one intra-op thread."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="session")

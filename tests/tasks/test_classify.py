@@ -14,16 +14,6 @@ from rnnkit.cli.main import main
 from rnnkit.data.classification import Examples
 from rnnkit.tasks.classify import Classifier, load_data
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models on a shared 2-core machine run far faster on one intra-op thread."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 TINY = ["--hidden_size", "8", "--embedding_dim", "8", "--epochs", "1", "--device", "cpu"]
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import csv
 import json
 import math
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,14 +23,6 @@ from rnnkit.train.checkpoint import load_checkpoint
 TINY = {"hidden_size": 8, "embedding_dim": 8, "progress": False, "lr": 1e-2}
 SPLITS = {"val_fraction": 0.1, "test_fraction": 0.1}
 MODEL = {"chunk_rows": 7}  # several chunks per batch for chunked; ignored by the others
-
-
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 @pytest.fixture(scope="module")
