@@ -433,7 +433,7 @@ def test_znorm_auto_moves_univariate_lstm_fcn_normalisation_into_the_network() -
 
     model: dict = {}
     assert _resolve_znorm("auto", "lstm-fcn", series(1), model) is False
-    assert model == {"normalize": "series+level"}  # the head also reads the level
+    assert model == {"normalize": "series+level", "quantiles": 32}  # level, distribution
     model = {}
     assert _resolve_znorm("auto", "rnn", series(1), model) is True and model == {}
     assert _resolve_znorm("auto", "lstm-fcn", series(3), model) is False and model == {}
@@ -451,5 +451,5 @@ def test_series_preset_run_records_in_network_normalisation(tmp_path: Path) -> N
     args = ["classify", "train", "--data", "ACSF1", "--run-dir", str(run), "--max-steps", "2"]
     assert main([*args, "--device", "cpu"]) == 0
     config = json.loads((run / "config.json").read_text())
-    assert config["model"]["normalize"] == "series+level"
+    assert config["model"]["normalize"] == "series+level" and config["model"]["quantiles"] == 32
     assert config["classify"]["znorm"] is False
