@@ -186,10 +186,10 @@ def train(
         {embedding flags}
         pooling: last, mean, max or attention (all masked).
         znorm: z-normalise each series by its own mean and std: true, false, level (lstm-fcn:
-            z-normalise inside the network and also give its head each series' level and
-            scale, which z-normalising throws away) or auto (level for univariate series
-            with lstm-fcn, true for other univariate series, false for multivariate ones,
-            whose channel levels often carry the class). Series preset: auto.
+            z-normalise inside the network, whose head also reads each series' level and
+            scale, which z-normalising throws away, and 32 quantiles of its values) or auto
+            (level for univariate series with lstm-fcn, true for other univariate series,
+            false for multivariate ones, whose channel levels often carry the class).
         tokenizer: text only: word-punct, word or char.
         min_freq: text only: keep tokens seen at least this often in training.
         max_vocab: text only: vocabulary size limit.
