@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from rnnkit.scratch.cells import sigmoid
-from rnnkit.scratch.modules import Module
+from rnnkit.scratch.modules import Module, check_sizes
 from rnnkit.scratch.optim import init_uniform
 
 __all__ = ["MinGRU", "MinLSTM", "MinRNN"]
@@ -90,10 +90,7 @@ class MinRNN(Module):
         super().__init__()
         if kind not in _GATES:
             raise ValueError(f"`kind` must be one of {sorted(_GATES)}, got {kind!r}")
-        for name, value in (("input_size", input_size), ("hidden_size", hidden_size),
-                            ("num_layers", num_layers)):  # fmt: skip
-            if not isinstance(value, int) or value <= 0:
-                raise ValueError(f"`{name}` must be a positive int, got {value!r}")
+        check_sizes(input_size=input_size, hidden_size=hidden_size, num_layers=num_layers)
         self.kind, self.hidden_size, self.num_layers = kind, hidden_size, num_layers
         self.input_size, self.bias = input_size, bias
         rng = rng if rng is not None else np.random.default_rng()

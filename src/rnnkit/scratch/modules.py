@@ -13,7 +13,14 @@ import numpy as np
 
 from rnnkit.scratch.optim import init_uniform
 
-__all__ = ["Embedding", "Linear", "Module", "cross_entropy", "mse_loss"]
+__all__ = ["Embedding", "Linear", "Module", "check_sizes", "cross_entropy", "mse_loss"]
+
+
+def check_sizes(**sizes: object) -> None:
+    """Each keyword must be a positive int, else a ValueError naming it (``input_size=3``)."""
+    for name, value in sizes.items():
+        if not isinstance(value, int) or value <= 0:
+            raise ValueError(f"`{name}` must be a positive int, got {value!r}")
 
 
 class Module:

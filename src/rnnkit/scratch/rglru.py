@@ -27,7 +27,7 @@ import numpy as np
 
 from rnnkit.scratch.cells import sigmoid
 from rnnkit.scratch.minrnn import _softplus, initial_state, linear_scan, linear_scan_adjoint
-from rnnkit.scratch.modules import Module
+from rnnkit.scratch.modules import Module, check_sizes
 from rnnkit.scratch.optim import init_uniform
 
 __all__ = ["C", "SQRT_GRAD_MAX", "RGLRU"]
@@ -59,10 +59,7 @@ class RGLRU(Module):
         dtype: type = np.float64,
     ) -> None:
         super().__init__()
-        for name, value in (("input_size", input_size), ("hidden_size", hidden_size),
-                            ("num_layers", num_layers)):  # fmt: skip
-            if not isinstance(value, int) or value <= 0:
-                raise ValueError(f"`{name}` must be a positive int, got {value!r}")
+        check_sizes(input_size=input_size, hidden_size=hidden_size, num_layers=num_layers)
         self.hidden_size, self.num_layers = hidden_size, num_layers
         self.input_size, self.bias = input_size, bias
         rng = rng if rng is not None else np.random.default_rng()

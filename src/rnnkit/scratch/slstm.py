@@ -27,7 +27,7 @@ from typing import NamedTuple
 import numpy as np
 
 from rnnkit.scratch.cells import sigmoid
-from rnnkit.scratch.modules import Module
+from rnnkit.scratch.modules import Module, check_sizes
 from rnnkit.scratch.optim import init_uniform
 
 __all__ = ["SLSTM", "SLSTMState"]
@@ -62,10 +62,10 @@ class SLSTM(Module):
         dtype: type = np.float64,
     ) -> None:
         super().__init__()
-        for name, value in (("input_size", input_size), ("hidden_size", hidden_size),
-                            ("num_layers", num_layers), ("num_heads", num_heads)):  # fmt: skip
-            if not isinstance(value, int) or value <= 0:
-                raise ValueError(f"`{name}` must be a positive int, got {value!r}")
+        check_sizes(
+            input_size=input_size, hidden_size=hidden_size, num_layers=num_layers,
+            num_heads=num_heads,
+        )  # fmt: skip
         if hidden_size % num_heads:
             raise ValueError(
                 f"`num_heads` must divide `hidden_size`={hidden_size}, got {num_heads}"
