@@ -11,6 +11,7 @@ import httpx
 import pytest
 import torch
 
+from batcher_streams import drain
 from rnnkit.nn import LSTMState
 from rnnkit.serve import ServeSettings, create_app
 from rnnkit.serve.batcher import DONE, Batcher, BusyError, GenParams, cat_states
@@ -46,13 +47,7 @@ async def _generate_all(batcher: Batcher, lm: TextLM) -> list[list[int]]:
             batcher.submit(lm.encode_prompt(p), GenParams(n, t, k, top_p, seed))
             for p, n, t, k, top_p, seed in CASES
         ]
-    out = []
-    for s in streams:
-        tokens = []
-        while (item := await asyncio.wait_for(s.queue.get(), 60)) is not DONE:
-            tokens.append(item)
-        out.append(tokens)
-    return out
+    return [await drain(s) for s in streams]
 
 
 @pytest.mark.parametrize("batching", [True, False])
@@ -81,13 +76,7 @@ def test_streams_join_and_leave_between_steps(lm_run: Path) -> None:
     async def run() -> list[list[int]]:
         params = [GenParams(3, 0.8, seed=1), GenParams(40, 0.8, seed=2), GenParams(10, 0.8, seed=3)]
         streams = [batcher.submit(lm.encode_prompt("The "), p) for p in params]
-        out = []
-        for s in streams:
-            tokens = []
-            while (item := await asyncio.wait_for(s.queue.get(), 60)) is not DONE:
-                tokens.append(item)
-            out.append(tokens)
-        return out
+        return [await drain(s) for s in streams]
 
     try:
         rows = asyncio.run(run())
@@ -110,9 +99,7 @@ def test_a_stream_without_token_items_gets_only_done(lm_run: Path) -> None:
         with batcher.hold():
             quiet = batcher.submit(ids, GenParams(20, 0.8, seed=2), stream_tokens=False)
             loud = batcher.submit(ids, GenParams(20, 0.8, seed=2))
-        items = [await asyncio.wait_for(quiet.queue.get(), 60)]
-        while (item := await asyncio.wait_for(loud.queue.get(), 60)) is not DONE:
-            items.append(item)
+        items = [await asyncio.wait_for(quiet.queue.get(), 60), *await drain(loud)]
         stop = joined_text(lm, "The ", loud.tokens)[1][5:7]
         stopped = batcher.submit(ids, GenParams(20, 0.8, seed=2, stop=(stop,)), False)
         assert await asyncio.wait_for(stopped.queue.get(), 60) is DONE
@@ -143,10 +130,7 @@ def test_a_full_queue_is_refused_and_cancelled_streams_leave(lm_run: Path) -> No
         assert await asyncio.wait_for(first.queue.get(), 60) is not DONE
         first.cancelled = True  # the client left
         second = batcher.submit(ids, GenParams(5, 0.0))  # room again once it is dropped
-        got = []
-        while (item := await asyncio.wait_for(second.queue.get(), 60)) is not DONE:
-            got.append(item)
-        assert len(got) == 5
+        assert len(await drain(second)) == 5
 
     try:
         asyncio.run(run())

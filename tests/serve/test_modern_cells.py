@@ -11,10 +11,11 @@ import httpx
 import pytest
 import torch
 
+from batcher_streams import drain
 from rnnkit.functional.mlstm import MLSTMState
 from rnnkit.functional.slstm import SLSTMState
 from rnnkit.serve import ServeSettings, create_app
-from rnnkit.serve.batcher import DONE, Batcher, GenParams, cat_states
+from rnnkit.serve.batcher import Batcher, GenParams, cat_states
 from rnnkit.serve.handlers import joined_text
 from rnnkit.tasks.lm import TextLM
 
@@ -62,13 +63,7 @@ async def _generate_all(batcher: Batcher, lm: TextLM) -> list[list[int]]:
             batcher.submit(lm.encode_prompt(p), GenParams(n, t, k, None, seed))
             for p, n, t, k, seed in CASES
         ]
-    out = []
-    for s in streams:
-        tokens = []
-        while (item := await asyncio.wait_for(s.queue.get(), 60)) is not DONE:
-            tokens.append(item)
-        out.append(tokens)
-    return out
+    return [await drain(s) for s in streams]
 
 
 def test_batched_equals_unbatched(modern_lm_run: Path) -> None:
