@@ -20,7 +20,9 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-__all__ = ["ConvBranch", "MaskedBatchNorm1d"]
+from rnnkit.models.pooling import length_mask
+
+__all__ = ["ConvBranch", "MaskedBatchNorm1d", "average_steps"]
 
 
 class MaskedBatchNorm1d(nn.BatchNorm1d):
@@ -133,29 +135,35 @@ class ConvBranch(nn.Module):
         lengths = lengths.to(h.device)
         if lengths.min() < 1 or lengths.max() > t:
             raise ValueError(f"`lengths` must be in 1..{t}, got {lengths.tolist()}")
-        mask = _mask(lengths, t, h.dtype)  # (B, 1, T)
+        mask = _mask(lengths, t, h.dtype)
         for n, (conv, norm, pad) in enumerate(zip(self.convs, self.norms, self._pads, strict=True)):
             # Zero the padding first: past a row's end the kernel sees what it would alone.
             h = F.pad(h * mask, pad)  # (B, F_n-1, T + k - 1)
             h = F.relu(norm(conv(h), mask)) * mask  # (B, F_n, T)
             if n == 0 and self.downsample > 1:
-                h, lengths = _average_every(h, lengths, self.downsample)  # (B, F_0, T/k)
+                h, lengths = average_steps(h.permute(2, 0, 1), lengths, self.downsample)
+                h = h.permute(1, 2, 0)  # (B, F_0, ceil(T / k))
                 mask = _mask(lengths, h.shape[2], h.dtype)
         return h.sum(dim=2) / lengths.to(h.dtype)[:, None]  # (B, F_last)
 
 
 def _mask(lengths: Tensor, t: int, dtype: torch.dtype) -> Tensor:
     """(B,) valid steps -> (B, 1, T) of 0/1."""
-    steps = torch.arange(t, device=lengths.device)  # (T,)
-    return (steps[None, :] < lengths[:, None]).unsqueeze(1).to(dtype)
+    return length_mask(lengths, t).T.unsqueeze(1).to(dtype)
 
 
-def _average_every(h: Tensor, lengths: Tensor, k: int) -> tuple[Tensor, Tensor]:
-    """Mean of every ``k`` valid steps: h (B, C, T), zero past ``lengths`` (B,) ->
-    ((B, C, ceil(T/k)), (B,) ceil(lengths/k)); a row's last group may be short."""
-    b, c, t = h.shape
-    n = -(-t // k)
-    sums = F.pad(h, (0, n * k - t)).reshape(b, c, n, k).sum(3)  # (B, C, n)
-    steps = torch.arange(n * k, device=h.device).reshape(n, k)  # (n, k)
-    counts = (steps[None] < lengths[:, None, None]).sum(2).clamp(min=1)  # (B, n)
-    return sums / counts[:, None, :].to(h.dtype), -(-lengths // k)
+def average_steps(x: Tensor, lengths: Tensor, k: int) -> tuple[Tensor, Tensor]:
+    """Mean of every ``k`` consecutive valid steps of each row (the last group may be short).
+
+    x: (T, B, I) padded past ``lengths`` (B,) -> ((ceil(T/k), B, I), (B,) ceil(lengths/k)).
+    Padding never enters a mean, so each row gets what it would get alone.
+    """
+    if k == 1:
+        return x, lengths
+    T, B, _ = x.shape
+    n = -(-T // k)
+    mask = (torch.arange(n * k, device=x.device)[:, None] < lengths[None, :]).to(x.dtype)
+    x = F.pad(x, (0, 0, 0, 0, 0, n * k - T)) * mask[..., None]  # (n*k, B, I)
+    sums = x.reshape(n, k, B, -1).sum(1)  # (n, B, I)
+    counts = mask.reshape(n, k, B).sum(1).clamp(min=1.0)  # (n, B)
+    return sums / counts[..., None], -(-lengths // k)

@@ -35,7 +35,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from rnnkit.config import check_types, config_from_dict
 from rnnkit.data.series_norm import series_level, series_quantiles, znormalize_padded
-from rnnkit.models.conv_branch import ConvBranch
+from rnnkit.models.conv_branch import ConvBranch, average_steps
 from rnnkit.models.pooling import POOLINGS, Pooling
 from rnnkit.nn.spec import RecurrentSpec, accepts_flat_keys
 
@@ -144,23 +144,6 @@ class LSTMFCNConfig:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready, nested: ``{"rnn": {...}, "num_classes": ...}``."""
         return asdict(self)
-
-
-def average_steps(x: Tensor, lengths: Tensor, k: int) -> tuple[Tensor, Tensor]:
-    """Mean of every ``k`` consecutive valid steps of each row (the last group may be short).
-
-    x: (T, B, I) padded past ``lengths`` (B,) -> ((ceil(T/k), B, I), (B,) ceil(lengths/k)).
-    Padding never enters a mean, so each row gets what it would get alone.
-    """
-    if k == 1:
-        return x, lengths
-    T, B, _ = x.shape
-    n = -(-T // k)
-    mask = (torch.arange(n * k, device=x.device)[:, None] < lengths[None, :]).to(x.dtype)
-    x = F.pad(x, (0, 0, 0, 0, 0, n * k - T)) * mask[..., None]  # (n*k, B, I)
-    sums = x.reshape(n, k, B, -1).sum(1)  # (n, B, I)
-    counts = mask.reshape(n, k, B).sum(1).clamp(min=1.0)  # (n, B)
-    return sums / counts[..., None], -(-lengths // k)
 
 
 class LSTMFCN(nn.Module):
