@@ -14,7 +14,6 @@ from typing import Any
 
 from rnnkit.data.lm_corpus import LMDataConfig
 from rnnkit.models.language_model import LMConfig
-from rnnkit.models.output_layers import output_layer_names
 from rnnkit.tasks.flags import (
     given,
     layer_overrides,
@@ -65,18 +64,11 @@ def format_samples(samples: list[str]) -> str:
     return "\n".join(out)
 
 
-def _output_layer_docs(fn: Any) -> Any:
-    """Fill ``{output layers}`` in ``fn``'s docstring from the output-layer registry."""
-    fn.__doc__ = (fn.__doc__ or "").replace("{output layers}", ", ".join(output_layer_names()))
-    return fn
-
-
 @preset_help(
     preset_values(load_preset("lm", HELP_PRESET), TrainConfig, LMDataConfig, LMConfig),
     HELP_PRESET,
 )
 @shared_docs
-@_output_layer_docs
 def train(
     preset: str = "demo",
     run_dir: str = "runs/lm",
