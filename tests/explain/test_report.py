@@ -57,8 +57,9 @@ def _train(name: str, root: Path, data_dir: Path) -> Path:
         data = _rt_slice(data_dir, root / "rt.csv")
         args = ["classify", "train", "--data", str(data), "--hidden-size", "8"]
         args += ["--embedding-dim", "8", "--epochs", "1", "--pooling", "attention"]
-    elif name == "series":  # the series preset: LSTM-FCN
+    elif name == "series":  # the recurrent series preset: LSTM-FCN
         args = ["classify", "train", "--data", "BasicMotions", "--max-steps", "2"]
+        args += ["--preset", "lstm-fcn"]
     elif name == "forecast":
         args = ["forecast", "train", "--dataset", "sine", "--input-len", "8", "--horizon", "2"]
         args += ["--hidden-size", "4", "--max-steps", "2"]

@@ -101,11 +101,12 @@ def test_translate_greedy_and_beam_on_every_backend(data_dir: Path, tmp_path: Pa
 def test_lstm_fcn_series_run_predicts_alike_on_every_backend(
     data_dir: Path, tmp_path: Path
 ) -> None:
-    """The series preset's default network (LSTM-FCN) on BasicMotions, a 2-step run."""
+    """The recurrent series preset (LSTM-FCN) on BasicMotions, a 2-step run."""
     from rnnkit.tasks.classify import predict, train
 
     run = tmp_path / "run"
-    train("BasicMotions", str(run), max_steps=2, hidden_size=8, device="cpu", progress=False)
+    train("BasicMotions", str(run), preset="lstm-fcn", max_steps=2, hidden_size=8, device="cpu",
+          progress=False)  # fmt: skip
     test_file = data_dir / "BasicMotions" / "BasicMotions_TEST.ts"
     rows = {}
     for b in ("torch", "onnx", "numpy"):

@@ -35,7 +35,7 @@ from rnnkit.data.classify_sources import (
 from rnnkit.data.digest import DIGESTS, file_digests
 from rnnkit.metrics.classification import format_confusion, format_report
 from rnnkit.models.classifier import ClassifierConfig
-from rnnkit.tasks.classify_task import Classifier, model_keys
+from rnnkit.tasks.classify_task import CLOSED_FORM, Classifier, model_keys
 from rnnkit.tasks.flags import (
     given,
     layer_overrides,
@@ -55,9 +55,13 @@ logger = logging.getLogger(__name__)
 SERIES_FORMATS = ("ts", "long", "digits")
 
 
-def default_preset(data: str, format: str = "auto") -> str:
-    """``series`` for series data (``.ts``, long CSV, digits), else ``default``."""
-    return "series" if format_of(data, format) in SERIES_FORMATS else "default"
+def default_preset(data: str, format: str = "auto", arch: str | None = None) -> str:
+    """``series`` for series data (``.ts``, long CSV, digits), else ``default``; with an
+    ``--arch`` that trains by gradient on series data, ``lstm-fcn`` (``series``' closed-form
+    fit sets no training length)."""
+    if format_of(data, format) not in SERIES_FORMATS:
+        return "default"
+    return "series" if arch in (None, *CLOSED_FORM) else "lstm-fcn"
 
 
 def _run_of(run: str | None, run_dir: str | None) -> str:
@@ -99,9 +103,21 @@ def _features(data: Examples) -> int:
 
 
 def _help_values(preset: str) -> dict[str, Any]:
-    return preset_values(load_preset("classify", preset), TrainConfig, ClassifierConfig)
+    sections = load_preset("classify", preset)
+    if sections["classify"]["arch"] in CLOSED_FORM:  # no training flags: shown as n/a
+        sections.pop("train")
+        return {**{k: "n/a" for k in _GRADIENT_FLAGS}, **preset_values(sections)}
+    return preset_values(sections, TrainConfig, ClassifierConfig)
 
 
+_GRADIENT_FLAGS = (
+    *("lr", "weight_decay", "clip_norm", "max_steps", "select", "patience", "cell"),
+    *("hidden_size", "num_layers", "bidirectional", "dropout", "embedding_dim", "pooling"),
+)
+"""Flags a closed-form fit (``series``' MiniRocket) does not use."""
+
+
+@preset_help(_help_values("lstm-fcn"), "lstm-fcn")  # series, gradient-trained
 @preset_help(_help_values("series"), "series")  # series data (.ts, long CSV, digits)
 @preset_help(_help_values("default"), "default")  # text
 @shared_docs
@@ -131,6 +147,7 @@ def train(
     embeddings: str | None = None,
     freeze_embeddings: bool | None = None,
     pooling: str | None = None,
+    num_features: int | None = None,
     znorm: bool | str | None = None,
     tokenizer: str | None = None,
     min_freq: int | None = None,
@@ -158,11 +175,14 @@ def train(
     """Train a sequence classifier and report validation and test metrics.
 
     Flags left unset take the preset's value (``rnnkit classify presets`` lists them).
-    Training runs up to the preset's step budget (3,000 optimiser steps for text, 1,500 for
-    series: a few minutes on one CPU core) and stops early
-    when validation accuracy has not improved for ``patience`` evaluations (one per epoch);
-    the checkpoint with the best validation accuracy is kept. With too little data for a
-    validation set (fewer than 10 held-out examples) everything trains and the last
+    Series data get MiniRocket (``series``): no optimiser steps, its ridge head fitted in
+    closed form on every training series in seconds to a minute on one CPU core, so the
+    step, learning-rate and selection flags do not apply. Gradient-trained networks (text;
+    ``--arch rnn`` or ``lstm-fcn`` for series) run up to the preset's step budget (3,000
+    optimiser steps for text, 1,500 for lstm-fcn: a few minutes on one CPU core) and stop
+    early when validation accuracy has not improved for ``patience`` evaluations (one per
+    epoch); the checkpoint with the best validation accuracy is kept. With too little data
+    for a validation set (fewer than 10 held-out examples) everything trains and the last
     checkpoint is kept; the output says so.
 
     Args:
@@ -170,9 +190,11 @@ def train(
             built-in set: rt-polarity, trec, digits, or a UEA/UCR set such as
             JapaneseVowels, BasicMotions, ACSF1, PLAID.
         {run flags}
-        preset: default (LSTM classifier) or series (LSTM-FCN); default: series for series
-            data (.ts, long CSV, digits), default for text.
-        arch: rnn (recurrent classifier, text or series) or lstm-fcn (series only).
+        preset: default (LSTM classifier), series (MiniRocket) or lstm-fcn (LSTM-FCN);
+            default: series for series data (.ts, long CSV, digits; lstm-fcn with an
+            `--arch` trained by gradient), default for text.
+        arch: rnn (recurrent classifier, text or series), lstm-fcn or minirocket (random
+            convolution features and a ridge head fitted in closed form; series only).
         format: auto, text, ts, long, rt-polarity, trec or digits.
         val_data: a separate validation file (an official dev split) instead of a hold-out.
         test_data: a separate test file (built-ins with an official test split use it).
@@ -185,11 +207,14 @@ def train(
         embedding_dim: rnn arch: size of the token embedding or of the input projection.
         {embedding flags}
         pooling: last, mean, max or attention (all masked).
+        num_features: minirocket: features (84 kernels, each at several dilations and
+            biases), rounded down to a multiple of 84.
         znorm: z-normalise each series by its own mean and std: true, false, level (lstm-fcn:
             z-normalise inside the network, whose head also reads each series' level and
             scale, which z-normalising throws away, and 32 quantiles of its values) or auto
-            (level for univariate series with lstm-fcn, true for other univariate series,
-            false for multivariate ones, whose channel levels often carry the class).
+            (level for univariate series with lstm-fcn, false with minirocket, true for
+            other univariate series, false for multivariate ones, whose channel levels
+            often carry the class).
         tokenizer: text only: word-punct, word or char.
         min_freq: text only: keep tokens seen at least this often in training.
         max_vocab: text only: vocabulary size limit.
@@ -206,7 +231,7 @@ def train(
         val_fraction: stratified share of each class held out for validation.
         test_fraction: stratified share held out for test (when there is no test file).
     """
-    name = preset or default_preset(data, format)
+    name = preset or default_preset(data, format, arch)
     p = load_preset("classify", name)
     d = {**p.get("data", {}), **given(val_fraction=val_fraction, test_fraction=test_fraction)}
     read = given(format=format, text_column=text_column, label_column=label_column)
@@ -218,7 +243,8 @@ def train(
             f"`--embeddings` needs text data, got series data ({data}): its inputs go through "
             "a linear projection, not an embedding table; leave `--embeddings` out"
         )
-    keys = model_keys(arch or p.get("classify", {}).get("arch", "rnn"))
+    chosen = arch or p.get("classify", {}).get("arch", "rnn")
+    keys = model_keys(chosen)
     model = {
         **{k: v for k, v in p.get("model", {}).items() if k in keys},  # another --arch's
         **layer_overrides(
@@ -231,9 +257,16 @@ def train(
             chunk_size=chunk_size,
             forget_gate=forget_gate,
         ),
-        **given(embedding_dim=embedding_dim, pooling=pooling),
+        **given(embedding_dim=embedding_dim, pooling=pooling, num_features=num_features),
         **(pre.model_dim(embedding_dim) if pre else {}),  # the file's E unless given
     }
+    misplaced = sorted(set(model) - keys)
+    if chosen in CLOSED_FORM and misplaced:
+        flags = ", ".join(f"--{k.replace('_', '-')}" for k in misplaced)
+        raise ValueError(
+            f"{flags} set a recurrent network, but --arch {chosen} has none (it takes "
+            f"{', '.join(sorted(keys))}); use --preset lstm-fcn for a recurrent series model"
+        )
     opts = {
         **p.get("classify", {}),
         **p.get("encoder", {}),
@@ -282,7 +315,9 @@ def _resolve_znorm(znorm: Any, arch: str, train: Examples, model: dict[str, Any]
     if znorm not in (True, False, "auto", "level"):
         raise ValueError(f"`znorm` must be true, false, level or auto, got {znorm!r}")
     univariate = train.kind == "numeric" and _features(train) == 1
-    if znorm == "auto":  # univariate: on (the UCR convention); multivariate: as read
+    if znorm == "auto" and arch in CLOSED_FORM:  # minirocket: as read, the level kept
+        znorm = False
+    elif znorm == "auto":  # univariate: on (the UCR convention); multivariate: as read
         znorm = "level" if univariate and arch == "lstm-fcn" else univariate
     if znorm == "level":
         if arch != "lstm-fcn" or train.kind != "numeric":
@@ -300,24 +335,29 @@ def _train_report(clf: Classifier, result: dict[str, Any], split: Any, out: Path
     assert clf.labels is not None and clf.model is not None
     names = clf.labels.names
     n_params = sum(p.numel() for p in clf.model.parameters())
+    closed = clf.options["arch"] in CLOSED_FORM
+    done = "fitted" if closed else f"trained {result['step']} steps"
     parts = [
         f"run: {out}  ({len(split.train)} train examples, {len(names)} classes, "
         f"{n_params:,} parameters, {clf.options['arch']})",
-        f"trained {result['step']} steps in {result.get('elapsed', 0.0):.0f} s "
-        f"({result['stopped']}); training accuracy "
-        f"{result['train_accuracy']:.4f} (chance {result['chance']:.4f})",
-        f"padded steps: {100 * result['padded_fraction_bucketed']:.1f}% of the grid "
-        f"bucketed vs {100 * result['padded_fraction_random']:.1f}% random; packing "
-        "computes none of them",
+        f"{done} in {result.get('elapsed', 0.0):.0f} s ({result['stopped']}); training "
+        f"accuracy {result['train_accuracy']:.4f} (chance {result['chance']:.4f})",
     ]
+    if not closed:
+        parts.append(
+            f"padded steps: {100 * result['padded_fraction_bucketed']:.1f}% of the grid "
+            f"bucketed vs {100 * result['padded_fraction_random']:.1f}% random; packing "
+            "computes none of them"
+        )
     if "val" in result:
         _write_report(out, "val", result["val"], names)
+        which = "reported only" if closed else f"best {clf.options['select']} at step "
+        which += "" if closed else str(result["best_step"])
         parts.append(
-            f"validation ({len(split.val)} examples; best {clf.options['select']} at step "
-            f"{result['best_step']}): accuracy {result['val']['accuracy']:.4f}  "
-            f"macro-F1 {result['val']['macro_f1']:.4f}"
+            f"validation ({len(split.val)} examples; {which}): accuracy "
+            f"{result['val']['accuracy']:.4f}  macro-F1 {result['val']['macro_f1']:.4f}"
         )
-    else:
+    elif not closed:
         parts.append(f"{split.note or 'no validation set'}; kept the last checkpoint")
     if split.test is not None and len(split.test):
         report = clf.evaluate(split.test)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections import Counter
 from dataclasses import fields
 from pathlib import Path
@@ -39,13 +40,15 @@ from rnnkit.data.series_norm import znormalize
 from rnnkit.metrics.classification import classification_report
 from rnnkit.models.classifier import ClassifierConfig, SequenceClassifier
 from rnnkit.tasks.run import TaskRun, read_artifact
-from rnnkit.train import StepOutput, TrainConfig
+from rnnkit.train import StepOutput, TrainConfig, check_device, check_fresh
 
 __all__ = ["ARCHS", "SELECT", "Classifier", "model_keys"]
 
 logger = logging.getLogger(__name__)
 
-ARCHS = ("rnn", "lstm-fcn")
+ARCHS = ("rnn", "lstm-fcn", "minirocket")
+CLOSED_FORM = ("minirocket",)
+"""Architectures fitted in closed form (no optimiser steps; see :meth:`Classifier.fit`)."""
 SELECT = {
     "accuracy": ("val_acc", "max"),
     "macro_f1": ("val_macro_f1", "max"),
@@ -60,6 +63,10 @@ def _model_class(arch: str) -> tuple[type, type]:
         from rnnkit.models.lstm_fcn import LSTMFCN, LSTMFCNConfig
 
         return LSTMFCNConfig, LSTMFCN
+    if arch == "minirocket":
+        from rnnkit.models.minirocket import MiniRocket, MiniRocketConfig
+
+        return MiniRocketConfig, MiniRocket
     return ClassifierConfig, SequenceClassifier
 
 
@@ -254,6 +261,8 @@ class Classifier(TaskRun):
         encoded = self.encoder.encode(train)
         if self.options["arch"] == "lstm-fcn":  # the longest series: dimension shuffle, pooling
             data["input_length"] = max(len(x) for x in encoded)
+        if self.options["arch"] == "minirocket":  # the shortest series: the dilations
+            data["input_length"] = min(len(x) for x in encoded)
         config_cls, module_cls = _model_class(self.options["arch"])
         config = config_cls.from_dict({**self.model_options, **data})
         with torch.random.fork_rng(devices=[]):  # seeded initialisation, global RNG untouched
@@ -303,15 +312,58 @@ class Classifier(TaskRun):
             if len(kept):
                 val_loader = self._loader(self.encoder.encode(val.subset(kept)), y_val, False)
         tc = self._train_config(val_loader is not None)
-        self._val_loader = val_loader
-        try:
-            result = self.fit_run(run_dir, tc, train_loader, val_loader, resume=resume)
-        finally:
-            self._val_loader = None
+        if self.options["arch"] in CLOSED_FORM:
+            result = self._fit_closed_form(x_train, y_train, tc, run_dir, resume)
+        else:
+            self._val_loader = val_loader
+            try:
+                result = self.fit_run(run_dir, tc, train_loader, val_loader, resume=resume)
+            finally:
+                self._val_loader = None
         out = {**result, **self.padding, **self._fit_check(train)}
         if val is not None and val_loader is not None:
             out["val"] = self.evaluate(val, _prepared=True)
         return out
+
+    def _fit_closed_form(
+        self,
+        x: list[Tensor],
+        y: Tensor,
+        tc: TrainConfig,
+        run_dir: str | os.PathLike[str] | None,
+        resume: bool,
+    ) -> dict[str, Any]:
+        """Fit a closed-form network (``minirocket``) on every training series and save it
+        as the run's ``best/`` checkpoint: no optimiser steps, so the step budget,
+        ``patience``, ``lr`` and ``select`` play no part, and the validation set (if any)
+        is only reported. Its ridge penalty and softmax temperature are chosen by
+        leave-one-out error on the training series."""
+        assert self.model is not None
+        if self.options["class_weights"] != "none":
+            logger.warning(
+                "`class_weights` %s is not used by %s (its ridge head weighs every series alike)",
+                self.options["class_weights"],
+                self.options["arch"],
+            )
+        check_device(tc.device)
+        if run_dir is not None and not resume:
+            check_fresh(run_dir)  # before the fit, not after it
+        start = time.perf_counter()
+        fit = self.model.fit(x, y, seed=self.options["seed"])  # type: ignore[operator]
+        elapsed = time.perf_counter() - start
+        meta = {
+            "fit": "ridge",
+            "alpha": fit.alpha,
+            "temperature": fit.temperature,
+            "loo_accuracy": fit.loo_accuracy,
+        }
+        self.save_fitted(run_dir, tc, resume=resume, meta=meta)
+        stopped = (
+            f"closed form; ridge penalty {fit.alpha:g} chosen by leave-one-out "
+            f"error on the {len(x)} training series, leave-one-out accuracy "
+            f"{fit.loo_accuracy:.4f}"
+        )
+        return {"step": 0, "best_step": 0, "elapsed": elapsed, "stopped": stopped, **meta}
 
     def _padding(self, x: list[Tensor], y: Tensor, loader: BucketLoader) -> None:
         o = self.options

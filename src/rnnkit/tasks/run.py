@@ -50,6 +50,7 @@ from rnnkit.train import (
     config_diff,
     load_checkpoint,
     read_run_config,
+    save_weights,
     write_run_config,
 )
 from rnnkit.train.checkpoint import atomic_write_json
@@ -166,6 +167,33 @@ class TaskRun:
             result = trainer.fit(train_data, val_data, resume=resume, restore_best=True)
         self.run_dir = run
         return result
+
+    def save_fitted(
+        self,
+        run_dir: str | os.PathLike[str] | None,
+        train: TrainConfig,
+        *,
+        resume: bool = False,
+        meta: dict[str, Any] | None = None,
+    ) -> None:
+        """Save a network fitted without the trainer (in closed form) as the run's ``best/``
+        checkpoint, under the same rules as :meth:`fit_run`: the device checked, the
+        directory locked, a used directory refused (``resume`` refits and overwrites, after
+        refusing changed settings), config.json and the artifacts written. ``meta`` goes
+        into ``best/trainer.json``. Without a ``run_dir`` nothing is written."""
+        if self.model is None:
+            raise ValueError(f"{type(self).__name__} has no network to save; build it first")
+        check_device(train.device)
+        if run_dir is None:
+            if resume:
+                raise ValueError("`--resume true` needs a `--run-dir` to resume from")
+            self.run_dir = None
+            return
+        run = Path(run_dir)
+        with RunLock(run):
+            self._prepare(run, train, resume)
+            save_weights(run, self.model, "best", meta={"step": 0, **(meta or {})})
+        self.run_dir = run
 
     def _hook(self) -> Any:
         """:meth:`val_metrics` for the trainer, or None when the task keeps the default."""
