@@ -121,3 +121,17 @@ def test_bad_config_and_inputs_say_what_was_expected() -> None:
         model.fit([torch.zeros(5, 2)], torch.tensor([0]))
     with pytest.raises(ValueError, match="2 series but 3 labels"):
         model.fit([torch.zeros(5, 2)] * 2, torch.tensor([0, 1, 0]))
+
+
+@pytest.mark.parametrize("c", [1, 3, 8, 20])  # compared step by step (< 8), sorted (>= 8)
+def test_ppv_counts_the_steps_above_each_bias_inside_the_window(c: int) -> None:
+    from rnnkit.models.minirocket import _ppv
+
+    gen = torch.Generator().manual_seed(c)
+    conv, biases = torch.randn(3, 5, 17, generator=gen), torch.randn(5, c, generator=gen)
+    lo, hi = torch.tensor([0, 4, 2]), torch.tensor([17, 13, 3])
+    want = torch.empty(3, 5, c)
+    for b, k, j in np.ndindex(3, 5, c):
+        window = conv[b, k, int(lo[b]) : int(hi[b])]
+        want[b, k, j] = (window > biases[k, j]).float().mean()
+    torch.testing.assert_close(_ppv(conv, biases, lo, hi), want)

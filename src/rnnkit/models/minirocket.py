@@ -54,7 +54,8 @@ KERNEL_LENGTH = 9
 KERNELS = 84
 """The fixed kernels: every way of placing three 2s among nine -1s (C(9, 3) = 84)."""
 _PHI = (math.sqrt(5.0) - 1.0) / 2.0  # low-discrepancy quantile sequence (i * phi) mod 1
-_CHUNK = 1 << 24  # elements of one (B, 84, T, j) comparison block
+_CHUNK = 1 << 24  # elements of one (B, 84, j, T) comparison block
+_SORT_FROM = 8  # biases per kernel from which sorting the steps is the cheaper count
 
 
 @dataclass(frozen=True)
@@ -265,14 +266,25 @@ class MiniRocket(nn.Module):
 
 def _ppv(conv: Tensor, biases: Tensor, lo: Tensor, hi: Tensor) -> Tensor:
     """Share of steps ``lo <= t < hi`` with ``conv > bias``: conv (B, K, T), biases (K, c),
-    lo/hi (B,) -> (B, K, c)."""
+    lo/hi (B,) -> (B, K, c).
+
+    Steps outside the window become ``-inf`` (never above a bias). Many biases: the steps
+    are sorted once and each bias found by binary search (``T log T``); a few: every step
+    compared with each (``c T``, reduced along the contiguous last axis). Both count the
+    same steps."""
     B, K, T = conv.shape
     t = torch.arange(T, device=conv.device)
-    inside = ((t[None] >= lo[:, None]) & (t[None] < hi[:, None]))[:, None, :, None]  # (B,1,T,1)
+    inside = (t[None] >= lo[:, None]) & (t[None] < hi[:, None])  # (B, T)
+    conv = conv.masked_fill(~inside[:, None, :], float("-inf"))
     count = (hi - lo).clamp_min(1).to(conv.dtype)[:, None, None]  # (B, 1, 1)
+    c = biases.shape[1]
+    if c >= _SORT_FROM:
+        ordered = conv.sort(dim=-1).values  # (B, K, T)
+        at_most = torch.searchsorted(ordered, biases.expand(B, K, c).contiguous(), right=True)
+        return (T - at_most).to(conv.dtype) / count
     step = max(1, _CHUNK // max(1, B * K * T))
     parts = []
-    for j in range(0, biases.shape[1], step):
-        above = conv[..., None] > biases[None, :, None, j : j + step]  # (B, K, T, j)
-        parts.append((above & inside).sum(2).to(conv.dtype))
+    for j in range(0, c, step):
+        above = conv[:, :, None, :] > biases[None, :, j : j + step, None]  # (B, K, j, T)
+        parts.append(above.view(torch.uint8).sum(-1, dtype=torch.int32).to(conv.dtype))
     return torch.cat(parts, dim=2) / count
