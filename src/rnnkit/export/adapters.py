@@ -1,7 +1,7 @@
 """Drop-in networks that run an exported model: the task code steps them as the torch one.
 
 An adapter has the torch network's methods the tasks and decoders call (``forward`` of a
-language model or classifier (LSTM-FCN too); ``encode`` and ``step`` of a translator;
+language model or classifier (LSTM-FCN and MiniRocket too); ``encode`` and ``step`` of a translator;
 a forecaster's whole ``ForecastNet`` code, its layers and head swapped), takes and returns
 torch tensors and states of the same structure, and runs the exported graphs through an
 *executor* ``run(graph, inputs: list[np.ndarray]) -> list[np.ndarray]`` (onnxruntime or the
@@ -82,13 +82,13 @@ class LMAdapter(_Adapter):
 
 
 class ClassifierAdapter(_Adapter):
-    """``forward(x, lengths=None) -> logits (B, C)`` as :class:`SequenceClassifier` and
-    :class:`LSTMFCN`."""
+    """``forward(x, lengths=None) -> logits (B, C)`` as :class:`SequenceClassifier`,
+    :class:`LSTMFCN` and :class:`MiniRocket`."""
 
     def forward(self, x: Tensor, lengths: Tensor | None = None, **_: Any) -> Tensor:
         if lengths is None:
             lengths = torch.full((x.shape[1],), x.shape[0], dtype=torch.long)
-        text = getattr(self.config, "vocab_size", None) is not None  # LSTM-FCN: series only
+        text = getattr(self.config, "vocab_size", None) is not None  # LSTM-FCN, MiniRocket: series
         x = x.long() if text else x.float()
         return _t(self.run("classify", [_np(x), _np(lengths.long())])[0])
 
@@ -186,11 +186,11 @@ def adapter_for(model: nn.Module, run: Executor, manifest: dict[str, Any]) -> nn
     name = type(model).__name__
     if name == "LanguageModel":
         return LMAdapter(model, run, manifest["state"])
-    if name in ("SequenceClassifier", "LSTMFCN"):
+    if name in ("SequenceClassifier", "LSTMFCN", "MiniRocket"):
         return ClassifierAdapter(model, run)
     if name == "Seq2Seq":
         return Seq2SeqAdapter(model, run)
     if name == "ForecastNet":
         return ForecastAdapter(model, run, manifest["state"])
     raise ValueError(f"network {name} has no exported runtime; exportable: LanguageModel, "
-                     "SequenceClassifier, LSTMFCN, Seq2Seq, ForecastNet")  # fmt: skip
+                     "SequenceClassifier, LSTMFCN, MiniRocket, Seq2Seq, ForecastNet")  # fmt: skip

@@ -7,7 +7,7 @@ Every wrapper is a plain ``nn.Module`` that calls the task network's own submodu
 - language model: ``lm``: ``tokens (T, B), h0, [c0] -> logits (T, B, V), h_n, [c_n]``
   (with ``hidden_sizes``, one ``h``/``c`` per layer);
 - classifier: ``classify``: ``x (T, B) or (T, B, I), lengths (B,) -> logits (B, C)`` (the
-  recurrent classifier and LSTM-FCN alike);
+  recurrent classifier, LSTM-FCN and MiniRocket alike);
 - translator: ``encoder``: ``src (S, B), lengths (B,) -> values (S, B, K), mask (S, B),
   [keys], h0, [c0], [feed]`` and ``decoder``: ``tokens (B,), h, [c], [feed], values, mask,
   [keys] -> log_probs (B, V), h', [c'], [feed'], [weights (B, S)]``;
@@ -36,6 +36,7 @@ __all__ = [
     "HeadGraph",
     "LMGraph",
     "LSTMFCNGraph",
+    "MiniRocketGraph",
     "RecurrentGraph",
     "lm_state_shapes",
 ]
@@ -224,3 +225,47 @@ class LSTMFCNGraph(nn.Module):
             out, _ = recurrent(m.rnn, x, lengths, name="rnn")  # (T, B, D·H)
             pooled = m.pool(out, lengths)
         return m.head(torch.cat([pooled, m.conv(x, lengths)], dim=-1))  # (B, C)
+
+
+class MiniRocketGraph(nn.Module):
+    """:class:`~rnnkit.models.minirocket.MiniRocket`'s forward, lengths inside, its plan of
+    dilations unrolled: ``x (T, B, I), lengths (B,) -> logits (B, C)``.
+
+    Every size comes from the inputs' shapes (no Python arithmetic on T or B, which tracing
+    would bake in); the PPV counts compare each step with all of a (dilation, kernel)'s
+    biases at once, ``(B, 84, T, c)``, where the eager model works in chunks.
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: Tensor, lengths: Tensor) -> Tensor:
+        m = self.model
+        I, K = m.config.input_size, m.kernels.shape[0]
+        t = torch.arange(x.shape[0])  # (T,)
+        valid = t[:, None] < lengths[None, :]  # (T, B)
+        hi = valid.sum(0)  # (B,) lengths, at most T
+        x = x * valid[..., None].to(x.dtype)  # steps past a row's end are the zero padding
+        flat = x.permute(1, 2, 0).reshape(-1, 1, x.shape[0])  # (B·I, 1, T)
+        feats, pos = [], 0
+        for i, (d, c) in enumerate(m.plan):
+            out = F.conv1d(flat, m.kernels, dilation=d, padding=4 * d)  # (B·I, 84, T)
+            if I > 1:  # each kernel summed over its channels
+                out = out.reshape(-1, I, K, x.shape[0])  # (B, I, 84, T)
+                out = torch.einsum("bikt,ki->bkt", out, m.channels[i])  # (B, 84, T)
+            lo = torch.zeros_like(hi)
+            if i % 2 == 1:  # only windows inside the series, where there are any
+                inner = hi - 4 * d > 4 * d
+                lo, hi_i = torch.where(inner, lo + 4 * d, lo), torch.where(inner, hi - 4 * d, hi)
+            else:
+                hi_i = hi
+            inside = (t[None] >= lo[:, None]) & (t[None] < hi_i[:, None])  # (B, T)
+            b = m.biases[pos : pos + K * c].view(K, c)
+            above = out[..., None] > b[None, :, None, :]  # (B, 84, T, c)
+            counts = (above & inside[:, None, :, None]).to(x.dtype).sum(2)  # (B, 84, c)
+            share = counts / (hi_i - lo).clamp(min=1).to(x.dtype)[:, None, None]
+            feats.append(share.reshape(-1, K * c))  # (B, 84·c)
+            pos += K * c
+        z = (torch.cat(feats, dim=1) - m.mean) / m.std  # (B, F)
+        return m.head(z)  # (B, C)

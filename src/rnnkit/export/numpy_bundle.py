@@ -4,8 +4,9 @@ The bundle is ``weights.npz`` (every tensor of the state dict, float32) and
 ``manifest.json`` describing each recurrent layer (mode, sizes, directions, projection)
 and the parts around it, so the scratch runtime rebuilds the network with NumPy alone.
 Plain cells run on the scratch engine's layers; layer-normalised cells and zoneout (its
-eval expectation) on :mod:`rnnkit.scratch.runtime_cells`; minGRU/minLSTM are a one-line
-error naming the cell.
+eval expectation) on :mod:`rnnkit.scratch.runtime_cells`; MiniRocket (no recurrent layer)
+on :mod:`rnnkit.scratch.runtime_minirocket`; minGRU/minLSTM are a one-line error naming
+the cell.
 """
 
 from __future__ import annotations
@@ -84,6 +85,15 @@ def _lstm_fcn_parts(model: nn.Module) -> tuple[dict[str, Any], dict[str, Any], d
     return {"rnn.": layer_spec(model.rnn, "rnn")}, parts, {"classify": {}}
 
 
+def _minirocket_parts(model: nn.Module) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """MiniRocket: its plan of ``[dilation, features per kernel]`` and the kernels' shape
+    (the weights hold the channel masks, biases, mean, std and head)."""
+    length = int(model.kernels.shape[-1])
+    twos = int((model.kernels[0, 0] > 0).sum())
+    plan = [[int(d), int(c)] for d, c in model.plan]
+    return {}, {"plan": plan, "kernel_length": length, "twos": twos}, {"classify": {}}
+
+
 def _seq2seq_parts(model: nn.Module) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
     """The translator: both recurrent stacks, the bridge's shape, the attention kind."""
     c, br = model.config, model.bridge
@@ -150,6 +160,7 @@ _NETWORK_PARTS = {
     "LanguageModel": _lm_parts,
     "SequenceClassifier": _classifier_parts,
     "LSTMFCN": _lstm_fcn_parts,
+    "MiniRocket": _minirocket_parts,
     "Seq2Seq": _seq2seq_parts,
     "ForecastNet": _forecast_parts,
 }

@@ -27,6 +27,7 @@ from rnnkit.export.graphs import (
     HeadGraph,
     LMGraph,
     LSTMFCNGraph,
+    MiniRocketGraph,
     RecurrentGraph,
     lm_state_shapes,
 )
@@ -41,6 +42,7 @@ EXPORTABLE = {
     "LanguageModel": "lm",
     "SequenceClassifier": "classify",
     "LSTMFCN": "lstm_fcn",
+    "MiniRocket": "minirocket",
     "Seq2Seq": "translate",
     "ForecastNet": "forecast",
 }
@@ -73,6 +75,13 @@ def _lstm_fcn_specs(model: nn.Module) -> list[GraphSpec]:
     dynamic = {"x": {0: "T", 1: "B"}, "lengths": {0: "B"}, "logits": {0: "B"}}
     args = (torch.zeros(9, 2, model.config.input_size), torch.tensor([9, 5]))
     graph = LSTMFCNGraph(model)
+    return [GraphSpec("classify", graph, args, ["x", "lengths"], ["logits"], dynamic)]
+
+
+def _minirocket_specs(model: nn.Module) -> list[GraphSpec]:
+    dynamic = {"x": {0: "T", 1: "B"}, "lengths": {0: "B"}, "logits": {0: "B"}}
+    args = (torch.zeros(9, 2, model.config.input_size), torch.tensor([9, 5]))
+    graph = MiniRocketGraph(model)
     return [GraphSpec("classify", graph, args, ["x", "lengths"], ["logits"], dynamic)]
 
 
@@ -155,7 +164,8 @@ def graph_specs(model: nn.Module) -> list[GraphSpec]:
             f"{', '.join(EXPORTABLE)}"
         )
     specs = {"lm": _lm_specs, "classify": _classifier_specs, "translate": _seq2seq_specs,
-             "forecast": _forecast_specs, "lstm_fcn": _lstm_fcn_specs}  # fmt: skip
+             "forecast": _forecast_specs, "lstm_fcn": _lstm_fcn_specs,
+             "minirocket": _minirocket_specs}  # fmt: skip
     return specs[kind](model)
 
 
@@ -203,8 +213,8 @@ def export_onnx(
     """Export ``model`` (a task network, eval mode) into the directory ``out``.
 
     Args:
-        model: ``LanguageModel``, ``SequenceClassifier``, ``LSTMFCN``, ``Seq2Seq`` or
-            ``ForecastNet``; left on its device, in its dtype and train mode.
+        model: ``LanguageModel``, ``SequenceClassifier``, ``LSTMFCN``, ``MiniRocket``,
+            ``Seq2Seq`` or ``ForecastNet``; left on its device, in its dtype and train mode.
         out: the export directory (created).
         task: the run's task name, recorded in the manifest.
         native: ONNX's RNN/LSTM/GRU operators where exact; False: ``Scan`` everywhere.

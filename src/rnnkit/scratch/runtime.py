@@ -10,7 +10,8 @@ zoneout on :mod:`rnnkit.scratch.runtime_cells`.
 
 :class:`BundleRuntime` has one entry point, ``run(graph, inputs) -> outputs``, with the
 inputs and outputs of the ONNX graphs of the same name: ``lm``; ``classify`` (recurrent
-classifier, LSTM-FCN with :mod:`rnnkit.scratch.runtime_conv`); ``encoder`` and ``decoder``
+classifier, LSTM-FCN with :mod:`rnnkit.scratch.runtime_conv`, MiniRocket with
+:mod:`rnnkit.scratch.runtime_minirocket`); ``encoder`` and ``decoder``
 (translator, :mod:`rnnkit.scratch.runtime_seq2seq`); ``encoder_rnn``, ``decoder_rnn`` and
 ``head`` (forecaster). The torch adapters drive both backends the same way.
 
@@ -29,6 +30,7 @@ import numpy as np
 from rnnkit.scratch.layers import LSTMState, Recurrent
 from rnnkit.scratch.runtime_cells import run_layer
 from rnnkit.scratch.runtime_conv import average_steps, conv_branch
+from rnnkit.scratch.runtime_minirocket import minirocket
 from rnnkit.scratch.runtime_seq2seq import decoder_step, encode
 
 __all__ = ["MODES", "BundleRuntime", "pool"]
@@ -179,6 +181,8 @@ class BundleRuntime:
         lengths = np.asarray(lengths, dtype=np.int64)
         if self.manifest.get("network") == "LSTMFCN":
             return self._lstm_fcn(x.astype(np.float32), lengths)
+        if self.manifest.get("network") == "MiniRocket":
+            return [minirocket(w, parts, x, lengths)]
         if parts["input"] == "embedding":
             x = w["input_layer.weight"][x]  # (T, B, E)
         elif parts["input"] == "linear":
