@@ -17,7 +17,6 @@ import pytest
 import torch
 
 from export.test_parity import TOL, _max_err, numpy_adapter, ort_adapter
-from rnnkit.cli.main import main
 from rnnkit.data.classification import read_ts_examples
 from rnnkit.models.minirocket import MiniRocket, MiniRocketConfig
 
@@ -113,25 +112,3 @@ def test_numpy_bundle_describes_the_plan(tmp_path: Path) -> None:
     with np.load(tmp_path / "n" / "weights.npz") as w:
         assert set(w.files) == {"channels", "biases", "mean", "std", "head.weight", "head.bias"}
         assert np.array_equal(w["channels"], model.channels.numpy())
-
-
-def test_default_series_run_predicts_alike_on_every_backend(data_dir: Path, tmp_path: Path) -> None:
-    """The default series preset (MiniRocket, 10,000 features) on BasicMotions."""
-    from rnnkit.tasks.classify import predict, train
-
-    run = tmp_path / "run"
-    train("BasicMotions", str(run), device="cpu", progress=False)
-    assert json.loads((run / "config.json").read_text())["classify"]["arch"] == "minirocket"
-    assert main(["export", "--run", str(run)]) == 0
-    assert (run / "export" / "onnx" / "classify.onnx").is_file()
-    test_file = data_dir / "BasicMotions" / "BasicMotions_TEST.ts"
-    rows = {}
-    for b in ("torch", "onnx", "numpy"):
-        predict(str(run), str(test_file), str(tmp_path / f"{b}.csv"), backend=b)
-        rows[b] = (tmp_path / f"{b}.csv").read_text(encoding="utf-8").splitlines()
-    assert len(rows["torch"]) == 41
-    for b in ("onnx", "numpy"):  # labels equal; probabilities to their printed digits
-        for got, ref in zip(rows[b][1:], rows["torch"][1:], strict=True):
-            g, r = got.split(","), ref.split(",")
-            assert g[:2] == r[:2]
-            assert np.allclose([float(v) for v in g[2:]], [float(v) for v in r[2:]], atol=1e-4)

@@ -98,21 +98,30 @@ def test_translate_greedy_and_beam_on_every_backend(data_dir: Path, tmp_path: Pa
     assert (run / "export" / "numpy" / "manifest.json").is_file()
 
 
-def test_lstm_fcn_series_run_predicts_alike_on_every_backend(
-    data_dir: Path, tmp_path: Path
+@pytest.mark.parametrize(
+    "preset, flags, arch",
+    [
+        ("lstm-fcn", {"max_steps": 2, "hidden_size": 8}, "lstm-fcn"),  # a 2-step run
+        ("series", {}, "minirocket"),  # the default, 10,000 features; `rnnkit export` too
+    ],
+)
+def test_series_run_predicts_alike_on_every_backend(
+    data_dir: Path, tmp_path: Path, preset: str, flags: dict, arch: str
 ) -> None:
-    """The recurrent series preset (LSTM-FCN) on BasicMotions, a 2-step run."""
+    """The series presets (LSTM-FCN, MiniRocket) on BasicMotions."""
     from rnnkit.tasks.classify import predict, train
 
     run = tmp_path / "run"
-    train("BasicMotions", str(run), preset="lstm-fcn", max_steps=2, hidden_size=8, device="cpu",
-          progress=False)  # fmt: skip
+    train("BasicMotions", str(run), preset=preset, device="cpu", progress=False, **flags)
+    assert json.loads((run / "config.json").read_text())["classify"]["arch"] == arch
+    if arch == "minirocket":
+        assert main(["export", "--run", str(run)]) == 0
+        assert (run / "export" / "onnx" / "classify.onnx").is_file()
     test_file = data_dir / "BasicMotions" / "BasicMotions_TEST.ts"
     rows = {}
     for b in ("torch", "onnx", "numpy"):
         predict(str(run), str(test_file), str(tmp_path / f"{b}.csv"), backend=b)
         rows[b] = (tmp_path / f"{b}.csv").read_text(encoding="utf-8").splitlines()
-    assert json.loads((run / "config.json").read_text())["model"].get("filters")  # LSTM-FCN
     assert len(rows["torch"]) == 41
     for b in ("onnx", "numpy"):  # labels equal; probabilities to their printed digits
         for got, ref in zip(rows[b][1:], rows["torch"][1:], strict=True):

@@ -36,7 +36,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from rnnkit.config import check_types, config_from_dict
 from rnnkit.data.series_norm import series_level, series_quantiles, znormalize_padded
 from rnnkit.models.conv_branch import ConvBranch, average_steps
-from rnnkit.models.pooling import POOLINGS, Pooling
+from rnnkit.models.pooling import POOLINGS, Pooling, check_series
 from rnnkit.nn.spec import RecurrentSpec, accepts_flat_keys
 
 __all__ = ["DOWNSAMPLES", "LSTMFCN", "LSTMFCNConfig", "NORMALIZE", "RNN_AXES", "average_steps"]
@@ -175,17 +175,7 @@ class LSTMFCN(nn.Module):
         self.head = nn.Linear(width, c.num_classes)
 
     def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
-        if x.dim() != 3 or x.shape[-1] != self.config.input_size:
-            raise ValueError(
-                f"`x` must be (T, B, {self.config.input_size}) features "
-                f"(`input_size`), got shape {tuple(x.shape)}"
-            )
-        T, B = x.shape[:2]
-        if lengths is None:
-            lengths = torch.full((B,), T, dtype=torch.long)
-        if lengths.shape != (B,):
-            raise ValueError(f"`lengths` must have shape ({B},), got {tuple(lengths.shape)}")
-        lengths = lengths.to(x.device)
+        lengths = check_series(x, lengths, self.config.input_size)
         side = [series_level(x, lengths)] if self.config.normalize == "series+level" else []
         if self.config.normalize != "none":
             x = znormalize_padded(x, lengths)

@@ -46,6 +46,7 @@ from torch.nn import functional as F
 from torch.nn.utils.rnn import pad_sequence
 
 from rnnkit.config import check_types, config_from_dict
+from rnnkit.models.pooling import check_series, length_mask
 from rnnkit.models.ridge import RidgeFit, fit_ridge
 
 __all__ = ["KERNELS", "MiniRocket", "MiniRocketConfig", "dilations"]
@@ -162,18 +163,8 @@ class MiniRocket(nn.Module):
         return torch.cat(out, dim=1)  # (B, F)
 
     def _check(self, x: Tensor, lengths: Tensor | None) -> tuple[Tensor, Tensor]:
-        if x.dim() != 3 or x.shape[-1] != self.config.input_size:
-            raise ValueError(
-                f"`x` must be (T, B, {self.config.input_size}) features "
-                f"(`input_size`), got shape {tuple(x.shape)}"
-            )
-        T, B = x.shape[:2]
-        if lengths is None:
-            lengths = torch.full((B,), T, dtype=torch.long)
-        if lengths.shape != (B,):
-            raise ValueError(f"`lengths` must have shape ({B},), got {tuple(lengths.shape)}")
-        lengths = lengths.to(x.device)
-        valid = torch.arange(T, device=x.device)[:, None] < lengths[None, :]  # (T, B)
+        lengths = check_series(x, lengths, self.config.input_size)
+        valid = length_mask(lengths, x.shape[0])  # (T, B)
         return x * valid[..., None], lengths  # steps past a row's end are the zero padding
 
     def _conv(self, x: Tensor, i: int, d: int) -> Tensor:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-__all__ = ["POOLINGS", "AttentionPool", "Pooling", "length_mask"]
+__all__ = ["POOLINGS", "AttentionPool", "Pooling", "check_series", "length_mask"]
 
 POOLINGS = ("last", "mean", "max", "attention")
 
@@ -21,6 +21,21 @@ def length_mask(lengths: Tensor, total_length: int) -> Tensor:
     """Boolean mask ``(T, B)``, True where ``t < lengths[b]``."""
     steps = torch.arange(total_length, device=lengths.device)  # (T,)
     return steps[:, None] < lengths.to(steps.device)[None, :]  # (T, B)
+
+
+def check_series(x: Tensor, lengths: Tensor | None, input_size: int) -> Tensor:
+    """Check a padded series batch ``x`` ``(T, B, input_size)``; its ``lengths`` ``(B,)`` on
+    ``x``'s device (None: every row all ``T`` steps)."""
+    if x.dim() != 3 or x.shape[-1] != input_size:
+        raise ValueError(
+            f"`x` must be (T, B, {input_size}) features (`input_size`), got shape {tuple(x.shape)}"
+        )
+    T, B = x.shape[:2]
+    if lengths is None:
+        lengths = torch.full((B,), T, dtype=torch.long)
+    if lengths.shape != (B,):
+        raise ValueError(f"`lengths` must have shape ({B},), got {tuple(lengths.shape)}")
+    return lengths.to(x.device)
 
 
 class AttentionPool(nn.Module):
