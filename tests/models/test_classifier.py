@@ -79,3 +79,26 @@ def test_errors_name_the_argument() -> None:
         model(torch.zeros(4, 2, 3))
     cfg = ClassifierConfig(num_classes=2, vocab_size=5, hidden_size=4)
     assert ClassifierConfig.from_dict(cfg.to_dict()) == cfg
+
+
+def test_token_dropout_puts_unk_in_training_only_and_never_over_padding() -> None:
+    config = ClassifierConfig(
+        num_classes=2, vocab_size=50, embedding_dim=4, hidden_size=4, token_dropout=0.5
+    )
+    model = SequenceClassifier(config)
+    seen: list[torch.Tensor] = []
+    model.input_layer.register_forward_hook(lambda m, args, out: seen.append(args[0].clone()))
+    x = torch.randint(2, 50, (30, 8))
+    x[20:, :4] = 0  # padding after row ends
+    lengths = torch.tensor([20] * 4 + [30] * 4)
+    torch.manual_seed(0)
+    model.train()(x, lengths)
+    model.eval()(x, lengths)
+    trained, evaluated = seen
+    replaced = trained != x
+    assert torch.all(trained[replaced] == config.unk_idx)
+    assert 0.35 < replaced[x != 0].float().mean() < 0.65  # about half the real tokens
+    assert torch.all(trained[x == 0] == 0)  # padding stays padding
+    assert torch.equal(evaluated, x)  # eval mode reads the tokens as given
+    with pytest.raises(ValueError, match=r"`token_dropout` must be in \[0, 1\), got 1.0"):
+        ClassifierConfig(num_classes=2, vocab_size=5, token_dropout=1.0)

@@ -56,6 +56,12 @@ class ClassifierConfig:
     """How outputs become one vector: last, mean, max or attention (all masked)."""
     padding_idx: int = 0
     """Token id of padding (the vocabulary's ``<pad>``); its embedding stays zero."""
+    unk_idx: int = 1
+    """Token id of ``<unk>`` (set from the vocabulary): what ``token_dropout`` puts in."""
+    token_dropout: float = 0.0
+    """Token inputs, train mode only: replace each token by ``<unk>`` with this probability
+    (word dropout), so the ``<unk>`` embedding that unseen words get at test time is
+    trained, and no single word is relied on."""
 
     def __post_init__(self) -> None:
         check_types(self)
@@ -74,6 +80,8 @@ class ClassifierConfig:
             raise ValueError(
                 f"`pooling` must be one of {', '.join(POOLINGS)}, got {self.pooling!r}"
             )
+        if not 0.0 <= self.token_dropout < 1.0:
+            raise ValueError(f"`token_dropout` must be in [0, 1), got {self.token_dropout}")
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ClassifierConfig:
@@ -144,6 +152,10 @@ class SequenceClassifier(nn.Module):
     def forward(self, x: Tensor, lengths: Tensor | None = None, *, packed: bool = True) -> Tensor:
         lengths = self._check(x, lengths)
         T = x.shape[0]
+        if self.training and self.config.token_dropout > 0 and self.config.vocab_size:
+            c = self.config
+            hit = (torch.rand(x.shape, device=x.device) < c.token_dropout) & (x != c.padding_idx)
+            x = x.masked_fill(hit, c.unk_idx)  # (T, B)
         inputs = self.drop(self.input_layer(x))  # (T, B, E)
         if packed:
             seq = pack_padded_sequence(inputs, lengths.cpu(), enforce_sorted=False)

@@ -113,6 +113,7 @@ def _help_values(preset: str) -> dict[str, Any]:
 _GRADIENT_FLAGS = (
     *("lr", "weight_decay", "clip_norm", "max_steps", "select", "patience", "cell"),
     *("hidden_size", "num_layers", "bidirectional", "dropout", "embedding_dim", "pooling"),
+    "token_dropout",
 )
 """Flags a closed-form fit (``series``' MiniRocket) does not use."""
 
@@ -147,6 +148,7 @@ def train(
     embeddings: str | None = None,
     freeze_embeddings: bool | None = None,
     pooling: str | None = None,
+    token_dropout: float | None = None,
     num_features: int | None = None,
     znorm: bool | str | None = None,
     tokenizer: str | None = None,
@@ -207,6 +209,9 @@ def train(
         embedding_dim: rnn arch: size of the token embedding or of the input projection.
         {embedding flags}
         pooling: last, mean, max or attention (all masked).
+        token_dropout: text only: in training, replace each token by <unk> with this
+            probability (word dropout), so words never seen in training meet a trained
+            <unk> vector.
         num_features: minirocket: features (84 kernels, each at several dilations and
             biases), rounded down to a multiple of 84.
         znorm: z-normalise each series by its own mean and std: true, false, level (lstm-fcn:
@@ -258,6 +263,7 @@ def train(
             forget_gate=forget_gate,
         ),
         **given(embedding_dim=embedding_dim, pooling=pooling, num_features=num_features),
+        **given(token_dropout=token_dropout),
         **(pre.model_dim(embedding_dim) if pre else {}),  # the file's E unless given
     }
     misplaced = sorted(set(model) - keys)

@@ -54,7 +54,7 @@ SELECT = {
     "macro_f1": ("val_macro_f1", "max"),
     "loss": ("val_loss", "min"),
 }
-_DATA_KEYS = {"vocab_size", "input_size", "num_classes", "padding_idx", "input_length"}
+_DATA_KEYS = {"vocab_size", "input_size", "num_classes", "padding_idx", "unk_idx", "input_length"}
 
 
 def _model_class(arch: str) -> tuple[type, type]:
@@ -255,7 +255,8 @@ class Classifier(TaskRun):
                     f"`--arch {self.options['arch']}` takes series inputs, got text; "
                     "use `--arch rnn` for text"
                 )
-            data.update(vocab_size=self.encoder.vocab_size, padding_idx=self.encoder.vocab.pad_id)
+            vocab = self.encoder.vocab
+            data.update(vocab_size=len(vocab), padding_idx=vocab.pad_id, unk_idx=vocab.unk_id)
         else:
             data["input_size"] = self.encoder.input_size
         encoded = self.encoder.encode(train)
