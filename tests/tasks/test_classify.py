@@ -414,7 +414,7 @@ def test_minirocket_reports_a_given_validation_set_and_keeps_its_probabilities(
 def test_series_defaults_reach_stated_accuracy_on_acsf1(tmp_path: Path) -> None:
     """ACSF1 (10 appliances, 100 training series of 1,460 steps), the defaults: >= 0.85 on
     the official test set (0.91-0.92 over seeds 0-2; 1-NN DTW 0.64, InceptionTime 0.92).
-    About a minute on one core."""
+    About 20 s on one core."""
     run = tmp_path / "run"
     args = ["classify", "train", "--data", "ACSF1", "--run-dir", str(run), "--device", "cpu"]
     assert main(args) == 0
