@@ -43,6 +43,7 @@ def test_text_table_by_name_and_index(tmp_path: Path) -> None:
         ("label,text\npos,   \n", "t.csv:2: empty text"),
         ("label,text\n", "no rows of data"),
         ("lab,text\npos,x\n", "`label_column` 'label' is not a column"),
+        ("id,time,v,label\na,0,1.5,x\n", r"'text' is not a column.*pass `--format long`"),
     ],
 )
 def test_text_table_bad_input(tmp_path: Path, body: str, match: str) -> None:

@@ -115,7 +115,15 @@ def _column(spec: str | int, header: list[str] | None, name: str, path: Path) ->
             f"`{name}` is a column name ({spec!r}) but `header` is False; give an index"
         )
     if spec not in header:
-        raise ValueError(f"`{name}` {spec!r} is not a column of {path}; columns are {header}")
+        hint = (
+            "; a numeric series in long format (id, time, features..., label)? pass "
+            "`--format long`"
+            if name == "text_column" and len(header) >= 3
+            else ""
+        )
+        raise ValueError(
+            f"`{name}` {spec!r} is not a column of {path}; columns are {header}{hint}"
+        )
     return header.index(spec)
 
 
