@@ -116,14 +116,11 @@ def _column(spec: str | int, header: list[str] | None, name: str, path: Path) ->
         )
     if spec not in header:
         hint = (
-            "; a numeric series in long format (id, time, features..., label)? pass "
-            "`--format long`"
+            "; a numeric series in long format (id, time, features..., label)? pass `--format long`"
             if name == "text_column" and len(header) >= 3
             else ""
         )
-        raise ValueError(
-            f"`{name}` {spec!r} is not a column of {path}; columns are {header}{hint}"
-        )
+        raise ValueError(f"`{name}` {spec!r} is not a column of {path}; columns are {header}{hint}")
     return header.index(spec)
 
 
