@@ -346,7 +346,12 @@ class Classifier(TaskRun):
                 self.options["class_weights"],
                 self.options["arch"],
             )
-        check_device(tc.device)
+        if check_device(tc.device).type != "cpu" and tc.device != "auto":
+            logger.warning(
+                "%s fits and predicts on the CPU; `--device %s` is not used",
+                self.options["arch"],
+                tc.device,
+            )
         if run_dir is not None and not resume:
             check_fresh(run_dir)  # before the fit, not after it
         start = time.perf_counter()
