@@ -102,3 +102,30 @@ def test_token_dropout_puts_unk_in_training_only_and_never_over_padding() -> Non
     assert torch.equal(evaluated, x)  # eval mode reads the tokens as given
     with pytest.raises(ValueError, match=r"`token_dropout` must be in \[0, 1\), got 1.0"):
         ClassifierConfig(num_classes=2, vocab_size=5, token_dropout=1.0)
+
+
+def test_subwords_give_unseen_words_their_spelling_and_keep_rows_independent() -> None:
+    config = ClassifierConfig(
+        num_classes=3, vocab_size=20, embedding_dim=6, hidden_size=5, subword_buckets=40,
+        bidirectional=True, pooling="max",
+    )  # fmt: skip
+    model = SequenceClassifier(config).eval()
+    torch.manual_seed(0)
+    x = torch.cat([torch.randint(2, 20, (7, 3, 1)), torch.randint(0, 40, (7, 3, 4))], -1)
+    lengths = torch.tensor([7, 5, 2])
+    x[5:, 1] = 0
+    x[2:, 2] = 0
+    batch = model(x, lengths)
+    for b in range(3):  # packed batch == each row alone
+        alone = model(x[: lengths[b], b : b + 1], lengths[b : b + 1])
+        torch.testing.assert_close(batch[b : b + 1], alone)
+    unk = x[:, :1].clone()
+    unk[..., 0] = config.unk_idx  # two <unk> words spelled differently differ
+    a = torch.cat([unk, torch.full((7, 1, 4), 3)], -1)
+    b = torch.cat([unk, torch.full((7, 1, 4), 9)], -1)
+    assert not torch.allclose(model(a), model(b))
+    assert torch.count_nonzero(model.subword.weight[0]) == 0  # the padding n-gram
+    with pytest.raises(ValueError, match=r"`x` must be \(T, B, 1 \+ K\) token and n-gram ids"):
+        model(x[..., 0])
+    with pytest.raises(ValueError, match="`subword_buckets` needs token inputs"):
+        ClassifierConfig(num_classes=2, input_size=3, subword_buckets=10)

@@ -516,3 +516,22 @@ def test_lstm_fcn_preset_run_records_in_network_normalisation(tmp_path: Path) ->
     config = json.loads((run / "config.json").read_text())
     assert config["model"]["normalize"] == "series+level" and config["model"]["quantiles"] == 32
     assert config["classify"]["znorm"] is False
+
+
+def test_subwords_run_trains_reloads_explains_and_refuses_export(
+    data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    from rnnkit.tasks.classify import train
+
+    data = _rt_slice(data_dir, tmp_path / "rt.csv", 40)
+    run = tmp_path / "run"
+    train(str(data), str(run), subwords=500, hidden_size=8, embedding_dim=8, max_steps=3,
+          device="cpu", progress=False)  # fmt: skip
+    config = json.loads((run / "config.json").read_text())
+    assert config["model"]["subword_buckets"] == 500 and config["encoder"]["subwords"] == 500
+    clf, again = Classifier.load(run), Classifier.load(run)
+    ex = Examples(["an unseenword movie", "great"], None, "text", ["0", "1"])
+    np.testing.assert_array_equal(clf.predict_proba(ex), again.predict_proba(ex))
+    assert main(["explain", "saliency", "--run", str(run), "--text", "a fine film"]) == 0
+    assert main(["export", "--run", str(run)]) == 1
+    assert "reads character n-grams (`subwords`)" in capsys.readouterr().err

@@ -16,10 +16,16 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from rnnkit.data.subwords import SubwordHasher
+
 if TYPE_CHECKING:  # annotations only: classification imports this module
     from rnnkit.data.classification import Examples
 
-__all__ = ["InputEncoder", "LabelMap", "balanced_class_weights"]
+__all__ = ["SUBWORD_SLOTS", "InputEncoder", "LabelMap", "balanced_class_weights"]
+
+SUBWORD_SLOTS = 24
+"""Character n-grams kept per token with ``subwords`` (a word of up to 9 letters keeps all
+of its 3- to 5-grams)."""
 
 logger = logging.getLogger(__name__)
 
@@ -88,7 +94,9 @@ class InputEncoder:
     """Turns raw items into tensors; fitted on the training split only.
 
     Text: ``lowercase`` -> tokenizer (``rnnkit.data.tokenizers``) -> ``Vocab`` ids
-    ``(T_i,)``; tokens never seen in training become ``<unk>`` and are counted. Numbers:
+    ``(T_i,)``; tokens never seen in training become ``<unk>`` and are counted. With
+    ``subwords`` (hash buckets), each token's row also holds its character n-gram ids
+    (:mod:`rnnkit.data.subwords`): ``(T_i, 1 + SUBWORD_SLOTS)``, the word id first. Numbers:
     ``(T_i, I)`` arrays standardised per feature (mean/std over all training steps).
 
     Args:
@@ -97,6 +105,7 @@ class InputEncoder:
         lowercase: lowercase texts first (text only).
         min_freq, max_size: vocabulary limits (text only).
         standardize: scale features to mean 0, std 1 (numeric only).
+        subwords: hash buckets of character 3- to 5-grams per token (text only; 0: none).
     """
 
     def __init__(
@@ -108,9 +117,14 @@ class InputEncoder:
         min_freq: int = 1,
         max_size: int | None = None,
         standardize: bool = True,
+        subwords: int = 0,
     ) -> None:
         if kind not in ("text", "numeric"):
             raise ValueError(f"`kind` must be 'text' or 'numeric', got {kind!r}")
+        if subwords < 0 or subwords == 1:
+            raise ValueError(f"`subwords` must be 0 (none) or >= 2 hash buckets, got {subwords}")
+        self.subwords = subwords
+        self._hasher = SubwordHasher(subwords, slots=SUBWORD_SLOTS) if subwords else None
         self.kind, self.tokenizer, self.lowercase = kind, tokenizer, lowercase
         self.min_freq, self.max_size, self.standardize = min_freq, max_size, standardize
         self.vocab: Any = None
@@ -168,7 +182,11 @@ class InputEncoder:
                     raise ValueError(f"example {examples.ids[i]!r} has no tokens (empty text)")
                 unknown += sum(t not in self.vocab for t in tokens)
                 total += len(tokens)
-                out.append(torch.tensor(self.vocab.encode(tokens), dtype=torch.long))
+                ids = torch.tensor(self.vocab.encode(tokens), dtype=torch.long)  # (T_i,)
+                if self._hasher is not None:
+                    grams = torch.tensor([self._hasher.ids(t) for t in tokens], dtype=torch.long)
+                    ids = torch.cat([ids[:, None], grams], dim=1)  # (T_i, 1 + slots)
+                out.append(ids)
             self.last_unknown, self.last_tokens = unknown, total
             if unknown:
                 logger.info(
@@ -207,6 +225,7 @@ class InputEncoder:
             "min_freq": self.min_freq,
             "max_size": self.max_size,
             "standardize": self.standardize,
+            "subwords": self.subwords,
         }
         if self.kind == "text":
             d["vocab"] = None if self.vocab is None else self.vocab.to_dict()
@@ -227,6 +246,7 @@ class InputEncoder:
             min_freq=d["min_freq"],
             max_size=d["max_size"],
             standardize=d["standardize"],
+            subwords=d.get("subwords", 0),
         )
         if enc.kind == "text" and d.get("vocab") is not None:
             from rnnkit.data.vocab import Vocab

@@ -112,11 +112,11 @@ def saliency(task: TaskRun, text: str | None = None) -> Saliency:
     from rnnkit.data.classification import Examples
 
     enc = task.encoder
-    ids = enc.encode(Examples([text], None, "text", ["0"]))[0]  # (T,)
+    ids = enc.encode(Examples([text], None, "text", ["0"]))[0]  # (T,) or (T, 1 + K) subwords
     scores, logits, weights = gradient_x_input(
-        task.model, ids.view(-1, 1), torch.tensor([len(ids)])
-    )
-    tokens = enc.vocab.decode(ids.tolist())
+        task.model, ids.unsqueeze(1), torch.tensor([len(ids)])
+    )  # x (T, 1) or (T, 1, 1 + K)
+    tokens = enc.vocab.decode((ids if ids.dim() == 1 else ids[:, 0]).tolist())
     label = task.labels.names[int(logits.argmax(-1)[0])]
     notes = []
     if weights is None:

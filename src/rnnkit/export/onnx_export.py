@@ -194,9 +194,15 @@ def _cpu_float32_eval(model: nn.Module) -> Iterator[None]:
 
 
 def check_output_layer(model: nn.Module) -> None:
-    """Refuse a language model or translator whose output layer is not one projection to
-    the vocabulary (the adaptive softmax): the exported graphs and the NumPy runtime give
-    logits ``(T, B, V)`` from a single matrix, and would silently compute something else."""
+    """Refuse what the exported graphs and the NumPy runtime would silently compute wrong:
+    a classifier with subword inputs (they read token ids only), and a language model or
+    translator whose output layer is not one projection to the vocabulary (the adaptive
+    softmax; they give logits ``(T, B, V)`` from a single matrix)."""
+    if getattr(getattr(model, "config", None), "subword_buckets", 0):
+        raise ValueError(
+            "this classifier reads character n-grams (`subwords`); its input layer does not "
+            "export yet: serve it with --backend torch"
+        )
     kind = getattr(getattr(model, "config", None), "output_layer", "softmax")
     what = {"LanguageModel": "language model", "Seq2Seq": "translator"}.get(type(model).__name__)
     if what is not None and kind not in ("softmax", "chunked"):

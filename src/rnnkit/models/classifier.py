@@ -62,6 +62,11 @@ class ClassifierConfig:
     """Token inputs, train mode only: replace each token by ``<unk>`` with this probability
     (word dropout), so the ``<unk>`` embedding that unseen words get at test time is
     trained, and no single word is relied on."""
+    subword_buckets: int = 0
+    """Token inputs: hash buckets of character n-grams (set from the input encoder; 0:
+    none). Then ``x`` is ``(T, B, 1 + K)``: each token's id, then its K n-gram ids (0:
+    padding), and a token's vector is its word vector plus the mean of its n-gram vectors
+    (fastText's subwords), so a word never seen in training is more than ``<unk>``."""
 
     def __post_init__(self) -> None:
         check_types(self)
@@ -82,6 +87,10 @@ class ClassifierConfig:
             )
         if not 0.0 <= self.token_dropout < 1.0:
             raise ValueError(f"`token_dropout` must be in [0, 1), got {self.token_dropout}")
+        if self.subword_buckets < 0 or self.subword_buckets == 1:
+            raise ValueError(f"`subword_buckets` must be 0 or >= 2, got {self.subword_buckets}")
+        if self.subword_buckets and self.vocab_size is None:
+            raise ValueError("`subword_buckets` needs token inputs (`vocab_size`)")
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ClassifierConfig:
@@ -119,6 +128,10 @@ class SequenceClassifier(nn.Module):
                 c.vocab_size, c.embedding_dim, padding_idx=c.padding_idx
             )
             rnn_in = c.embedding_dim
+            if c.subword_buckets:
+                self.subword = nn.Embedding(c.subword_buckets, c.embedding_dim, padding_idx=0)
+                with torch.no_grad():  # small at first: the word vector leads (as measured)
+                    self.subword.weight.normal_(0.0, 0.1)[0].zero_()
         elif c.project_input:
             self.input_layer = nn.Linear(c.input_size, c.embedding_dim)
             rnn_in = c.embedding_dim
@@ -132,8 +145,10 @@ class SequenceClassifier(nn.Module):
 
     def _check(self, x: Tensor, lengths: Tensor | None) -> Tensor:
         c = self.config
-        if c.vocab_size is not None and (x.dim() != 2 or x.is_floating_point()):
-            raise ValueError(f"`x` must be (T, B) token ids, got {x.dtype} {tuple(x.shape)}")
+        dims = 3 if c.subword_buckets else 2
+        if c.vocab_size is not None and (x.dim() != dims or x.is_floating_point()):
+            want = "(T, B, 1 + K) token and n-gram ids" if dims == 3 else "(T, B) token ids"
+            raise ValueError(f"`x` must be {want}, got {x.dtype} {tuple(x.shape)}")
         if c.input_size is not None:
             if x.dim() != 3:
                 raise ValueError(f"`x` must be (T, B, I) features, got shape {tuple(x.shape)}")
@@ -149,14 +164,27 @@ class SequenceClassifier(nn.Module):
             raise ValueError(f"`lengths` must have shape ({B},), got {tuple(lengths.shape)}")
         return lengths
 
+    def embed(self, x: Tensor) -> Tensor:
+        """The input layer: ``(T, B)`` ids (``(T, B, 1 + K)`` with subwords) or ``(T, B, I)``
+        features -> ``(T, B, E)``, with word dropout in train mode."""
+        c = self.config
+        if c.vocab_size is None:
+            return self.input_layer(x)
+        words = x[..., 0] if c.subword_buckets else x  # (T, B)
+        if self.training and c.token_dropout > 0:
+            hit = torch.rand(words.shape, device=x.device) < c.token_dropout
+            words = words.masked_fill(hit & (words != c.padding_idx), c.unk_idx)
+        out = self.input_layer(words)  # (T, B, E)
+        if c.subword_buckets:
+            grams = x[..., 1:]  # (T, B, K)
+            count = (grams > 0).sum(-1, keepdim=True).clamp_min(1).to(out.dtype)
+            out = out + self.subword(grams).sum(-2) / count
+        return out
+
     def forward(self, x: Tensor, lengths: Tensor | None = None, *, packed: bool = True) -> Tensor:
         lengths = self._check(x, lengths)
         T = x.shape[0]
-        if self.training and self.config.token_dropout > 0 and self.config.vocab_size:
-            c = self.config
-            hit = (torch.rand(x.shape, device=x.device) < c.token_dropout) & (x != c.padding_idx)
-            x = x.masked_fill(hit, c.unk_idx)  # (T, B)
-        inputs = self.drop(self.input_layer(x))  # (T, B, E)
+        inputs = self.drop(self.embed(x))  # (T, B, E)
         if packed:
             seq = pack_padded_sequence(inputs, lengths.cpu(), enforce_sorted=False)
             out, _ = self.rnn(seq)

@@ -113,7 +113,7 @@ def _help_values(preset: str) -> dict[str, Any]:
 _GRADIENT_FLAGS = (
     *("lr", "weight_decay", "clip_norm", "max_steps", "select", "patience", "cell"),
     *("hidden_size", "num_layers", "bidirectional", "dropout", "embedding_dim", "pooling"),
-    "token_dropout",
+    *("token_dropout", "subwords"),
 )
 """Flags a closed-form fit (``series``' MiniRocket) does not use."""
 
@@ -154,6 +154,7 @@ def train(
     tokenizer: str | None = None,
     min_freq: int | None = None,
     max_vocab: int | None = None,
+    subwords: int | None = None,
     class_weights: str | None = None,
     batch_size: int | None = None,
     bucket: bool | None = None,
@@ -223,6 +224,9 @@ def train(
         tokenizer: text only: word-punct, word or char.
         min_freq: text only: keep tokens seen at least this often in training.
         max_vocab: text only: vocabulary size limit.
+        subwords: text only: hash buckets of character 3- to 5-grams added to each word's
+            vector (fastText's subwords), so words never seen in training keep their
+            spelling's meaning; 0: none.
         class_weights: none, or balanced (weigh the loss against class imbalance).
         batch_size: sequences per batch.
         bucket: sort batches into length buckets (batches always run packed).
@@ -278,6 +282,7 @@ def train(
         **p.get("encoder", {}),
         **given(arch=arch, znorm=znorm, tokenizer=tokenizer, min_freq=min_freq),
         **given(max_vocab=max_vocab, class_weights=class_weights, batch_size=batch_size),
+        **given(subwords=subwords),
         **given(bucket=bucket, select=select),
     }
     run_flags = train_overrides(

@@ -54,7 +54,10 @@ SELECT = {
     "macro_f1": ("val_macro_f1", "max"),
     "loss": ("val_loss", "min"),
 }
-_DATA_KEYS = {"vocab_size", "input_size", "num_classes", "padding_idx", "unk_idx", "input_length"}
+_DATA_KEYS = {
+    *("vocab_size", "input_size", "num_classes", "padding_idx", "unk_idx", "input_length"),
+    "subword_buckets",
+}
 
 
 def _model_class(arch: str) -> tuple[type, type]:
@@ -89,7 +92,8 @@ class Classifier(TaskRun):
         batch_size: sequences per batch.
         bucket: sort batches into length buckets (the recurrent model always runs packed).
         class_weights: ``"balanced"`` weighs the loss by ``N / (C * count_c)``.
-        tokenizer, lowercase, min_freq, max_vocab: text inputs (see :class:`InputEncoder`).
+        tokenizer, lowercase, min_freq, max_vocab, subwords: text inputs (see
+            :class:`InputEncoder`; ``subwords``: hash buckets of character n-grams, 0: none).
         standardize: scale numeric features with training statistics.
         znorm: z-normalise each series by its own mean and std first (series inputs).
         select: the validation figure that picks the checkpoint: accuracy, macro_f1 or loss.
@@ -116,6 +120,7 @@ class Classifier(TaskRun):
         min_freq: int = 1,
         max_vocab: int | None = None,
         standardize: bool = True,
+        subwords: int = 0,
         znorm: bool = False,
         select: str = "accuracy",
         seed: int = 0,
@@ -149,6 +154,7 @@ class Classifier(TaskRun):
             "min_freq": min_freq,
             "max_size": max_vocab,
             "standardize": standardize,
+            "subwords": subwords,
         }
         self.data_info: dict[str, Any] = {}
         self.labels: LabelMap | None = None
@@ -221,6 +227,7 @@ class Classifier(TaskRun):
             min_freq=e["min_freq"],
             max_vocab=e["max_size"],
             standardize=e["standardize"],
+            subwords=e.get("subwords", 0),
         )
         clf.data_info = dict(config.get("data") or {})
         clf.labels = LabelMap.from_dict(read_artifact(run_dir, "labels"))
@@ -257,6 +264,7 @@ class Classifier(TaskRun):
                 )
             vocab = self.encoder.vocab
             data.update(vocab_size=len(vocab), padding_idx=vocab.pad_id, unk_idx=vocab.unk_id)
+            data["subword_buckets"] = self.encoder.subwords
         else:
             data["input_size"] = self.encoder.input_size
         encoded = self.encoder.encode(train)
