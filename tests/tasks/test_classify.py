@@ -291,7 +291,7 @@ def test_select_macro_f1_records_it_and_keeps_its_best_checkpoint(
     args = ["--data", str(train_csv), "--val-data", str(val_csv), "--run-dir", str(run)]
     tiny = ["--hidden-size", "8", "--embedding-dim", "8", "--device", "cpu", "--epochs", "6"]
     flags = [*tiny, "--lr", "0.05", "--batch-size", "8", "--patience", "10"]
-    flags += ["--select", "macro_f1"]
+    flags += ["--select", "macro_f1", "--subwords", "0"]  # a trajectory that peaks early
     assert main(["classify", "train", *args, *flags]) == 0
     out = capsys.readouterr().out
     config = json.loads((run / "config.json").read_text())
@@ -518,10 +518,10 @@ def test_lstm_fcn_preset_run_records_in_network_normalisation(tmp_path: Path) ->
     assert config["classify"]["znorm"] is False
 
 
-def test_subwords_run_trains_reloads_explains_and_refuses_export(
-    data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+def test_subwords_run_trains_reloads_explains_and_predicts_alike_on_every_backend(
+    data_dir: Path, tmp_path: Path
 ) -> None:
-    from rnnkit.tasks.classify import train
+    from rnnkit.tasks.classify import predict, train
 
     data = _rt_slice(data_dir, tmp_path / "rt.csv", 40)
     run = tmp_path / "run"
@@ -533,5 +533,13 @@ def test_subwords_run_trains_reloads_explains_and_refuses_export(
     ex = Examples(["an unseenword movie", "great"], None, "text", ["0", "1"])
     np.testing.assert_array_equal(clf.predict_proba(ex), again.predict_proba(ex))
     assert main(["explain", "saliency", "--run", str(run), "--text", "a fine film"]) == 0
-    assert main(["export", "--run", str(run)]) == 1
-    assert "reads character n-grams (`subwords`)" in capsys.readouterr().err
+    lines = tmp_path / "new.txt"
+    lines.write_text("an unseenword movie\ngreat acting , dull plot\n", encoding="utf-8")
+    probs = {}
+    for backend in ("torch", "onnx", "numpy"):  # export: the n-gram table goes along
+        out = tmp_path / f"{backend}.csv"
+        predict(str(run), str(lines), str(out), backend=backend)
+        rows = list(csv.reader(out.open(encoding="utf-8")))[1:]
+        probs[backend] = np.array([[float(v) for v in r[2:]] for r in rows])
+    for backend in ("onnx", "numpy"):
+        np.testing.assert_allclose(probs[backend], probs["torch"], atol=1e-5)

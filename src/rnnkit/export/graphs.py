@@ -97,7 +97,8 @@ def lm_state_shapes(model: nn.Module) -> list[tuple[int, int]]:
 
 
 class ClassifierGraph(nn.Module):
-    """:class:`~rnnkit.models.classifier.SequenceClassifier`'s forward, lengths inside."""
+    """:class:`~rnnkit.models.classifier.SequenceClassifier`'s forward, lengths inside: ``x``
+    ``(T, B)`` ids, ``(T, B, 1 + K)`` ids with subwords, or ``(T, B, I)`` features."""
 
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
@@ -105,7 +106,7 @@ class ClassifierGraph(nn.Module):
 
     def forward(self, x: Tensor, lengths: Tensor) -> Tensor:
         m = self.model
-        out, _ = recurrent(m.rnn, m.input_layer(x), lengths, name="rnn")  # (T, B, D·H)
+        out, _ = recurrent(m.rnn, m.embed(x), lengths, name="rnn")  # (T, B, D·H)
         return m.head(m.pool(out, lengths))  # (B, C)
 
 

@@ -55,6 +55,7 @@ def _classifier_parts(model: nn.Module) -> tuple[dict[str, Any], dict[str, Any],
     c = model.config
     kind = "embedding" if c.vocab_size else ("linear" if c.project_input else "identity")
     parts = {"input": kind, "pooling": c.pooling, "directions": c.rnn.directions}
+    parts["subwords"] = bool(c.vocab_size and c.subword_buckets)  # x (T, B, 1 + K) then
     return {"rnn.": layer_spec(model.rnn, "rnn")}, parts, {"classify": {}}
 
 

@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from rnnkit.data.class_encoding import SUBWORD_SLOTS
 from rnnkit.export.graphs import (
     ClassifierGraph,
     DecoderGraph,
@@ -65,6 +66,8 @@ def _lm_specs(model: nn.Module) -> list[GraphSpec]:
 def _classifier_specs(model: nn.Module) -> list[GraphSpec]:
     c = model.config
     x = torch.ones(3, 2, dtype=torch.long) if c.vocab_size else torch.zeros(3, 2, c.input_size)
+    if c.vocab_size and c.subword_buckets:  # each token's id, then its n-gram ids
+        x = torch.ones(3, 2, 1 + SUBWORD_SLOTS, dtype=torch.long)
     dynamic = {"x": {0: "T", 1: "B"}, "lengths": {0: "B"}, "logits": {0: "B"}}
     args = (x, torch.tensor([3, 2]))
     graph = ClassifierGraph(model)
@@ -194,15 +197,9 @@ def _cpu_float32_eval(model: nn.Module) -> Iterator[None]:
 
 
 def check_output_layer(model: nn.Module) -> None:
-    """Refuse what the exported graphs and the NumPy runtime would silently compute wrong:
-    a classifier with subword inputs (they read token ids only), and a language model or
-    translator whose output layer is not one projection to the vocabulary (the adaptive
-    softmax; they give logits ``(T, B, V)`` from a single matrix)."""
-    if getattr(getattr(model, "config", None), "subword_buckets", 0):
-        raise ValueError(
-            "this classifier reads character n-grams (`subwords`); its input layer does not "
-            "export yet: serve it with --backend torch"
-        )
+    """Refuse a language model or translator whose output layer is not one projection to
+    the vocabulary (the adaptive softmax): the exported graphs and the NumPy runtime give
+    logits ``(T, B, V)`` from a single matrix, and would silently compute something else."""
     kind = getattr(getattr(model, "config", None), "output_layer", "softmax")
     what = {"LanguageModel": "language model", "Seq2Seq": "translator"}.get(type(model).__name__)
     if what is not None and kind not in ("softmax", "chunked"):

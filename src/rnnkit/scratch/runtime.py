@@ -183,7 +183,9 @@ class BundleRuntime:
             return self._lstm_fcn(x.astype(np.float32), lengths)
         if self.manifest.get("network") == "MiniRocket":
             return [minirocket(w, parts, x, lengths)]
-        if parts["input"] == "embedding":
+        if parts["input"] == "embedding" and parts.get("subwords"):
+            x = subword_embed(w["input_layer.weight"], w["subword.weight"], x)  # (T, B, E)
+        elif parts["input"] == "embedding":
             x = w["input_layer.weight"][x]  # (T, B, E)
         elif parts["input"] == "linear":
             x = _linear(w, "input_layer.", x.astype(np.float32))
@@ -207,3 +209,11 @@ class BundleRuntime:
             pooled = self._pool(out, lengths)
         conv = conv_branch(self.weights, parts["conv"], x, lengths)  # (B, F)
         return [_linear(self.weights, "head.", np.concatenate([pooled, conv], axis=-1))]
+
+
+def subword_embed(words: np.ndarray, grams: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """A token's word vector plus the mean of its n-gram vectors (subwords; n-gram id 0 is
+    padding): tables ``(V, E)`` and ``(buckets, E)``, ids ``x (T, B, 1 + K)`` -> ``(T, B, E)``."""
+    ids = x[..., 1:]  # (T, B, K)
+    count = np.maximum((ids > 0).sum(-1, keepdims=True), 1).astype(np.float32)
+    return words[x[..., 0]] + grams[ids].sum(-2) / count
