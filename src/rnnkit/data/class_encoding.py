@@ -190,10 +190,11 @@ class InputEncoder:
             self.last_unknown, self.last_tokens = unknown, total
             if unknown:
                 logger.info(
-                    "%d of %d tokens (%.2f%%) never seen in training -> <unk>",
+                    "%d of %d tokens (%.2f%%) never seen in training -> <unk>%s",
                     unknown,
                     total,
                     100.0 * unknown / total,
+                    " (their character n-grams still count)" if self.subwords else "",
                 )
             return out
         if self.mean is None or self.std is None:
