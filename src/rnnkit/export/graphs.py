@@ -232,9 +232,11 @@ class MiniRocketGraph(nn.Module):
     """:class:`~rnnkit.models.minirocket.MiniRocket`'s forward, lengths inside, its plan of
     dilations unrolled: ``x (T, B, I), lengths (B,) -> logits (B, C)``.
 
-    Every size comes from the inputs' shapes (no Python arithmetic on T or B, which tracing
-    would bake in); the PPV counts compare each step with all of a (dilation, kernel)'s
-    biases at once, ``(B, 84, T, c)``, where the eager model works in chunks.
+    The convolutions and counting windows are the model's own (:meth:`MiniRocket.convolve`,
+    :meth:`MiniRocket.window`, which read every size from the inputs, so tracing bakes in
+    no T or B); the PPV counts compare each step with all of a (dilation, kernel)'s biases
+    at once, ``(B, 84, T, c)``, where the eager model sorts or works in chunks (ONNX has no
+    searchsorted).
     """
 
     def __init__(self, model: nn.Module) -> None:
@@ -243,29 +245,20 @@ class MiniRocketGraph(nn.Module):
 
     def forward(self, x: Tensor, lengths: Tensor) -> Tensor:
         m = self.model
-        I, K = m.config.input_size, m.kernels.shape[0]
+        K = m.kernels.shape[0]
         t = torch.arange(x.shape[0])  # (T,)
         valid = t[:, None] < lengths[None, :]  # (T, B)
-        hi = valid.sum(0)  # (B,) lengths, at most T
+        lengths = valid.sum(0)  # (B,) at most T
         x = x * valid[..., None].to(x.dtype)  # steps past a row's end are the zero padding
-        flat = x.permute(1, 2, 0).reshape(-1, 1, x.shape[0])  # (B·I, 1, T)
         feats, pos = [], 0
         for i, (d, c) in enumerate(m.plan):
-            out = F.conv1d(flat, m.kernels, dilation=d, padding=4 * d)  # (B·I, 84, T)
-            if I > 1:  # each kernel summed over its channels
-                out = out.reshape(-1, I, K, x.shape[0])  # (B, I, 84, T)
-                out = torch.einsum("bikt,ki->bkt", out, m.channels[i])  # (B, 84, T)
-            lo = torch.zeros_like(hi)
-            if i % 2 == 1:  # only windows inside the series, where there are any
-                inner = hi - 4 * d > 4 * d
-                lo, hi_i = torch.where(inner, lo + 4 * d, lo), torch.where(inner, hi - 4 * d, hi)
-            else:
-                hi_i = hi
-            inside = (t[None] >= lo[:, None]) & (t[None] < hi_i[:, None])  # (B, T)
+            out = m.convolve(x, i)  # (B, 84, T)
+            lo, hi = m.window(lengths, d, padded=i % 2 == 0)  # (B,), (B,)
+            inside = (t[None] >= lo[:, None]) & (t[None] < hi[:, None])  # (B, T)
             b = m.biases[pos : pos + K * c].view(K, c)
             above = out[..., None] > b[None, :, None, :]  # (B, 84, T, c)
             counts = (above & inside[:, None, :, None]).to(x.dtype).sum(2)  # (B, 84, c)
-            share = counts / (hi_i - lo).clamp(min=1).to(x.dtype)[:, None, None]
+            share = counts / (hi - lo).clamp(min=1).to(x.dtype)[:, None, None]
             feats.append(share.reshape(-1, K * c))  # (B, 84·c)
             pos += K * c
         z = (torch.cat(feats, dim=1) - m.mean) / m.std  # (B, F)

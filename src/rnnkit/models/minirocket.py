@@ -48,6 +48,7 @@ from torch.nn.utils.rnn import pad_sequence
 from rnnkit.config import check_types, config_from_dict
 from rnnkit.models.pooling import check_series, length_mask
 from rnnkit.models.ridge import RidgeFit, fit_ridge
+from rnnkit.scratch.runtime_minirocket import kernels
 
 __all__ = ["KERNELS", "MiniRocket", "MiniRocketConfig", "dilations"]
 
@@ -106,14 +107,6 @@ def dilations(input_length: int, per_kernel: int, max_dilations: int) -> list[tu
     return [(int(d), int(c)) for d, c in zip(values, share, strict=True)]
 
 
-def _kernels() -> Tensor:
-    """The 84 kernels ``(84, 1, 9)``."""
-    w = -torch.ones(KERNELS, KERNEL_LENGTH)
-    for k, idx in enumerate(itertools.combinations(range(KERNEL_LENGTH), 3)):
-        w[k, list(idx)] = 2.0
-    return w[:, None, :]
-
-
 class MiniRocket(nn.Module):
     """Random-kernel features and a linear head, fitted by :meth:`fit` (no gradient).
 
@@ -133,7 +126,8 @@ class MiniRocket(nn.Module):
         per_kernel = c.num_features // KERNELS
         self.plan = dilations(c.input_length or KERNEL_LENGTH, per_kernel, c.max_dilations)
         n = KERNELS * per_kernel
-        self.register_buffer("kernels", _kernels(), persistent=False)
+        weights = torch.from_numpy(kernels(KERNEL_LENGTH, 3))[:, None, :]  # (84, 1, 9)
+        self.register_buffer("kernels", weights, persistent=False)
         self.register_buffer("channels", torch.ones(len(self.plan), KERNELS, c.input_size))
         self.register_buffer("biases", torch.zeros(n))
         self.register_buffer("mean", torch.zeros(n))
@@ -153,10 +147,11 @@ class MiniRocket(nn.Module):
     def features(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
         """PPV features ``(B, F)`` of ``x`` ``(T, B, I)``, before standardisation."""
         x, lengths = self._check(x, lengths)
+        lengths = lengths.clamp(max=x.shape[0])
         out, pos = [], 0
         for i, (d, c) in enumerate(self.plan):
-            conv = self._conv(x, i, d)  # (B, 84, T)
-            lo, hi = self._window(lengths, d, padded=i % 2 == 0, steps=x.shape[0])
+            conv = self.convolve(x, i)  # (B, 84, T)
+            lo, hi = self.window(lengths, d, padded=i % 2 == 0)
             b = self.biases[pos : pos + KERNELS * c].view(KERNELS, c)
             out.append(_ppv(conv, b, lo, hi).reshape(x.shape[1], KERNELS * c))
             pos += KERNELS * c
@@ -167,22 +162,24 @@ class MiniRocket(nn.Module):
         valid = length_mask(lengths, x.shape[0])  # (T, B)
         return x * valid[..., None], lengths  # steps past a row's end are the zero padding
 
-    def _conv(self, x: Tensor, i: int, d: int) -> Tensor:
-        """Every kernel at dilation ``d``, summed over its channels: (T, B, I) -> (B, 84, T)."""
-        T, B, I = x.shape
-        flat = x.permute(1, 2, 0).reshape(B * I, 1, T)
+    def convolve(self, x: Tensor, i: int) -> Tensor:
+        """Every kernel at the plan's ``i``-th dilation, summed over its channels:
+        (T, B, I) -> (B, 84, T). Sizes are read from ``x`` and the config, not computed in
+        Python, so the exported graph keeps T and B dynamic."""
+        d, I, T = self.plan[i][0], self.config.input_size, x.shape[0]
+        flat = x.permute(1, 2, 0).reshape(-1, 1, T)  # (B*I, 1, T)
         out = F.conv1d(flat, self.kernels, dilation=d, padding=4 * d)  # (B*I, 84, T)
-        out = out.view(B, I, KERNELS, T)
+        out = out.reshape(-1, I, KERNELS, T)  # (B, I, 84, T)
         if I == 1:
             return out[:, 0]
         return torch.einsum("bikt,ki->bkt", out, self.channels[i])
 
     @staticmethod
-    def _window(lengths: Tensor, d: int, padded: bool, steps: int) -> tuple[Tensor, Tensor]:
-        """First and past-last step ``(B,)`` counted: every valid step (padded), or those
-        whose window lies inside the series, or every valid step where none does."""
-        lo = torch.zeros_like(lengths)
-        hi = lengths.clamp(max=steps)
+    def window(lengths: Tensor, d: int, padded: bool) -> tuple[Tensor, Tensor]:
+        """First and past-last step ``(B,)`` counted at dilation ``d`` for rows of
+        ``lengths`` (B,) valid steps: every valid step (padded), or those whose window lies
+        inside the series, or every valid step where none does."""
+        lo, hi = torch.zeros_like(lengths), lengths
         if padded:
             return lo, hi
         inner = hi - 4 * d > 4 * d
@@ -245,8 +242,8 @@ class MiniRocket(nn.Module):
             level = torch.empty(KERNELS, c)
             for n in set(picks):
                 s = series[n].float().to(self.biases.device)[:, None, :]  # (T, 1, I)
-                conv = self._conv(s, i, d)[0]  # (84, T)
-                lo, hi = self._window(torch.tensor([len(s)]), d, i % 2 == 0, len(s))
+                conv = self.convolve(s, i)[0]  # (84, T)
+                lo, hi = self.window(torch.tensor([len(s)]), d, i % 2 == 0)
                 for k in (k for k, p in enumerate(picks) if p == n):
                     probs = torch.tensor([((q + k * c + j + 1) * _PHI) % 1.0 for j in range(c)])
                     level[k] = torch.quantile(conv[k, int(lo) : int(hi)].cpu(), probs)
