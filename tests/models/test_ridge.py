@@ -50,6 +50,8 @@ def test_fit_is_ridge_at_the_penalty_leave_one_out_refits_choose(n: int, f: int)
     fit = fit_ridge(torch.tensor(x), torch.tensor(y), 3, alphas)
     assert fit.alpha == alphas[k]
     assert fit.loo_accuracy == pytest.approx(loo_right[k])
+    scores = x @ fit.weight.numpy().T + fit.bias.numpy()  # the returned classifier's own
+    assert fit.train_accuracy == pytest.approx(np.mean(scores.argmax(1) == y))
     coef, b = _ridge(x, t, alphas[k])
     tau = fit.temperature
     np.testing.assert_allclose(fit.weight.numpy(), tau * coef.T, rtol=1e-6, atol=1e-9)

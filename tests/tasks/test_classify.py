@@ -372,6 +372,10 @@ def test_series_defaults_fit_minirocket_in_closed_form_on_basic_motions(
     assert json.loads((run / "test.json").read_text())["accuracy"] >= 0.95
     meta = json.loads((run / "best" / "trainer.json").read_text())
     assert meta["step"] == 0 and meta["fit"] == "ridge" and meta["alpha"] > 0
+    train_ts = Path(os.environ["RNNKIT_DATA_DIR"]) / "BasicMotions" / "BasicMotions_TRAIN.ts"
+    reloaded = Classifier.load(run).evaluate(read_ts_examples(train_ts))["accuracy"]
+    assert meta["train_accuracy"] == pytest.approx(reloaded)  # the fit's own, not a re-pass
+    assert f"training accuracy {reloaded:.4f}" in out
     assert main(args + ["--device", "cpu"]) == 1  # a used directory is refused
     assert "already holds a run (best/)" in capsys.readouterr().err
     assert main([*args, "--device", "cpu", "--resume", "true"]) == 0  # refits, same result

@@ -44,6 +44,8 @@ class RidgeFit:
     """The scale of the scores chosen by leave-one-out cross-entropy."""
     loo_accuracy: float
     """Accuracy of the leave-one-out predictions at ``alpha``."""
+    train_accuracy: float
+    """Accuracy of the fitted scores on the training examples themselves."""
 
 
 def fit_ridge(
@@ -79,9 +81,9 @@ def fit_ridge(
         loo = t - (t - fitted) / (1.0 - h).clamp_min(1e-12)[:, None]  # (N, C) LOO fits
         err = float(((t - loo) ** 2).mean())
         if best is None or err < best[0]:
-            best = (err, alpha, loo)
+            best = (err, alpha, loo, fitted)
     assert best is not None
-    _, alpha, loo = best
+    _, alpha, loo, fitted = best
     loo_scores = loo + t_mean  # (N, C)
     tau = _temperature(loo_scores, y)
     coef = x.T @ (proj @ ((1.0 / (lam + alpha))[:, None] * (proj.T @ t)))  # (F, C)
@@ -92,6 +94,7 @@ def fit_ridge(
         alpha=float(alpha),
         temperature=tau,
         loo_accuracy=float((loo_scores.argmax(1) == y).double().mean()),
+        train_accuracy=float(((fitted + t_mean).argmax(1) == y).double().mean()),
     )
 
 

@@ -329,7 +329,8 @@ class Classifier(TaskRun):
                 result = self.fit_run(run_dir, tc, train_loader, val_loader, resume=resume)
             finally:
                 self._val_loader = None
-        out = {**result, **self.padding, **self._fit_check(train)}
+        # a closed-form fit knows its training accuracy: no second pass over the data
+        out = {**result, **self.padding, **self._fit_check(train, result.get("train_accuracy"))}
         if val is not None and val_loader is not None:
             out["val"] = self.evaluate(val, _prepared=True)
         return out
@@ -370,6 +371,7 @@ class Classifier(TaskRun):
             "alpha": fit.alpha,
             "temperature": fit.temperature,
             "loo_accuracy": fit.loo_accuracy,
+            "train_accuracy": fit.train_accuracy,
         }
         self.save_fitted(run_dir, tc, resume=resume, meta=meta)
         stopped = (
@@ -387,12 +389,13 @@ class Classifier(TaskRun):
             "padded_fraction_random": random.padding_stats()["padded_fraction"],
         }
 
-    def _fit_check(self, train: Examples) -> dict[str, float]:
-        """Training accuracy of the kept weights; a warning when it is near chance."""
+    def _fit_check(self, train: Examples, accuracy: float | None = None) -> dict[str, float]:
+        """Training accuracy of the kept weights (``accuracy``, where the fit already
+        measured it); a warning when it is near chance."""
         assert train.labels is not None
         counts = Counter(train.labels)
         chance = max(counts.values()) / len(train)
-        acc = self.evaluate(train, _prepared=True)["accuracy"]
+        acc = self.evaluate(train, _prepared=True)["accuracy"] if accuracy is None else accuracy
         if acc <= chance + 0.1 * (1.0 - chance):
             logger.warning(
                 "training accuracy %.3f is near chance (%.3f, the most common class's share): "
