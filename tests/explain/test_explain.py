@@ -272,3 +272,13 @@ def test_probe_takes_an_initial_state_and_unbatched_input(cell: str) -> None:
     fields = [[s] if isinstance(s, torch.Tensor) else list(s) for s in (h_n, ref_n)]
     for a, b in zip(*fields, strict=True):
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+
+
+def test_probe_refuses_a_network_without_recurrent_state_and_names_the_way_out() -> None:
+    from rnnkit.models.minirocket import MiniRocket, MiniRocketConfig
+
+    model = MiniRocket(MiniRocketConfig(num_classes=2, input_size=1, input_length=20))
+    with pytest.raises(ValueError, match=r"\(MiniRocket\) has no rnnkit recurrent layer.*"
+                       r"`rnnkit classify train --preset lstm-fcn`"):  # fmt: skip
+        with probe(model):
+            pass

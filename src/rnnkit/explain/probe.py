@@ -134,13 +134,11 @@ def probe(model: nn.Module) -> Iterator[Probe]:
     handles = []
     layers = recurrent_layers(model)
     if not layers:
-        hint = (
-            "; MiniRocket (the series default) has no state to look inside: train a "
-            "recurrent series model with `rnnkit classify train --preset lstm-fcn`"
-            if type(model).__name__ == "MiniRocket"
-            else ""
+        raise ValueError(
+            f"`model` ({type(model).__name__}) has no rnnkit recurrent layer, so no state to "
+            "look inside (MiniRocket, the series default, is such a network: train a recurrent "
+            "series model with `rnnkit classify train --preset lstm-fcn`)"
         )
-        raise ValueError(f"`model` ({type(model).__name__}) has no rnnkit recurrent layer{hint}")
     for name, module in layers:
         hook = partial(_hook, name=name, record=record)
         handles.append(module.register_forward_hook(hook, with_kwargs=True))
