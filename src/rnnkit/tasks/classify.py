@@ -362,8 +362,8 @@ def _train_report(clf: Classifier, result: dict[str, Any], split: Any, out: Path
         )
     if "val" in result:
         _write_report(out, "val", result["val"], names)
-        which = "reported only" if closed else f"best {clf.options['select']} at step "
-        which += "" if closed else str(result["best_step"])
+        best = f"best {clf.options['select']} at step {result['best_step']}"
+        which = "reported only" if closed else best
         parts.append(
             f"validation ({len(split.val)} examples; {which}): accuracy "
             f"{result['val']['accuracy']:.4f}  macro-F1 {result['val']['macro_f1']:.4f}"
