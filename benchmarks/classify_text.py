@@ -17,7 +17,11 @@ run's ``test.json``:
   defaults were not tuned on. Kim 2014 has no TREC-50 figure.
 
 Kim 2014 CNN-rand (random embeddings): MR 76.1, TREC 91.2; CNN-static (word2vec): MR 81.0,
-TREC 92.8. Data come from ../shared/data (RNNKIT_DATA_DIR). Prints a Markdown table.
+TREC 92.8. Beside the published figures, CNN-rand itself runs in the same process on the
+same splits (``benchmarks/kim_cnn_rand.py``: plain PyTorch at the paper's configuration,
+one thread), alternating with rnnkit seed by seed, so both see the same machine load
+(``--no-reference`` skips it). Data come from ../shared/data (RNNKIT_DATA_DIR). Prints a
+Markdown table.
 """
 
 from __future__ import annotations
@@ -32,8 +36,10 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import kim_cnn_rand  # noqa: E402
 from _timing import table  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -82,20 +88,30 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--sets", nargs="+", default=["rt-polarity", "trec"], choices=list(SETS))
     parser.add_argument("--max-time", type=float, default=None, help="seconds per run (cap)")
+    parser.add_argument(
+        "--no-reference", action="store_true", help="skip the same-run CNN-rand reference"
+    )
     args = parser.parse_args()
     extra = [] if args.max_time is None else ["--max-time", str(args.max_time)]
+    torch.set_num_threads(1)  # the reference runs in this process, on one thread as rnnkit
     rows = []
     for name in args.sets:
         cli, rand, static = SETS[name]
-        runs = [run_cli(cli, seed, extra) for seed in args.seeds]
-        for seed, r in zip(args.seeds, runs, strict=True):
-            print(f"{name} seed {seed}: {json.dumps(r)}", file=sys.stderr, flush=True)
+        runs, refs = [], []
+        for seed in args.seeds:  # alternating: rnnkit, then the reference, seed by seed
+            runs.append(run_cli(cli, seed, extra))
+            print(f"{name} seed {seed}: {json.dumps(runs[-1])}", file=sys.stderr, flush=True)
+            if rand is not None and not args.no_reference:
+                refs.append(kim_cnn_rand.run(name, seed, epochs=25))
+                print(f"{name} seed {seed} CNN-rand: {json.dumps(refs[-1])}", file=sys.stderr)
         rows.append(
             [
                 name,
                 _mean_sd([float(r["acc"]) for r in runs]),  # type: ignore[arg-type]
                 " / ".join(f"{float(r['acc']):.1f}" for r in runs),  # type: ignore[arg-type]
                 _mean_sd([float(r["val"]) for r in runs]),  # type: ignore[arg-type]
+                _mean_sd([r["acc"] for r in refs]) if refs else "-",
+                " / ".join(f"{r['acc']:.1f}" for r in refs) if refs else "-",
                 "-" if rand is None else f"{rand:.1f}",
                 "-" if static is None else f"{static:.1f}",
                 " / ".join(str(r["steps"]) for r in runs),
@@ -103,8 +119,8 @@ def main() -> None:
                 f"{np.mean([float(r['s']) for r in runs]):.0f}",  # type: ignore[arg-type]
             ]
         )
-    header = ["set", "test acc. %", "per seed", "val acc. %", "Kim CNN-rand", "Kim CNN-static"]
-    header += ["steps", "stopped by", "s / run"]
+    header = ["set", "test acc. %", "per seed", "val acc. %", "CNN-rand here", "per seed"]
+    header += ["Kim CNN-rand", "Kim CNN-static", "steps", "stopped by", "s / run"]
     print(table(header, rows))
     print(f"\nseeds {args.seeds}; one CPU thread per run; mean ± sample sd over seeds")
 
