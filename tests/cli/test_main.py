@@ -8,7 +8,14 @@ import sys
 
 import pytest
 
-from rnnkit.cli.main import COMMANDS, _default_verb, _underscore_flags, main, show
+from rnnkit.cli.main import (
+    COMMANDS,
+    _bare_switches,
+    _default_verb,
+    _underscore_flags,
+    main,
+    show,
+)
 
 
 def test_usage_lists_every_group(capsys: pytest.CaptureFixture[str]) -> None:
@@ -41,6 +48,24 @@ def test_dashed_flags_become_underscored() -> None:
         "-h",
         "x-y",
     ]
+
+
+def test_resume_may_be_given_without_a_value() -> None:
+    assert _bare_switches(["--resume"]) == ["--resume", "true"]
+    assert _bare_switches(["--resume", "--max_time", "5"]) == [
+        "--resume",
+        "true",
+        "--max_time",
+        "5",
+    ]
+    assert _bare_switches(["--resume", "false", "--seed", "1"]) == [
+        "--resume",
+        "false",
+        "--seed",
+        "1",
+    ]
+    assert _bare_switches(["--resume=true"]) == ["--resume=true"]
+    assert _bare_switches(["--seed", "1"]) == ["--seed", "1"]  # value flags untouched
 
 
 def test_translate_default_verb_gathers_sentences() -> None:

@@ -131,11 +131,11 @@ def test_cli_train_generate_eval(text_file: Path, tmp_path: Path, capsys) -> Non
     assert main(["lm", "eval", "--run", str(run), "--split", "valid"]) == 0
     out = capsys.readouterr().out
     assert "perplexity" in out and "valid" in out
-    # the run continues from its last checkpoint
+    # the run continues from its last checkpoint (bare --resume: --resume true)
     assert (
         main(
             args[:-6]
-            + ["--max-steps", "8", "--resume", "true", "--num-samples", "1", "--sample-length", "5"]
+            + ["--max-steps", "8", "--resume", "--num-samples", "1", "--sample-length", "5"]
         )
         == 0
     )

@@ -148,6 +148,22 @@ def _underscore_flags(args: list[str]) -> list[str]:
     return out
 
 
+def _bare_switches(args: list[str]) -> list[str]:
+    """``--resume`` alone -> ``--resume true``: a run flag whose default is a bool
+    (:data:`~rnnkit.tasks.flags.RUN_FLAGS`) may be given without its value, as argparse's
+    ``store_true`` flags are; ``--resume false`` / ``--resume=true`` keep working."""
+    from rnnkit.tasks.flags import RUN_FLAGS
+
+    switches = {f"--{name}" for name, (default, _) in RUN_FLAGS.items() if default is False}
+    out = []
+    for i, arg in enumerate(args):
+        out.append(arg)
+        following = args[i + 1] if i + 1 < len(args) else None
+        if arg in switches and (following is None or following.startswith("-")):
+            out.append("true")
+    return out
+
+
 def _default_verb(group: str, args: list[str], verbs: Mapping[str, object]) -> list[str]:
     """Insert the group's default verb and gather bare words into its list argument. A group
     with one verb (``rnnkit export --help``) shows that verb's help."""
@@ -220,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     verbs = {verb: _load(target) for verb, target in COMMANDS[group][1].items()}
     try:
-        args = _default_verb(group, _underscore_flags(argv[1:]), verbs)
+        args = _default_verb(group, _bare_switches(_underscore_flags(argv[1:])), verbs)
         result = CLI(verbs, args=args, prog=f"rnnkit {group}", as_positional=group in POSITIONAL)
     except KeyboardInterrupt:
         print("interrupted; the last checkpoint written is intact", file=sys.stderr)

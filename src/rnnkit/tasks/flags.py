@@ -40,7 +40,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 # name -> (default, help line); the verbs' signatures use exactly these defaults
 RUN_FLAGS: dict[str, tuple[Any, str]] = {
-    "resume": (False, "continue the run in run_dir from its last checkpoint (--resume true)."),
+    "resume": (
+        False,
+        "continue the run in run_dir from its last checkpoint (--resume, or --resume true).",
+    ),
     "device": (None, "auto, cpu, cuda, cuda:N or mps (default: the preset's, else auto)."),
     "max_steps": (None, "stop after this many optimiser steps."),
     "max_time": (None, "stop after this many seconds of this invocation (a resume gets its own)."),
