@@ -414,6 +414,48 @@ def test_minirocket_reports_a_given_validation_set_and_keeps_its_probabilities(
         )
 
 
+def test_minirocket_balanced_class_weights_weigh_each_series_in_the_ridge_fit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``class_weights: balanced`` reaches the ridge head as one weight per series,
+    ``N / (C * count_c)`` of its class, and changes the fitted head."""
+    import rnnkit.models.minirocket as mr
+
+    seen: dict[str, torch.Tensor | None] = {}
+    real = mr.fit_ridge
+
+    def spy(z, y, c, **kw):  # noqa: ANN001, ANN202 - fit_ridge's own signature
+        seen["w"] = kw.get("sample_weight")
+        return real(z, y, c, **kw)
+
+    monkeypatch.setattr(mr, "fit_ridge", spy)
+    ex = read_ts_examples(
+        Path(os.environ["RNNKIT_DATA_DIR"]) / "BasicMotions" / "BasicMotions_TRAIN.ts"
+    )
+    labels = ex.labels or []
+    first = labels[0]
+    keep = [i for i, c in enumerate(labels) if c == first]
+    keep += [
+        i
+        for c in sorted(set(labels) - {first})
+        for i in [j for j, d in enumerate(labels) if d == c][:3]
+    ]
+    train = ex.subset(keep)  # one class 10 series, the three others 3 each
+    heads = {}
+    for weights in ("none", "balanced"):
+        clf = Classifier({"num_features": 840}, arch="minirocket", class_weights=weights)
+        clf.fit(train)
+        heads[weights] = clf.model.head.weight.detach().clone()
+        if weights == "none":
+            assert seen["w"] is None
+    w = seen["w"]
+    assert w is not None and w.shape == (len(keep),)
+    n, counts = len(keep), {c: (train.labels or []).count(c) for c in set(train.labels or [])}
+    expected = [n / (4 * counts[c]) for c in train.labels or []]
+    np.testing.assert_allclose(w.numpy(), expected, rtol=1e-6)
+    assert not torch.allclose(heads["none"], heads["balanced"])
+
+
 @pytest.mark.slow
 def test_series_defaults_reach_stated_accuracy_on_acsf1(tmp_path: Path) -> None:
     """ACSF1 (10 appliances, 100 training series of 1,460 steps), the defaults: >= 0.85 on

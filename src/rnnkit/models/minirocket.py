@@ -188,10 +188,17 @@ class MiniRocket(nn.Module):
     # ------------------------------------------------------------ fitting
     @torch.no_grad()
     def fit(
-        self, series: list[Tensor], y: Tensor, *, seed: int = 0, batch_size: int = 64
+        self,
+        series: list[Tensor],
+        y: Tensor,
+        *,
+        seed: int = 0,
+        batch_size: int = 64,
+        sample_weight: Tensor | None = None,
     ) -> RidgeFit:
         """Fit channels, biases, standardisation and head on ``series`` (each ``(T_i, I)``)
-        with class ids ``y`` ``(N,)``; returns the ridge fit (penalty, temperature,
+        with class ids ``y`` ``(N,)``, each series weighted by ``sample_weight`` ``(N,)``
+        in the ridge head (None: alike); returns the ridge fit (penalty, temperature,
         leave-one-out accuracy)."""
         if len(series) != len(y):
             raise ValueError(f"{len(series)} series but {len(y)} labels")
@@ -203,7 +210,8 @@ class MiniRocket(nn.Module):
         feats = self.transform(series, batch_size)  # (N, F)
         self.mean.copy_(feats.mean(0))
         self.std.copy_(feats.std(0).clamp_min(1e-6))
-        fit = fit_ridge((feats - self.mean) / self.std, y.long(), self.config.num_classes)
+        z = (feats - self.mean) / self.std
+        fit = fit_ridge(z, y.long(), self.config.num_classes, sample_weight=sample_weight)
         self.head.weight.copy_(fit.weight)
         self.head.bias.copy_(fit.bias)
         return fit

@@ -7,6 +7,10 @@ eigendecomposition, and keeps the penalty with the lowest exact leave-one-out sq
 scores into probabilities, ``softmax(tau * scores)``: it is chosen to minimise the
 cross-entropy of the *leave-one-out* scores, so it is calibrated on predictions the model
 did not fit. With ``N`` examples and ``F`` features the cost is ``O(N F min(N, F))``.
+Example weights (``sample_weight``, e.g. balanced class weights) make it weighted least
+squares: the same fit on rows scaled by ``sqrt(w)``, the intercept the weighted mean, and
+the penalty chosen by the weighted leave-one-out error (as scikit-learn's
+``RidgeClassifierCV(class_weight=...)``).
 
 >>> import torch
 >>> z = torch.randn(40, 5, dtype=torch.float64)
@@ -49,9 +53,14 @@ class RidgeFit:
 
 
 def fit_ridge(
-    z: Tensor, y: Tensor, num_classes: int, alphas: tuple[float, ...] = ALPHAS
+    z: Tensor,
+    y: Tensor,
+    num_classes: int,
+    alphas: tuple[float, ...] = ALPHAS,
+    sample_weight: Tensor | None = None,
 ) -> RidgeFit:
-    """Ridge classifier on features ``z`` ``(N, F)`` and class ids ``y`` ``(N,)``.
+    """Ridge classifier on features ``z`` ``(N, F)`` and class ids ``y`` ``(N,)``, each
+    example weighted by ``sample_weight`` ``(N,)`` (positive; None: all 1).
 
     ``z`` should be standardised (the penalty treats every feature alike). Returns a
     :class:`RidgeFit` in ``z``'s dtype; the fit itself runs in float64.
@@ -65,26 +74,30 @@ def fit_ridge(
         raise ValueError(f"ridge needs at least 2 training examples, got {n}")
     if not alphas or min(alphas) <= 0:
         raise ValueError(f"`alphas` must be positive penalties, got {alphas}")
+    w = _weights(sample_weight, n)  # (N,)
+    root = w.sqrt()[:, None]  # (N, 1): every row scaled by sqrt(w)
     x = z.double()
-    mean = x.mean(0)
-    x = x - mean  # (N, F): the intercept is the targets' mean, unpenalised
+    mean = (w[:, None] * x).sum(0) / w.sum()
+    x = (x - mean) * root  # (N, F): the intercept is the targets' weighted mean, unpenalised
     targets = -torch.ones(n, num_classes, dtype=torch.float64)
     targets[torch.arange(n), y] = 1.0
-    t_mean = targets.mean(0)
-    t = targets - t_mean  # (N, C)
+    t_mean = (w[:, None] * targets).sum(0) / w.sum()
+    t = (targets - t_mean) * root  # (N, C)
     lam, proj = _spectrum(x)  # (r,), (N, r): x x^T = proj diag(lam) proj^T
     best = None
     for alpha in alphas:
         shrink = lam / (lam + alpha)  # (r,)
         fitted = proj @ (shrink[:, None] * (proj.T @ t))  # (N, C) = H t
-        h = (proj**2 @ shrink) + 1.0 / n  # (N,) diagonal of the hat matrix, intercept too
+        # diagonal of the hat matrix; the intercept's column sqrt(w) is orthogonal to x
+        h = (proj**2 @ shrink) + w / w.sum()  # (N,)
         loo = t - (t - fitted) / (1.0 - h).clamp_min(1e-12)[:, None]  # (N, C) LOO fits
-        err = float(((t - loo) ** 2).mean())
+        err = float(((t - loo) ** 2).mean())  # = the weighted error of the unscaled fits
         if best is None or err < best[0]:
             best = (err, alpha, loo, fitted)
     assert best is not None
     _, alpha, loo, fitted = best
-    loo_scores = loo + t_mean  # (N, C)
+    loo_scores = loo / root + t_mean  # (N, C), unscaled
+    fitted = fitted / root
     tau = _temperature(loo_scores, y)
     coef = x.T @ (proj @ ((1.0 / (lam + alpha))[:, None] * (proj.T @ t)))  # (F, C)
     bias = t_mean - mean @ coef  # (C,)
@@ -96,6 +109,18 @@ def fit_ridge(
         loo_accuracy=float((loo_scores.argmax(1) == y).double().mean()),
         train_accuracy=float(((fitted + t_mean).argmax(1) == y).double().mean()),
     )
+
+
+def _weights(sample_weight: Tensor | None, n: int) -> Tensor:
+    """``sample_weight`` as float64 ``(N,)``, checked; all ones when None."""
+    if sample_weight is None:
+        return torch.ones(n, dtype=torch.float64)
+    w = torch.as_tensor(sample_weight, dtype=torch.float64)
+    if w.shape != (n,):
+        raise ValueError(f"`sample_weight` must be ({n},), got {tuple(w.shape)}")
+    if not bool(torch.isfinite(w).all()) or float(w.min()) <= 0:
+        raise ValueError(f"`sample_weight` must be positive and finite, got min {float(w.min())}")
+    return w
 
 
 def _spectrum(x: Tensor) -> tuple[Tensor, Tensor]:

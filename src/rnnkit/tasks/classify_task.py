@@ -347,14 +347,9 @@ class Classifier(TaskRun):
         as the run's ``best/`` checkpoint: no optimiser steps, so the step budget,
         ``patience``, ``lr`` and ``select`` play no part, and the validation set (if any)
         is only reported. Its ridge penalty and softmax temperature are chosen by
-        leave-one-out error on the training series."""
+        leave-one-out error on the training series; ``class_weights: balanced`` weighs
+        each series in the ridge fit as it would weigh its loss."""
         assert self.model is not None
-        if self.options["class_weights"] != "none":
-            logger.warning(
-                "`class_weights` %s is not used by %s (its ridge head weighs every series alike)",
-                self.options["class_weights"],
-                self.options["arch"],
-            )
         if check_device(tc.device).type != "cpu" and tc.device != "auto":
             logger.warning(
                 "%s fits and predicts on the CPU; `--device %s` is not used",
@@ -364,7 +359,8 @@ class Classifier(TaskRun):
         if run_dir is not None and not resume:
             check_fresh(run_dir)  # before the fit, not after it
         start = time.perf_counter()
-        fit = self.model.fit(x, y, seed=self.options["seed"])  # type: ignore[operator]
+        weights = None if self.weights is None else self.weights[y]  # (N,): balanced
+        fit = self.model.fit(x, y, seed=self.options["seed"], sample_weight=weights)  # type: ignore[operator]
         elapsed = time.perf_counter() - start
         meta = {
             "fit": "ridge",
