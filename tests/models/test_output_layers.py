@@ -122,6 +122,10 @@ def test_chunked_refuses_bad_arguments() -> None:
         chunked_cross_entropy(h, w, None, y, chunk_rows=0)
     with pytest.raises(ValueError, match="`reduction`"):
         chunked_cross_entropy(h, w, None, y, reduction="none")
+    with pytest.raises(ValueError, match=r"`weight` must be \(V, 3\), got \(5, 4\)"):
+        chunked_cross_entropy(h, torch.randn(5, 4), None, y)
+    with pytest.raises(ValueError, match=r"target ids `y` must be in \[0, 5\), got 0..7"):
+        chunked_cross_entropy(h, w, None, torch.tensor([0, 7, 1, 2]))
     with pytest.raises(ValueError, match="`output_layer` must be one of"):
         build_output("sampled", 3, 5)
 

@@ -202,6 +202,12 @@ def chunked_cross_entropy(
         raise ValueError(
             f"`h` must be (N, H) and `y` (N,), got {tuple(h.shape)} and {tuple(y.shape)}"
         )
+    if weight.dim() != 2 or weight.shape[1] != h.shape[1]:
+        raise ValueError(f"`weight` must be (V, {h.shape[1]}), got {tuple(weight.shape)}")
+    if y.numel() and (int(y.min()) < 0 or int(y.max()) >= weight.shape[0]):
+        raise ValueError(
+            f"target ids `y` must be in [0, {weight.shape[0]}), got {int(y.min())}..{int(y.max())}"
+        )
     scale = 1.0 / max(y.numel(), 1) if reduction == "mean" else 1.0
     return _ChunkedCE.apply(h, weight, bias, y, chunk_rows, scale)
 
