@@ -6,7 +6,7 @@ import statistics
 import time
 from collections.abc import Callable, Sequence
 
-__all__ = ["measure", "measure_interleaved", "table"]
+__all__ = ["mean_sd", "measure", "measure_interleaved", "table"]
 
 
 def measure(fn: Callable[[], object], *, repeat: int = 20, warmup: int = 3) -> float:
@@ -35,6 +35,12 @@ def measure_interleaved(
             fn()
             times[name].append(time.perf_counter() - start)
     return {name: statistics.median(ts) for name, ts in times.items()}
+
+
+def mean_sd(values: Sequence[float], digits: int = 1) -> str:
+    """``"mean ± sample sd"`` of ``values`` to ``digits`` places (the mean alone for one)."""
+    text = f"{statistics.mean(values):.{digits}f}"
+    return text + (f" ± {statistics.stdev(values):.{digits}f}" if len(values) > 1 else "")
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:

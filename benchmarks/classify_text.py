@@ -40,7 +40,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import kim_cnn_rand  # noqa: E402
-from _timing import table  # noqa: E402
+from _timing import mean_sd, table  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("RNNKIT_DATA_DIR", str(ROOT.parent / "shared" / "data"))
@@ -78,11 +78,6 @@ def run_cli(args: list[str], seed: int, extra: list[str]) -> dict[str, object]:
     return {**out, "coverage": found} if found else out  # with --embeddings: its coverage line
 
 
-def _mean_sd(values: list[float]) -> str:
-    text = f"{np.mean(values):.1f}"
-    return text + (f" ± {np.std(values, ddof=1):.1f}" if len(values) > 1 else "")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -107,10 +102,10 @@ def main() -> None:
         rows.append(
             [
                 name,
-                _mean_sd([float(r["acc"]) for r in runs]),  # type: ignore[arg-type]
+                mean_sd([float(r["acc"]) for r in runs]),  # type: ignore[arg-type]
                 " / ".join(f"{float(r['acc']):.1f}" for r in runs),  # type: ignore[arg-type]
-                _mean_sd([float(r["val"]) for r in runs]),  # type: ignore[arg-type]
-                _mean_sd([r["acc"] for r in refs]) if refs else "-",
+                mean_sd([float(r["val"]) for r in runs]),  # type: ignore[arg-type]
+                mean_sd([r["acc"] for r in refs]) if refs else "-",
                 " / ".join(f"{r['acc']:.1f}" for r in refs) if refs else "-",
                 "-" if rand is None else f"{rand:.1f}",
                 "-" if static is None else f"{static:.1f}",

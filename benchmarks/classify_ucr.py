@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _timing import table  # noqa: E402
+from _timing import mean_sd, table  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("RNNKIT_DATA_DIR", str(ROOT.parent / "shared" / "data"))
@@ -144,7 +144,7 @@ def run_cli(
 
 def _row(name: str, runs: list[dict[str, object]]) -> list[str]:
     accs = np.array([r["acc"] for r in runs], dtype=float)
-    mean = f"{accs.mean():.3f}" + (f" ± {accs.std(ddof=1):.3f}" if len(accs) > 1 else "")
+    mean = mean_sd(accs.tolist(), digits=3)
     if name in SHORT:
         dtw = f"{dtw_figure(name):.3f}"
     else:

@@ -31,8 +31,8 @@ from pathlib import Path
 from rnnkit.data.word_vectors import load_vectors
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _timing import table  # noqa: E402
-from classify_text import SETS, _mean_sd, run_cli  # noqa: E402
+from _timing import mean_sd, table  # noqa: E402
+from classify_text import SETS, run_cli  # noqa: E402
 
 TEXT_SETS = ("trec", "rt-polarity", "trec-fine")
 
@@ -69,8 +69,8 @@ def main() -> None:
                 print(f"{name} {variant} seed {seed}: {json.dumps(r)}", file=sys.stderr)
             acc = [float(r["acc"]) for r in runs]  # type: ignore[arg-type]
             rows.append([
-                name, variant, _mean_sd(acc), " / ".join(f"{a:.1f}" for a in acc),
-                _mean_sd([float(r["val"]) for r in runs]),  # type: ignore[arg-type]
+                name, variant, mean_sd(acc), " / ".join(f"{a:.1f}" for a in acc),
+                mean_sd([float(r["val"]) for r in runs]),  # type: ignore[arg-type]
                 _coverage(str(runs[0].get("coverage", ""))),
                 " / ".join(str(r["steps"]) for r in runs),
             ])  # fmt: skip

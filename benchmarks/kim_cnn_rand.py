@@ -54,7 +54,7 @@ from torch import nn
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("RNNKIT_DATA_DIR", str(ROOT.parent / "shared" / "data"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _timing import table  # noqa: E402
+from _timing import mean_sd, table  # noqa: E402
 
 __all__ = ["KimCNN", "encode", "fit", "max_norm_", "run", "tokenize", "vocabulary"]
 
@@ -217,11 +217,6 @@ def run(name: str, seed: int, epochs: int) -> dict[str, float]:
     }
 
 
-def _mean_sd(values: list[float]) -> str:
-    text = f"{np.mean(values):.1f}"
-    return text + (f" ± {np.std(values, ddof=1):.1f}" if len(values) > 1 else "")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sets", nargs="+", default=["trec", "rt-polarity"], choices=PUBLISHED)
@@ -242,9 +237,9 @@ def main() -> None:
         rows.append(
             [
                 name,
-                _mean_sd([r["acc"] for r in runs]),
+                mean_sd([r["acc"] for r in runs]),
                 " / ".join(f"{r['acc']:.1f}" for r in runs),
-                _mean_sd([r["val"] for r in runs]),
+                mean_sd([r["val"] for r in runs]),
                 " / ".join(str(r["epoch"]) for r in runs),
                 f"{PUBLISHED[name]:.1f}",
                 f"{np.mean([r['s'] for r in runs]):.0f}",
