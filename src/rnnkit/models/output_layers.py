@@ -204,7 +204,7 @@ def chunked_cross_entropy(
         )
     if weight.dim() != 2 or weight.shape[1] != h.shape[1]:
         raise ValueError(f"`weight` must be (V, {h.shape[1]}), got {tuple(weight.shape)}")
-    if y.numel() and (int(y.min()) < 0 or int(y.max()) >= weight.shape[0]):
+    if bool(((y < 0) | (y >= weight.shape[0])).any()):  # one device sync per call
         raise ValueError(
             f"target ids `y` must be in [0, {weight.shape[0]}), got {int(y.min())}..{int(y.max())}"
         )
