@@ -10,6 +10,7 @@ import pytest
 
 from rnnkit.cli.main import (
     COMMANDS,
+    TASK_GROUPS,
     _bare_switches,
     _default_verb,
     _underscore_flags,
@@ -101,6 +102,21 @@ def test_train_help_names_every_recurrent_layer(group: str, capsys) -> None:
     help_text = " ".join(capsys.readouterr().out.split())  # undo argparse's line wrapping
     for name in set(LAYERS) - {"rnn_tanh"}:  # rnn_tanh: an alias of rnn
         assert name in help_text, name
+
+
+@pytest.mark.parametrize("group", TASK_GROUPS)
+def test_train_help_gives_the_preset_value_not_null(group: str, capsys) -> None:
+    """A flag left to the preset shows the preset's value and "default: the preset's", not
+    jsonargparse's "default: null"; a flag whose None means none keeps "default: null"."""
+    with pytest.raises(SystemExit):
+        main([group, "train", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split()).split(" options: ", 1)[1]  # no usage
+    entry = help_text[help_text.index("--hidden_size HIDDEN_SIZE") :]
+    entry = entry[: entry.index(" --", 1)]  # up to the next flag
+    assert " preset: " in entry and "default: the preset's)" in entry, entry
+    assert "default: null" not in entry
+    entry = help_text[help_text.index("--checkpoint_every CHECKPOINT_EVERY") :]
+    assert "default: null)" in entry[: entry.index(" --", 1)]  # None there means "never"
 
 
 @pytest.mark.parametrize("group", ["lm", "translate"])

@@ -188,6 +188,22 @@ def _default_verb(group: str, args: list[str], verbs: Mapping[str, object]) -> l
     return out
 
 
+def _help_formatter() -> type:
+    """jsonargparse's help formatter, except that a flag whose ``None`` default means "the
+    preset's value" (its help names that value: ``(default preset: max)``, see
+    :func:`rnnkit.tasks.flags.preset_help`) says ``default: the preset's``, not ``null``."""
+    from jsonargparse import DefaultHelpFormatter
+
+    class PresetHelpFormatter(DefaultHelpFormatter):
+        def _get_help_string(self, action: Any) -> str:
+            text = super()._get_help_string(action)
+            if action.default is None and " preset: " in (action.help or ""):
+                text = text.replace("default: %(default)s", "default: the preset's")
+            return text
+
+    return PresetHelpFormatter
+
+
 def _usage() -> str:
     lines = ["usage: rnnkit <group> <verb> [options]   (rnnkit <group> --help for the verbs)", ""]
     for group, (about, verbs) in COMMANDS.items():
@@ -237,7 +253,13 @@ def main(argv: list[str] | None = None) -> int:
     verbs = {verb: _load(target) for verb, target in COMMANDS[group][1].items()}
     try:
         args = _default_verb(group, _bare_switches(_underscore_flags(argv[1:])), verbs)
-        result = CLI(verbs, args=args, prog=f"rnnkit {group}", as_positional=group in POSITIONAL)
+        result = CLI(
+            verbs,
+            args=args,
+            prog=f"rnnkit {group}",
+            as_positional=group in POSITIONAL,
+            formatter_class=_help_formatter(),
+        )
     except KeyboardInterrupt:
         print("interrupted; the last checkpoint written is intact", file=sys.stderr)
         return 130

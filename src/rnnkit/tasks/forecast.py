@@ -125,7 +125,7 @@ def train(
             on them are kept.
         test: fraction of all rows held out and backtested, the last ones.
         batch_size: windows per batch.
-        epochs: passes over the training windows.
+        epochs: passes over the training windows (default: none, the step budget decides).
         lr: learning rate, Adam.
         patience: stop after this many evaluations without a better validation MAE.
         period: seasonal period for seasonal naive and MASE (default from the data).
