@@ -12,6 +12,7 @@ from torch import nn
 
 from rnnkit.tasks.run import TaskRun, load_weights, read_artifact
 from rnnkit.train import StepOutput, TrainConfig
+from rnnkit.train.metrics_log import read_metrics_csv
 
 
 class Scale:
@@ -60,6 +61,26 @@ def _data() -> list[tuple[torch.Tensor, torch.Tensor]]:
 
 def _cfg(**kw: Any) -> TrainConfig:
     return TrainConfig(**{"epochs": 2, "optimizer": "adam", "lr": 1e-2, "progress": False, **kw})
+
+
+@pytest.mark.parametrize("with_dir", [True, False])
+def test_fit_reports_the_validation_figures_of_the_weights_it_keeps(
+    tmp_path: Path, with_dir: bool
+) -> None:
+    """Validation that worsens as training goes on: the best is the first evaluation, the
+    model keeps it, and the figures fit_run returns are its, not the last evaluation's."""
+    opposite = [(x, -y) for x, y in _data()]  # what training learns makes this one worse
+    run = tmp_path / "run" if with_dir else None
+    toy = Toy()
+    result = toy.fit_run(run, _cfg(epochs=4, lr=5e-2), _data(), opposite)
+    assert result["best_step"] == 4 < result["step"] == 16  # 4 batches an epoch
+    assert result["val_loss"] == pytest.approx(result["best_value"], rel=1e-6)
+    with torch.no_grad():  # the kept weights give that loss
+        kept = sum(float(toy.step(toy.model, b, None).loss) for b in opposite) / len(opposite)
+    assert kept == pytest.approx(result["val_loss"], rel=1e-5)
+    if with_dir:
+        rows = [r for r in read_metrics_csv(run / "metrics.csv") if r["split"] == "val"]
+        assert rows[-1]["val_loss"] > result["val_loss"]  # the last evaluation was worse
 
 
 def test_fit_writes_one_format_and_load_restores_the_best(tmp_path: Path) -> None:

@@ -50,6 +50,9 @@ def test_restore_best_loads_the_evaluated_best_weights(tmp_path, optimizer):
     assert all(torch.equal(v, t.model.state_dict()[k]) for k, v in best.items())
     assert not all(torch.equal(v, last[k]) for k, v in best.items())
     assert t.evaluate(val)["loss"] == pytest.approx(result["best_value"], rel=1e-6)
+    # the figures of the kept (best) evaluation, beside the last one's
+    assert result["best_eval"]["val_loss"] == pytest.approx(result["best_value"], rel=1e-6)
+    assert result["best_eval"]["val_loss"] < result["val_loss"]
 
 
 @pytest.mark.parametrize("optimizer", ["adam", "ntasgd"])
@@ -69,6 +72,7 @@ def test_restore_best_without_a_run_dir_keeps_the_best_in_memory(tmp_path, optim
     best = on_disk.model.state_dict()
     assert all(torch.equal(v, best[k]) for k, v in in_memory.model.state_dict().items())
     assert in_memory.evaluate(val)["loss"] == pytest.approx(result["best_value"], rel=1e-6)
+    assert result["best_eval"] == pytest.approx(expected["best_eval"], rel=1e-6)
 
 
 def test_evaluating_only_does_not_log_training(caplog):

@@ -74,6 +74,8 @@ def test_hook_does_not_shift_training_or_resume(tmp_path):
         data, val, resume=True
     )
     assert r["best_step"] == 4  # the best from before the resume still stands
+    assert r["best_eval"]["val_score"] == pytest.approx(0.5)  # read back from metrics.csv
+    assert r["val_score"] == pytest.approx(0.2)  # the last evaluation's
     for p, q in zip(hooked.parameters(), resumed.parameters(), strict=True):
         assert torch.equal(p, q)
 

@@ -139,7 +139,9 @@ class TaskRun:
         *,
         resume: bool = False,
     ) -> dict[str, Any]:
-        """Train ``self.model`` with :meth:`step`; returns the trainer's figures.
+        """Train ``self.model`` with :meth:`step`; returns the trainer's figures, whose
+        ``val_*`` are those of the weights the model ends with (the best evaluation's; the
+        trainer's ``best_eval``), not the last evaluation's.
 
         With a ``run_dir``: the device is checked first, the directory locked, a fresh run
         refuses a used directory and a resumed one refuses changed settings (one line
@@ -159,14 +161,14 @@ class TaskRun:
                 train_data, val_data, restore_best=True
             )  # the best weights kept in memory
             self.run_dir = None  # the weights are no longer those of a run directory
-            return result
+            return {**result, **result["best_eval"]}
         run = Path(run_dir)
         with RunLock(run):
             self._prepare(run, train, resume)  # config.json: the trainer keeps its sections
             trainer = Trainer(self.model, train, self.step, run_dir=run, val_metrics=self._hook())
             result = trainer.fit(train_data, val_data, resume=resume, restore_best=True)
         self.run_dir = run
-        return result
+        return {**result, **result["best_eval"]}
 
     def save_fitted(
         self,

@@ -249,7 +249,9 @@ class Trainer(TrainLoop):
 
         Returns:
             ``{"step", "epoch", "stopped", "train_loss", "val_loss" ..., "best_value",
-            "best_step", "monitor", "nonfinite_skipped", "elapsed"}``.
+            "best_step", "best_eval", "monitor", "nonfinite_skipped", "elapsed"}``: ``val_*``
+            are the last evaluation's figures, ``best_eval`` the ``val_*`` figures of the
+            best one (the weights ``restore_best`` leaves in the model).
 
         Raises:
             TrainingInterrupted: SIGTERM or SIGINT arrived; ``last/`` was written first.
@@ -334,6 +336,7 @@ class Trainer(TrainLoop):
             **p.last_eval,
             "best_value": p.best_value,
             "best_step": p.best_step,
+            "best_eval": self._eval_at(p.best_step),
             "monitor": self.config.monitor,
             "nonfinite_skipped": p.nonfinite_skipped,
             "ntasgd_switch_step": p.ntasgd_switch_step,
@@ -345,7 +348,18 @@ class Trainer(TrainLoop):
             p.step,
             ", ".join(f"{k} {v:.4g}" for k, v in p.last_eval.items()),
         )
+        if self._weights_as_is and result["best_eval"] and p.best_step != p.last_eval_step:
+            figures = ", ".join(f"{k} {v:.4g}" for k, v in result["best_eval"].items())
+            log.info("the model holds the best weights (step %d): %s", p.best_step, figures)
         return result
+
+    def _eval_at(self, step: int | None) -> dict[str, float]:
+        """The validation figures (``val_*``) of the evaluation at ``step``, from the metric
+        rows (the main process's; ``{}`` when there was none)."""
+        for row in reversed(self.history):
+            if row.get("split") == "val" and row.get("step") == step:
+                return {k: float(v) for k, v in row.items() if k.startswith("val_")}
+        return {}
 
     def _restore_best(self) -> None:
         if self.run_dir is None:  # the copy _keep_best made (none: never evaluated)
