@@ -6,7 +6,7 @@ import matplotlib.image as mpimg
 import pytest
 
 from rnnkit.train.metrics_log import MetricsLog
-from rnnkit.viz.curves import plot_loss
+from rnnkit.viz.curves import kept_step, plot_loss
 
 
 def rows():
@@ -47,3 +47,23 @@ def test_plot_errors(tmp_path):
         plot_loss(tmp_path / "none.csv", tmp_path / "x.png")
     with pytest.raises(ValueError, match="no train_loss or val_loss"):
         plot_loss([{"step": 1, "split": "train"}], tmp_path / "x.png")
+
+
+def test_kept_step_is_the_best_evaluation_whatever_the_metric(tmp_path, monkeypatch):
+    evals = [(4, 1.0, 1.0), (8, 0.8, 0.8), (12, 0.9, 0.8), (16, 0.95, 0.8)]  # step, loss, best
+    val = [{"step": s, "split": "val", "val_loss": v, "best": b} for s, v, b in evals]
+    assert kept_step(rows()[:8] + val) == 8
+    acc = [{"step": s, "split": "val", "best": b} for s, b in [(4, 0.5), (8, 0.7), (12, 0.7)]]
+    assert kept_step(acc) == 8  # a maximised metric: the running best is its max
+    assert kept_step(rows()) is None  # rows without `best` (older metrics.csv): no line
+    log = MetricsLog(tmp_path / "metrics.csv")  # read back from a csv, as `best` is written
+    for r in rows()[:8] + val:
+        log.append(r)
+    from matplotlib.axes import Axes
+
+    lines, real = [], Axes.axvline
+    monkeypatch.setattr(
+        Axes, "axvline", lambda self, x, **kw: lines.append(x) or real(self, x, **kw)
+    )
+    plot_loss(tmp_path / "metrics.csv", tmp_path / "x.png")
+    assert lines == [8]

@@ -13,7 +13,7 @@ from typing import Any
 from rnnkit.metrics.csv_log import read_metrics_csv
 from rnnkit.viz._figure import new_figure, save_figure
 
-__all__ = ["plot_loss"]
+__all__ = ["kept_step", "plot_loss"]
 
 
 def _rows(source: str | os.PathLike[str] | Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
@@ -34,16 +34,29 @@ def _series(rows: list[Mapping[str, Any]], split: str, key: str) -> tuple[list, 
     return xs, ys
 
 
+def kept_step(rows: list[Mapping[str, Any]]) -> int | None:
+    """The step of the best evaluation (the checkpoint a run keeps): the first validation
+    row whose running ``best`` (the trainer writes it with each evaluation, whatever the
+    monitored metric) equals the last one's; None when the rows carry no ``best``."""
+    val = [r for r in rows if r.get("split") == "val" and r.get("best") not in (None, "")]
+    if not val:
+        return None
+    final = float(val[-1]["best"])
+    return next(int(r["step"]) for r in val if float(r["best"]) == final)
+
+
 def plot_loss(
     metrics_csv_or_rows: str | os.PathLike[str] | Iterable[Mapping[str, Any]],
     path: str | os.PathLike[str],
     title: str | None = None,
 ) -> Path:
-    """Draw train and validation loss vs step to ``path`` (PNG); returns ``path``.
+    """Draw train and validation loss vs step to ``path`` (PNG), and a dotted line at the
+    best evaluation's step (the weights the run keeps); returns ``path``.
 
     Args:
         metrics_csv_or_rows: a ``metrics.csv`` written by the trainer, or its rows as dicts
-            (``step``, ``split`` in {"train", "val"}, ``train_loss``, ``val_loss``).
+            (``step``, ``split`` in {"train", "val"}, ``train_loss``, ``val_loss``, and
+            on validation rows the running ``best`` of the monitored metric).
         path: the image to write.
         title: figure title.
     """
@@ -60,6 +73,9 @@ def plot_loss(
         ax.plot(*train, label="train", lw=1.2)
     if val[0]:
         ax.plot(*val, label="validation", lw=1.5, marker="o", ms=3)
+    best = kept_step(rows)
+    if best is not None:
+        ax.axvline(best, color="0.4", ls=":", lw=1.2, label=f"best checkpoint (step {best})")
     ax.set_xlabel("step")
     ax.set_ylabel("loss")
     if title:
