@@ -76,12 +76,13 @@ def fit_ridge(
         raise ValueError(f"`alphas` must be positive penalties, got {alphas}")
     w = _weights(sample_weight, n)  # (N,)
     root = w.sqrt()[:, None]  # (N, 1): every row scaled by sqrt(w)
+    share = w / w.sum()  # (N,): the weights as shares, for the weighted means
     x = z.double()
-    mean = (w[:, None] * x).sum(0) / w.sum()
+    mean = share @ x  # (F,)
     x = (x - mean) * root  # (N, F): the intercept is the targets' weighted mean, unpenalised
     targets = -torch.ones(n, num_classes, dtype=torch.float64)
     targets[torch.arange(n), y] = 1.0
-    t_mean = (w[:, None] * targets).sum(0) / w.sum()
+    t_mean = share @ targets  # (C,)
     t = (targets - t_mean) * root  # (N, C)
     lam, proj = _spectrum(x)  # (r,), (N, r): x x^T = proj diag(lam) proj^T
     best = None
@@ -89,7 +90,7 @@ def fit_ridge(
         shrink = lam / (lam + alpha)  # (r,)
         fitted = proj @ (shrink[:, None] * (proj.T @ t))  # (N, C) = H t
         # diagonal of the hat matrix; the intercept's column sqrt(w) is orthogonal to x
-        h = (proj**2 @ shrink) + w / w.sum()  # (N,)
+        h = (proj**2 @ shrink) + share  # (N,)
         loo = t - (t - fitted) / (1.0 - h).clamp_min(1e-12)[:, None]  # (N, C) LOO fits
         err = float(((t - loo) ** 2).mean())  # = the weighted error of the unscaled fits
         if best is None or err < best[0]:
