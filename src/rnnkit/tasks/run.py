@@ -161,14 +161,16 @@ class TaskRun:
                 train_data, val_data, restore_best=True
             )  # the best weights kept in memory
             self.run_dir = None  # the weights are no longer those of a run directory
-            return {**result, **result["best_eval"]}
-        run = Path(run_dir)
-        with RunLock(run):
-            self._prepare(run, train, resume)  # config.json: the trainer keeps its sections
-            trainer = Trainer(self.model, train, self.step, run_dir=run, val_metrics=self._hook())
-            result = trainer.fit(train_data, val_data, resume=resume, restore_best=True)
-        self.run_dir = run
-        return {**result, **result["best_eval"]}
+        else:
+            run = Path(run_dir)
+            with RunLock(run):
+                self._prepare(run, train, resume)  # config.json: the trainer keeps its sections
+                trainer = Trainer(
+                    self.model, train, self.step, run_dir=run, val_metrics=self._hook()
+                )
+                result = trainer.fit(train_data, val_data, resume=resume, restore_best=True)
+            self.run_dir = run
+        return {**result, **result["best_eval"]}  # val_*: the kept (best) weights' figures
 
     def save_fitted(
         self,

@@ -358,8 +358,11 @@ class Trainer(TrainLoop):
         rows (the main process's; ``{}`` when there was none)."""
         for row in reversed(self.history):
             if row.get("split") == "val" and row.get("step") == step:
-                figures = {k: v for k, v in row.items() if k.startswith("val_")}
-                return {k: float(v) for k, v in figures.items() if isinstance(v, (int, float))}
+                return {
+                    k: float(v)
+                    for k, v in row.items()
+                    if k.startswith("val_") and isinstance(v, (int, float))
+                }
         return {}
 
     def _restore_best(self) -> None:
