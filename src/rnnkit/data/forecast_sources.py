@@ -21,9 +21,11 @@ changed)::
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
+from rnnkit.data.csv_columns import date_column, guess_columns
 from rnnkit.data.series import SeriesSpec, TimeSeries, read_series
 from rnnkit.data.series_examples import EXAMPLES, data_file, load_example
 
@@ -36,6 +38,8 @@ __all__ = [
     "seasonal_period",
     "source_files",
 ]
+
+logger = logging.getLogger(__name__)
 
 PERIODS = {"h": 24, "D": 7, "B": 5, "W": 52, "MS": 12, "ME": 12, "M": 12, "QS": 4, "QE": 4}
 """Default seasonal period of a pandas frequency (its base alias)."""
@@ -78,10 +82,34 @@ def make_source(
     }
     if fill is not None:
         spec["fill"] = fill
+    if csv and Path(csv).is_file():
+        spec.update(_csv_columns(csv, encoding or "utf-8", spec))
     source: dict[str, Any] = {"csv": csv, "dataset": dataset, "file": file, "spec": spec}
     if encoding is not None:
         source["encoding"] = encoding
     return source
+
+
+def _csv_columns(csv: str, encoding: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """The columns of a CSV the user did not name (see :mod:`rnnkit.data.csv_columns`):
+    without ``target``, the target (and the time column, unless given) are guessed; with a
+    ``target`` but no ``time_col``, nothing is, but a first column of dates is pointed out."""
+    if not spec["target"]:
+        return guess_columns(csv, encoding, time_col=spec["time_col"])
+    if spec["time_col"]:
+        return {}
+    dates = date_column(csv, encoding)
+    named = spec["target"] + (spec["past_covariates"] or []) + (spec["future_covariates"] or [])
+    if dates and dates not in named:
+        logger.warning(
+            "`csv` %r: column %r holds dates, but no `time_col` was given, so rows are read "
+            "as equally spaced steps (no calendar features, seasonal period 1); "
+            "pass --time_col %s to use them",
+            csv,
+            dates,
+            dates,
+        )
+    return {}
 
 
 def _given(source: dict[str, Any]) -> dict[str, Any]:
@@ -93,13 +121,17 @@ def load_source(source: dict[str, Any]) -> tuple[TimeSeries, int]:
     """Read the series ``source`` describes; returns it and its seasonal period.
 
     Raises:
+        FileNotFoundError: a ``csv`` that does not exist.
         ValueError: no data given (neither ``csv`` nor ``dataset``), a CSV without
-            ``target``, a dataset that is neither an example nor given with ``file``, or
-            a file that does not decode in ``source["encoding"]`` (named, with the line).
+            ``target`` (:func:`make_source` fills it in where it can), a dataset that is
+            neither an example nor given with ``file``, or a file that does not decode in
+            ``source["encoding"]`` (named, with the line).
     """
     spec = _given(source)
     encoding = source.get("encoding") or "utf-8"
     if source.get("csv"):
+        if not Path(source["csv"]).is_file():
+            raise FileNotFoundError(f"`csv` file not found: {str(source['csv'])!r}")
         if not spec.get("target"):
             raise ValueError("`target` column(s) are needed with `csv` (--target NAME)")
         series = read_series(source["csv"], SeriesSpec.from_dict(spec), encoding=encoding)

@@ -105,8 +105,10 @@ def train(
         dataset: instead of csv: a built-in example (sine, airline, sunspots, temperatures,
             pollution, etth1, etth2, stock) or a registered dataset name (with file).
         file: file inside a registered dataset.
-        time_col: timestamp column (none: rows are equally spaced steps).
-        target: column(s) to forecast (comma-separated or a list).
+        time_col: timestamp column (none: rows are equally spaced steps; with neither this
+            nor target, a first column of dates is taken, and said).
+        target: column(s) to forecast (comma-separated or a list; none: the CSV's one
+            numeric column, and said, or an error listing them).
         past_covariates: columns known up to the forecast origin only.
         future_covariates: columns known for the horizon too.
         calendar: generated known-future features: hour, dayofweek, day, dayofyear, month.
