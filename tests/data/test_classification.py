@@ -36,6 +36,32 @@ def test_text_table_by_name_and_index(tmp_path: Path) -> None:
     assert read_text_table(p, label_column=None).labels is None
 
 
+def test_two_unnamed_columns_have_their_label_column_found(tmp_path: Path, caplog) -> None:
+    p = tmp_path / "reviews.csv"
+    rows = [("a warm film", "pos"), ("dull and long", "neg"), ("fine fun", "pos")]
+    p.write_text("review,sentiment\n" + "".join(f"{t},{lab}\n" for t, lab in rows))
+    with caplog.at_level("INFO"):
+        ex = read_text_table(p)
+    assert ex.items == [t for t, _ in rows] and ex.labels == [lab for _, lab in rows]
+    assert "texts from column 'review', labels from column 'sentiment' (2 distinct)" in caplog.text
+    # either order of the columns; unlabelled reading (predict) finds the text the same way
+    q = tmp_path / "flipped.csv"
+    q.write_text("y,sentence\n" + "".join(f"{lab},{t}\n" for t, lab in rows))
+    assert read_text_table(q).items == ex.items
+    assert read_text_table(q, label_column=None).items == ex.items
+    one = tmp_path / "one.csv"
+    one.write_text("sentence\nfirst one\nsecond one\n")
+    assert read_text_table(one, label_column=None).items == ["first one", "second one"]
+    # no column repeats enough to be a label: the column error, as before
+    r = tmp_path / "unique.csv"
+    r.write_text("a,b\nx one,y one\nx two,y two\n")
+    with pytest.raises(ValueError, match="`text_column` 'text' is not a column"):
+        read_text_table(r)
+    # a name the user gave is never second-guessed
+    with pytest.raises(ValueError, match="`text_column` 'body' is not a column"):
+        read_text_table(p, text_column="body")
+
+
 @pytest.mark.parametrize(
     "body,match",
     [
@@ -180,6 +206,9 @@ def test_text_encoder_counts_unknown_tokens_and_round_trips() -> None:
     out = enc.encode(Examples(["good unseen words"], None, "text", ["x"]))
     assert out[0].tolist()[0] == enc.vocab["good"] and out[0].tolist()[1:] == [1, 1]
     assert (enc.last_unknown, enc.last_tokens) == (2, 3)
+    assert enc.unknown_note() == "2 of 3 tokens (66.67%) never seen in training -> <unk>"
+    enc.encode(train)
+    assert enc.unknown_note() is None
     again = InputEncoder.from_dict(enc.to_dict())
     assert again.encode(Examples(["good film"], None, "text", ["x"]))[0].tolist() == [
         enc.vocab["good"],

@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -26,8 +25,6 @@ __all__ = ["SUBWORD_SLOTS", "InputEncoder", "LabelMap", "balanced_class_weights"
 SUBWORD_SLOTS = 24
 """Character n-grams kept per token with ``subwords`` (a word of up to 9 letters keeps all
 of its 3- to 5-grams)."""
-
-logger = logging.getLogger(__name__)
 
 
 class LabelMap:
@@ -169,6 +166,18 @@ class InputEncoder:
         if examples.kind != self.kind:
             raise ValueError(f"the model takes {self.kind} inputs, got {examples.kind} examples")
 
+    def unknown_note(self) -> str | None:
+        """The last :meth:`encode`'s count of tokens never seen in training, as a sentence
+        (None when there were none, or for numeric inputs)."""
+        if self.kind != "text" or not self.last_unknown:
+            return None
+        unknown, total = self.last_unknown, self.last_tokens
+        grams = " (their character n-grams still count)" if self.subwords else ""
+        return (
+            f"{unknown} of {total} tokens ({100.0 * unknown / total:.2f}%) "
+            f"never seen in training -> <unk>{grams}"
+        )
+
     def encode(self, examples: Examples) -> list[Tensor]:
         """N tensors: ``(T_i,)`` int64 token ids or ``(T_i, I)`` float32 features."""
         self._check_kind(examples)
@@ -188,14 +197,6 @@ class InputEncoder:
                     ids = torch.cat([ids[:, None], grams], dim=1)  # (T_i, 1 + slots)
                 out.append(ids)
             self.last_unknown, self.last_tokens = unknown, total
-            if unknown:
-                logger.info(
-                    "%d of %d tokens (%.2f%%) never seen in training -> <unk>%s",
-                    unknown,
-                    total,
-                    100.0 * unknown / total,
-                    " (their character n-grams still count)" if self.subwords else "",
-                )
             return out
         if self.mean is None or self.std is None:
             raise ValueError("the encoder is not fitted; call fit() on training examples")

@@ -124,6 +124,29 @@ def _column(spec: str | int, header: list[str] | None, name: str, path: Path) ->
     return header.index(spec)
 
 
+def _two_columns(
+    names: list[str], body: list[tuple[int, list[str]]], path: Path
+) -> tuple[str, str] | None:
+    """``(text, label)`` of a two-column table whose columns are not named text/label: the
+    label is the column with fewer distinct values (at most half the rows, or 2), the text
+    the other; None when neither column repeats enough to be a label."""
+    rows = [row for _, row in body if len(row) == 2 and any(cell.strip() for cell in row)]
+    distinct = [len({row[i].strip() for row in rows}) for i in (0, 1)]
+    label = int(distinct[1] <= distinct[0])
+    if (
+        not rows
+        or distinct[label] >= distinct[1 - label]
+        or distinct[label] > max(2, len(rows) / 2)
+    ):
+        return None
+    logger.info(
+        "%s: texts from column %r, labels from column %r (%d distinct); "
+        "choose with --text_column and --label_column",
+        path, names[1 - label], names[label], distinct[label],
+    )  # fmt: skip
+    return names[1 - label], names[label]
+
+
 def read_text_table(
     path: str | os.PathLike[str],
     *,
@@ -141,7 +164,11 @@ def read_text_table(
 
     Args:
         path: the file (``.tsv`` defaults to tab-separated, anything else to commas).
-        text_column: column of the text, by header name or 0-based index.
+        text_column: column of the text, by header name or 0-based index. With the
+            defaults (``text``, ``label``) and a header naming neither, a two-column table
+            has its label column found (the one with fewer distinct values, at most half
+            the rows or 2) and the other is the text, said in one line; a one-column table read
+            without labels is the text.
         label_column: column of the label, or None for unlabelled inputs (predict).
         delimiter: field separator (default from the extension).
         header: the first row names the columns.
@@ -160,6 +187,12 @@ def read_text_table(
     body = rows[1:] if header else rows
     filled = [row for _, row in body if any(cell.strip() for cell in row)]
     width = len(names) if names is not None else (len(filled[0]) if filled else 0)
+    unnamed = names is not None and text_column == "text" and "text" not in names
+    if unnamed and label_column in ("label", None) and "label" not in names:  # the defaults
+        if len(names) == 1 and label_column is None:
+            text_column = names[0]
+        elif len(names) == 2 and (pair := _two_columns(names, body, path)) is not None:
+            text_column, label_column = pair[0], pair[1] if label_column else None
     t_col = _column(text_column, names, "text_column", path)
     l_col = None if label_column is None else _column(label_column, names, "label_column", path)
     texts, labels, ids = [], [], []

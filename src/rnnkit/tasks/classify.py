@@ -487,13 +487,8 @@ def predict(
     )
     labels, probs = clf.predict(ex)
     _write_predictions(Path(output), ex, labels, probs, clf.labels.names)
-    msg = f"wrote {len(labels)} predictions to {output}"
-    if clf.encoder.kind == "text" and clf.encoder.last_unknown:
-        msg += (
-            f" ({clf.encoder.last_unknown} of {clf.encoder.last_tokens} tokens never seen "
-            "in training -> <unk>)"
-        )
-    return msg
+    note = clf.encoder.unknown_note()
+    return f"wrote {len(labels)} predictions to {output}" + (f" ({note})" if note else "")
 
 
 def _write_predictions(

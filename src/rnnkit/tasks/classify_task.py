@@ -320,6 +320,8 @@ class Classifier(TaskRun):
             y_val, kept = self.labels.encode(val.labels or [], on_unknown="skip")
             if len(kept):
                 val_loader = self._loader(self.encoder.encode(val.subset(kept)), y_val, False)
+                if note := self.encoder.unknown_note():
+                    logger.info("validation: %s", note)
         tc = self._train_config(val_loader is not None)
         if self.options["arch"] in CLOSED_FORM:
             result = self._fit_closed_form(x_train, y_train, tc, run_dir, resume)
