@@ -20,7 +20,7 @@ from rnnkit.data.forecast_sources import seasonal_period
 from rnnkit.data.series import TimeSeries
 from rnnkit.data.windows import Fold, rolling_origin_folds
 from rnnkit.metrics.forecast import evaluate_forecast
-from rnnkit.models.forecast_baselines import available_baselines, baseline_forecast
+from rnnkit.models.forecast_baselines import available_baselines, baseline_folds
 from rnnkit.viz.forecast import ForecastSegment, plot_forecast
 
 if TYPE_CHECKING:
@@ -145,13 +145,9 @@ def run_backtest(
     mean, lower, upper = _model_forecasts(fc, series, folds, refit)
     period = period or seasonal_period(series)
     forecasts = {"model": mean}
+    starts, origins = [f.train_start for f in folds], [f.origin for f in folds]
     for name in baselines if baselines is not None else available_baselines():
-        forecasts[name] = np.stack(
-            [
-                baseline_forecast(name, series.target[f.train_start : f.origin], k, period)
-                for f in folds
-            ]
-        )  # (N, K, C)
+        forecasts[name] = baseline_folds(name, series.target, starts, origins, k, period)
     pick = slice(-1, None) if last_points_only else slice(None)
     insample = series.target[:origin0]
     metrics = {
