@@ -112,3 +112,25 @@ def test_bad_hooks_are_clear_errors():
         words.fit(windows(1), windows(1))
     none = Trainer(Net(), cfg(epochs=1), step_fn, val_metrics=lambda m: None)
     assert "val_loss" in none.fit(windows(1), windows(1))  # None: nothing added
+
+
+@pytest.mark.parametrize(
+    "scores,budget,said",
+    [
+        ([0.2, 0.4, 0.9], {}, "the epochs budget ended training while val_score"),
+        ([0.2, 0.4, 0.9], {"epochs": None, "max_steps": 6}, "a larger `max_steps` (--max-steps)"),
+        ([0.2, 0.9, 0.4], {}, None),  # the best came before the end: nothing to say
+        ([0.9], {"epochs": 1}, None),  # one evaluation says nothing about a trend
+    ],
+)
+def test_a_budget_that_stops_a_still_improving_run_is_said(tmp_path, caplog, scores, budget, said):
+    c = cfg(monitor="val_score", monitor_mode="max", **budget)
+    torch.manual_seed(0)
+    with caplog.at_level("WARNING", logger="rnnkit.train.trainer"):
+        Trainer(Net(), c, step_fn, tmp_path, val_metrics=Scripted(scores)).fit(
+            windows(2), windows(2, seed=1)
+        )
+    if said is None:
+        assert "still improving" not in caplog.text
+    else:
+        assert said in caplog.text and "still improving" in caplog.text

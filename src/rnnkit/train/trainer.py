@@ -64,6 +64,14 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
+BUDGET_FLAGS = {
+    "max_steps": "`max_steps` (--max-steps)",
+    "max_time": "`max_time` (--max-time)",
+    "epochs": "`epochs` (--epochs)",
+}
+"""The ways a run can stop on a budget, and the setting that raises it."""
+
+
 class Trainer(TrainLoop):
     """Trains ``model`` with ``step_fn`` under ``config``; see the module docstring.
 
@@ -351,7 +359,21 @@ class Trainer(TrainLoop):
         if self._weights_as_is and result["best_eval"] and p.best_step != p.last_eval_step:
             figures = ", ".join(f"{k} {v:.4g}" for k, v in result["best_eval"].items())
             log.info("the model holds the best weights (step %d): %s", p.best_step, figures)
+        self._note_still_improving(stopped)
         return result
+
+    def _note_still_improving(self, stopped: str) -> None:
+        """Say so when a budget, not convergence, ended training: the best of two or more
+        evaluations is the last one."""
+        p, budget = self.progress, BUDGET_FLAGS.get(stopped)
+        evals = sum(row.get("split") == "val" for row in self.history)
+        if budget is None or evals < 2 or p.best_step is None or p.best_step != p.last_eval_step:
+            return
+        log.warning(
+            "the %s budget ended training while %s was still improving (its best is the last "
+            "evaluation's, step %d): a larger %s may give a better model",
+            stopped, self.config.monitor, p.best_step, budget,
+        )  # fmt: skip
 
     def _eval_at(self, step: int | None) -> dict[str, float]:
         """The validation figures (``val_*``) of the evaluation at ``step``, from the metric
