@@ -118,7 +118,11 @@ def test_bad_hooks_are_clear_errors():
     "scores,budget,said",
     [
         ([0.2, 0.4, 0.9], {}, "the epochs budget ended training while val_score"),
-        ([0.2, 0.4, 0.9], {"epochs": None, "max_steps": 6}, "a larger `max_steps` (--max-steps)"),
+        (
+            [0.2, 0.4, 0.9],
+            {"epochs": None, "max_steps": 6, "eval_every": 2},
+            "a larger `max_steps` (--max-steps)",
+        ),
         ([0.2, 0.9, 0.4], {}, None),  # the best came before the end: nothing to say
         ([0.9], {"epochs": 1}, None),  # one evaluation says nothing about a trend
     ],
@@ -134,3 +138,26 @@ def test_a_budget_that_stops_a_still_improving_run_is_said(tmp_path, caplog, sco
         assert "still improving" not in caplog.text
     else:
         assert said in caplog.text and "still improving" in caplog.text
+
+
+@pytest.mark.parametrize(
+    "batches,budget,expected",
+    [
+        (30, {"epochs": None, "max_steps": 20}, [2, 4, 6, 8, 10, 12, 14, 16, 18, 20]),
+        (2, {"epochs": None, "max_steps": 20}, [2, 4, 6, 8, 10, 12, 14, 16, 18, 20]),
+        (3, {"epochs": 2, "max_steps": 40}, [3, 6]),  # an epoch no longer than the budget/10
+        (30, {"epochs": 1}, [30]),  # no step budget: once an epoch
+        (30, {"epochs": None, "max_steps": 20, "eval_every": 5}, [5, 10, 15, 20]),
+    ],
+)
+def test_epochs_longer_than_a_tenth_of_the_step_budget_are_evaluated_within(
+    tmp_path, batches, budget, expected
+):
+    import json
+
+    torch.manual_seed(0)
+    t = Trainer(Net(), cfg(**budget), step_fn, tmp_path)
+    t.fit(windows(batches), windows(2, seed=1))
+    assert [row["step"] for row in t.history if row.get("split") == "val"] == expected
+    saved = json.loads((tmp_path / "config.json").read_text())["train"]["eval_every"]
+    assert saved == budget.get("eval_every")  # the run records the setting as given

@@ -89,7 +89,8 @@ class TrainConfig:
     """Clip every gradient element to [-clip_value, clip_value]; None: off."""
 
     eval_every: int | None = None
-    """Evaluate every this many steps; None: at the end of each epoch."""
+    """Evaluate every this many steps; None: at the end of each epoch, or, when an epoch is
+    longer than ``max_steps // 10`` steps, every that many (see ``Trainer``)."""
     checkpoint_every: int | None = None
     """Also save the last checkpoint every this many steps (besides each evaluation)."""
     checkpoint_minutes: float | None = None

@@ -64,6 +64,11 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
+EVALS_PER_BUDGET = 10
+"""With ``eval_every`` None (once an epoch) and a ``max_steps`` budget, epochs longer than
+``max_steps // EVALS_PER_BUDGET`` steps are evaluated every that many steps instead: one
+evaluation at the very end would leave nothing to pick a best checkpoint from."""
+
 BUDGET_FLAGS = {
     "max_steps": "`max_steps` (--max-steps)",
     "max_time": "`max_time` (--max-time)",
@@ -300,6 +305,7 @@ class Trainer(TrainLoop):
         opened = open_run(self, resume)  # restores last/ or refuses a used directory
         if opened is not None:
             self.metrics_log = opened
+        self._evaluate_within_long_epochs(train, val)
         self._tb = (
             TensorBoardWriter(self.run_dir / "tensorboard")
             if cfg.tensorboard and self.run_dir is not None and self.is_main
@@ -361,6 +367,26 @@ class Trainer(TrainLoop):
             log.info("the model holds the best weights (step %d): %s", p.best_step, figures)
         self._note_still_improving(stopped)
         return result
+
+    def _evaluate_within_long_epochs(self, train: Any, val: Any) -> None:
+        """``eval_every`` None means once an epoch; with a ``max_steps`` budget and epochs
+        longer than ``max_steps // EVALS_PER_BUDGET`` steps, evaluate every that many steps
+        instead, so that the best checkpoint and early stopping have evaluations to choose
+        from. Applied after config.json is written, so the run's recorded settings (and a
+        resume's comparison with them) stay as given."""
+        cfg = self.config
+        per_epoch = len(train) if hasattr(train, "__len__") else None
+        if val is None or cfg.eval_every or not cfg.max_steps or not per_epoch:
+            return
+        every = max(1, cfg.max_steps // EVALS_PER_BUDGET)
+        if per_epoch <= every:
+            return
+        log.info(
+            "an epoch is %d steps, more than max_steps/%d: evaluating every %d steps instead "
+            "of once an epoch (set `eval_every` to choose)",
+            per_epoch, EVALS_PER_BUDGET, every,
+        )  # fmt: skip
+        self.config = cfg.replace(eval_every=every)
 
     def _note_still_improving(self, stopped: str) -> None:
         """Say so when a budget, not convergence, ended training: the best of two or more
