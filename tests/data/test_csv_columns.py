@@ -81,3 +81,17 @@ def test_a_missing_file_is_left_to_the_reader(tmp_path):
     source = make_source(csv=str(tmp_path / "nope.csv"))
     with pytest.raises(FileNotFoundError, match="`csv` file not found: .*nope.csv"):
         load_source(source)
+
+
+def test_a_header_of_numbers_is_called_a_missing_header(tmp_path):
+    # the stock file's layout: its header sits in a '#' comment line, which is skipped
+    path = _csv(tmp_path, "# Open,Close\n1.5,2.5\n1.75,2.25\n2.0,3.0\n")
+    missing = "first row looks like data, not column names: give the file a header row"
+    with pytest.raises(ValueError, match=missing):
+        make_source(csv=path)  # nothing named: the guess refuses it
+    with pytest.raises(ValueError, match=r"\['Close'\] not in the data.*" + missing):
+        load_source(make_source(csv=path, target="Close"))
+    from rnnkit.data.classification import read_text_table
+
+    with pytest.raises(ValueError, match=missing):
+        read_text_table(_csv(tmp_path, "1,2\n3,4\n", "t.csv"))

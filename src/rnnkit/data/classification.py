@@ -33,7 +33,7 @@ import numpy as np
 
 from rnnkit.data.class_encoding import InputEncoder, LabelMap, balanced_class_weights
 from rnnkit.data.class_splits import HoldOut, check_classes, stratified_split, validation_split
-from rnnkit.data.tables import check_row_width, read_csv_strict
+from rnnkit.data.tables import check_row_width, headless_hint, read_csv_strict
 from rnnkit.data.text import read_text
 from rnnkit.data.ts_format import read_ts
 
@@ -120,6 +120,7 @@ def _column(spec: str | int, header: list[str] | None, name: str, path: Path) ->
             if name == "text_column" and len(header) >= 3
             else ""
         )
+        hint = hint or headless_hint(header)
         raise ValueError(f"`{name}` {spec!r} is not a column of {path}; columns are {header}{hint}")
     return header.index(spec)
 

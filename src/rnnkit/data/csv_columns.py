@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from rnnkit.data.tables import read_csv_strict
+from rnnkit.data.tables import headless_hint, read_csv_strict
 
 __all__ = ["date_column", "guess_columns"]
 
@@ -73,13 +73,16 @@ def guess_columns(
 
     Raises:
         ValueError: no numeric column, or more than one (the error lists them and asks for
-            ``--target``); a file that cannot be read as a CSV (file, line).
+            ``--target``); a header of numbers (a missing header row); a file that cannot
+            be read as a CSV (file, line).
     """
     head = _head(path, encoding)
     time_col = time_col or _first_dates(head)
     rest = [c for c in head.columns if c != time_col]
     numeric = [str(c) for c in rest if _is_numeric(head[c])]
     where = f"`csv` {str(Path(path))!r}"
+    if hint := headless_hint(list(map(str, head.columns))):
+        raise ValueError(f"{where}: column names {list(map(str, head.columns))}{hint}")
     if len(numeric) != 1:
         found = f"numeric columns {numeric}" if numeric else "no numeric column"
         raise ValueError(

@@ -38,7 +38,7 @@ import pandas as pd
 
 from rnnkit.config import check_types, config_from_dict
 from rnnkit.data import series_checks
-from rnnkit.data.tables import read_csv_strict
+from rnnkit.data.tables import headless_hint, read_csv_strict
 
 __all__ = [
     "CALENDAR_FEATURES",
@@ -227,7 +227,7 @@ def frame_to_series(df: pd.DataFrame, spec: SeriesSpec) -> TimeSeries:
     missing = [c for c in wanted if c not in df.columns]
     if missing:
         have = list(map(str, df.columns))
-        raise ValueError(f"column(s) {missing} not in the data; it has {have}")
+        raise ValueError(f"column(s) {missing} not in the data; it has {have}{headless_hint(have)}")
     df = df.reset_index(drop=True)
     if spec.time_col:
         times = series_checks.parse_times(df[spec.time_col], spec.time_col)

@@ -25,9 +25,29 @@ from rnnkit.data.text import read_text
 if TYPE_CHECKING:  # pandas is imported where a table is read, not at import time
     import pandas as pd
 
-__all__ = ["check_row_width", "read_csv_strict"]
+__all__ = ["check_row_width", "headless_hint", "read_csv_strict"]
 
 logger = logging.getLogger(__name__)
+
+
+def headless_hint(names: list[str]) -> str:
+    """A hint when a table's column names are all numbers (its first data row was taken as
+    the header: the header is missing, or sits in a ``#`` comment line, which is skipped);
+    else ``""``."""
+
+    def number(name: str) -> bool:
+        try:
+            float(name)
+        except ValueError:
+            return False
+        return True
+
+    if not names or not all(number(str(n).strip()) for n in names):
+        return ""
+    return (
+        "; its first row looks like data, not column names: give the file a header row "
+        "naming the columns (lines starting with '#' are skipped as comments)"
+    )
 
 
 def check_row_width(
