@@ -280,3 +280,22 @@ def test_unchanged_files_and_runs_without_checksums_say_nothing(
     with caplog.at_level(logging.WARNING):
         assert evaluate(str(run), method="greedy", attention_plots=0)["pairs"] == 9
     assert "changed" not in caplog.text
+
+
+def test_a_file_of_ones_own_gets_the_default_preset_not_the_english_prefix_filter(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    from rnnkit.tasks.translate import default_preset
+
+    assert default_preset(None) == "demo" and default_preset("fra-eng") == "demo"
+    assert default_preset(str(tmp_path / "mine.tsv")) == "default"
+    # French first: the demo preset's English-prefix filter would keep none of these
+    rows = [(t, s) for s, t in read_pairs(data_dir / "fra-eng" / "fra.txt")[:40]]
+    data = _tsv(tmp_path / "fr-en.tsv", rows)
+    with pytest.raises(ValueError, match="0 of 40 pairs pass the filters.*--simple-prefixes false"):
+        train("demo", str(tmp_path / "demo"), data=str(data), max_steps=1, **TINY)
+    result = train(run_dir=str(tmp_path / "run"), data=str(data), max_steps=2, **TINY)
+    assert result["step"] == 2
+    config = json.loads((tmp_path / "run" / "config.json").read_text(encoding="utf-8"))
+    assert config["data"]["simple_prefixes"] is False and config["data"]["max_len"] == 30
+    assert config["train"]["early_stopping_patience"] == 3

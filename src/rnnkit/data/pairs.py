@@ -351,6 +351,12 @@ def load_pairs(config: PairsConfig) -> PairData:
         raise ValueError(
             f"{path}: {len(kept)} of {len(raw)} pairs pass the filters (max_len={config.max_len},"
             f" simple_prefixes={config.simple_prefixes}); need at least 3"
+            + (
+                "; the prefix filter keeps English first columns starting 'i am', 'he is' ...: "
+                "turn it off with --simple-prefixes false"
+                if config.simple_prefixes
+                else ""
+            )
         )
     gen = torch.Generator().manual_seed(config.seed)
     order = torch.randperm(len(kept), generator=gen).tolist()

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import time
 from dataclasses import fields
@@ -68,6 +69,14 @@ SECTIONS = ("model", "data", "translate", "train")
 HELP_PRESET = "demo"  # the preset whose values the help lines show (train's default)
 
 
+def default_preset(data: str | None) -> str:
+    """``demo`` for no data or a registered data set (fra.txt, which its filters were made
+    for), ``default`` for a file of the user's own (a path: it has a suffix or a folder)."""
+    if data is None or not (Path(data).suffix or os.sep in data or Path(data).exists()):
+        return "demo"
+    return "default"
+
+
 @preset_help(
     preset_values(
         load_preset("translate", HELP_PRESET),
@@ -81,7 +90,7 @@ HELP_PRESET = "demo"  # the preset whose values the help lines show (train's def
 )
 @shared_docs
 def train(
-    preset: str = "demo",
+    preset: str | None = None,
     run_dir: str = "runs/translate",
     data: str | None = None,
     val_data: str | None = None,
@@ -130,10 +139,13 @@ def train(
     The best checkpoint is the one with the lowest validation loss (teacher-forced NLL).
 
     Args:
-        preset: starting configuration (rnnkit translate presets): demo (2,000 simple pairs,
-            seconds), tutorial (the PyTorch tutorial's filter: under 10 words, "i am"/"he
-            is"/... prefixes) or strong (all pairs up to 15 tokens, a CPU-sized BiLSTM with
-            additive attention). Every other flag overrides it.
+        preset: starting configuration (rnnkit translate presets): demo (2,000 simple pairs
+            of fra.txt, seconds; the default without --data or with a built-in data set),
+            default (the default for your own file: every pair up to 30 tokens, no prefix
+            filter, up to 12 epochs with early stopping), tutorial (the PyTorch tutorial's
+            filter: under 10 words, "i am"/"he is"/... prefixes) or strong (all pairs up to
+            15 tokens, a CPU-sized BiLSTM with additive attention). Every other flag
+            overrides it.
         {run flags}
         data: a TSV of source<TAB>target lines, or a dataset name (rnnkit data list).
         val_data: a TSV of validation pairs (a data set's own dev file) instead of holding
@@ -170,6 +182,7 @@ def train(
     Returns:
         The trainer's summary plus validation perplexity, pair counts and the run directory.
     """
+    preset = preset or default_preset(data)
     cfg = start_sections("translate", preset, run_dir, resume, (*SECTIONS, EMBEDDINGS))
     pre = Pretrained.from_flags(
         cfg.pop(EMBEDDINGS), file=embeddings, freeze=freeze_embeddings, tgt_file=tgt_embeddings
