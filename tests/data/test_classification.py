@@ -161,6 +161,31 @@ def test_long_csv(tmp_path: Path) -> None:
         read_long_csv(p)
 
 
+def test_long_csv_by_position_and_read_for_predict(tmp_path: Path, caplog) -> None:
+    # the documented layout (id, time, features..., label) under other names: by position
+    p = tmp_path / "rec.csv"
+    p.write_text("rec,frame,a,b,speaker\nr1,2,3,4,x\nr1,1,1,2,x\nr2,1,5,6,y\n")
+    with caplog.at_level("INFO"):
+        ex = read_long_csv(p)
+    assert "ids 'rec', times 'frame', labels 'speaker'" in caplog.text
+    assert ex.ids == ["r1", "r2"] and ex.labels == ["x", "y"]
+    assert ex.items[0].tolist() == [[1, 2], [3, 4]]
+    # predict (no labels): a column more than the model's 2 features is the label, left out
+    ex = read_long_csv(p, label_column=None, n_features=2)
+    assert ex.labels is None and ex.items[0].shape == (2, 2)
+    with pytest.raises(ValueError, match="non-numeric feature"):  # no hint: a feature then
+        read_long_csv(p, label_column=None)
+    # by name: a present label column is left out of the features, an absent one is fine
+    q = tmp_path / "named.csv"
+    q.write_text("id,time,a,b,label\ns1,1,1,2,x\n")
+    assert read_long_csv(q, label_column=None, ignore_columns=["label"]).items[0].shape == (1, 2)
+    q.write_text("id,time,a,b\ns1,1,1,2\n")
+    assert read_long_csv(q, label_column=None, ignore_columns=["label"]).items[0].shape == (1, 2)
+    # a name given (or one default name present) is never read by position
+    with pytest.raises(ValueError, match="column 'id' is not in"):
+        read_long_csv(p, label_column="speaker")
+
+
 def test_digits_rows_or_clear_error() -> None:
     try:
         import sklearn  # noqa: F401

@@ -589,3 +589,34 @@ def test_subwords_run_trains_reloads_explains_and_predicts_alike_on_every_backen
         probs[backend] = np.array([[float(v) for v in r[2:]] for r in rows])
     for backend in ("onnx", "numpy"):
         np.testing.assert_allclose(probs[backend], probs["torch"], atol=1e-5)
+
+
+def _long_csv(path: Path, ex: Examples, header: list[str]) -> Path:
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(header)
+        for k, (s, lab) in enumerate(zip(ex.items, ex.labels or [], strict=True)):
+            w.writerows([f"r{k}", t, *row, lab] for t, row in enumerate(s.tolist()))
+    return path
+
+
+@pytest.mark.parametrize("named", [True, False])
+def test_predict_reads_a_labelled_long_csv_without_its_label(
+    data_dir: Path, tmp_path: Path, named: bool
+) -> None:
+    # The docs say predict ignores labels; in a long CSV the label column used to become a
+    # 13th feature ("the model expects 12"). By name ('label') and by position (any names).
+    ex = read_ts_examples(data_dir / "JapaneseVowels" / "JapaneseVowels_TRAIN.ts")
+    ex = ex.subset(list(range(0, 270, 9)))  # 30 series, every class
+    feats = [f"c{i}" for i in range(12)]
+    header = ["id", "time", *feats, "label"] if named else ["rec", "frame", *feats, "who"]
+    data = _long_csv(tmp_path / "v.csv", ex, header)
+    run = tmp_path / "run"
+    assert main(["classify", "train", "--data", str(data), "--format", "long",
+                 "--run-dir", str(run), "--test-fraction", "0"]) == 0  # fmt: skip
+    out = tmp_path / "p.csv"
+    assert main(["classify", "predict", "--run", str(run), "--data", str(data),
+                 "--format", "long", "--output", str(out)]) == 0  # fmt: skip
+    rows = list(csv.DictReader(out.read_text().splitlines()))
+    assert [r["id"] for r in rows] == [f"r{k}" for k in range(30)]
+    assert sum(r["label"] == lab for r, lab in zip(rows, ex.labels, strict=True)) >= 25

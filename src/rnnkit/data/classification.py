@@ -284,9 +284,15 @@ def read_long_csv(
     time_column: str = "time",
     label_column: str | None = "label",
     feature_columns: Sequence[str] | None = None,
+    ignore_columns: Sequence[str] = (),
+    n_features: int | None = None,
     encoding: str = "utf-8",
 ) -> Examples:
     """Numeric sequences in long format: one row per (sequence id, time step).
+
+    A file with none of the default names (``id``, ``time``, and ``label`` when labels are
+    read) is read by position, as the layout ``id, time, features..., label`` says: the
+    first column is the id, the second the time, the last the label; the choice is said.
 
     Args:
         path: a CSV with a header row.
@@ -295,6 +301,11 @@ def read_long_csv(
         time_column: sorts the rows within a sequence.
         label_column: the class, constant within a sequence; None for unlabelled inputs.
         feature_columns: the features (default: every other column).
+        ignore_columns: columns left out of the default features when present (predict
+            reads a labelled file without its label column).
+        n_features: the features a model expects; read by position without labels, a file
+            with one column more than ``id, time`` and these has that last column left out
+            (a label that predict ignores).
         encoding: text encoding of the file.
 
     Raises:
@@ -306,11 +317,24 @@ def read_long_csv(
 
     path = resolve_path(path)
     df = read_csv_strict(path, encoding=encoding)
+    cols = [str(c) for c in df.columns]
+    defaults = (id_column, time_column, label_column or "label") == ("id", "time", "label")
+    if defaults and not {"id", "time", "label"} & set(cols) and len(cols) >= 3 + bool(label_column):
+        id_column, time_column = cols[0], cols[1]
+        label_column = cols[-1] if label_column else None
+        if label_column is None and n_features is not None and len(cols) == n_features + 3:
+            ignore_columns = [*ignore_columns, cols[-1]]
+        logger.info(
+            "%s: no id/time/label columns by name: read by position as (id, time, "
+            "features..., label): ids %r, times %r%s",
+            path, id_column, time_column, f", labels {label_column!r}" if label_column else "",
+        )  # fmt: skip
     needed = [id_column, time_column] + ([label_column] if label_column else [])
     for col in needed + list(feature_columns or []):
         if col not in df.columns:
             raise ValueError(f"column {col!r} is not in {path}; columns are {list(df.columns)}")
-    features = list(feature_columns or [c for c in df.columns if c not in needed])
+    skip = set(needed) | set(ignore_columns)
+    features = list(feature_columns or [c for c in df.columns if c not in skip])
     if not features:
         raise ValueError(f"{path}: no feature columns besides {needed}")
     values = df[features].apply(pd.to_numeric, errors="coerce")

@@ -21,7 +21,7 @@ The UEA/UCR sets the reader knows by name are those of the data catalog with
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -109,8 +109,14 @@ def read_inputs(
     time_column: str = "time",
     fine_labels: bool = False,
     encoding: str | None = None,
+    ignore_columns: Sequence[str] = (),
+    n_features: int | None = None,
 ) -> Examples:
     """Read one file (or a built-in set's training file) as :class:`Examples`.
+
+    ``ignore_columns``, ``n_features``: what a long CSV read for predict leaves out (its
+    label column by name, or by position when it has one column more than the model's
+    ``n_features``; see :func:`read_long_csv`).
 
     ``lines`` is a plain text file with one unlabelled input a line (for predict).
     ``encoding`` None uses each reader's own default (UTF-8; Latin-1 for TREC).
@@ -133,8 +139,9 @@ def read_inputs(
     if fmt == "long":
         label = None if label_column is None else str(label_column)
         return read_long_csv(
-            source, id_column=id_column, time_column=time_column, label_column=label, **enc
-        )
+            source, id_column=id_column, time_column=time_column, label_column=label,
+            ignore_columns=ignore_columns, n_features=n_features, **enc,
+        )  # fmt: skip
     if fmt == "rt-polarity":
         return read_rt_polarity(source, **enc)
     if fmt == "trec":

@@ -477,6 +477,10 @@ def predict(
     fmt = format_of(data, format)
     if clf.encoder.kind == "numeric" and fmt == "text":
         fmt = "long"  # a CSV for a numeric model is long-format
+    long = {}
+    if fmt == "long":  # a labelled file's label column is not a feature
+        label = clf.data_info.get("label_column") or "label"
+        long = {"ignore_columns": [label], "n_features": clf.encoder.input_size}
     ex = read_inputs(
         data,
         format=fmt,
@@ -484,6 +488,7 @@ def predict(
         label_column=None,
         delimiter=delimiter,
         encoding=encoding,
+        **long,
     )
     labels, probs = clf.predict(ex)
     _write_predictions(Path(output), ex, labels, probs, clf.labels.names)
