@@ -241,5 +241,5 @@ def export_onnx(
     if type(model).__name__ in ("LanguageModel", "ForecastNet"):
         manifest["state"] = state_shapes(model)
     write_manifest(out, manifest)
-    log.info("exported %s to %s (%s)", task, out, ", ".join(graphs))
+    log.debug("exported %s to %s (%s)", task, out, ", ".join(graphs))  # the verb says it
     return out
