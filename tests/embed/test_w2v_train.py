@@ -146,3 +146,51 @@ def test_vectors_put_related_words_closer_than_random(tmp_path):
     pairs = rng.integers(0, min(len(wv), 2000), (500, 2))
     rand = [float(unit[a] @ unit[b]) for a, b in pairs if a != b]
     assert np.mean(related) > np.mean(rand) + 0.3, (np.mean(related), np.mean(rand))
+
+
+PROSE = (
+    "The Time Traveller (for so it will be convenient to speak of him) was expounding a "
+    "recondite matter to us. His grey eyes shone and twinkled, and his usually pale face "
+    "was flushed and animated. The fire burned brightly, and the soft radiance of the "
+    "incandescent lights in the lilies of silver caught the bubbles that flashed and "
+    "passed in our glasses.\n"
+) * 4
+
+
+def test_raw_prose_is_said_to_look_untokenised_and_word_punct_reads_it(tmp_path, caplog):
+    path = tmp_path / "prose.txt"
+    path.write_text(PROSE, encoding="utf-8")
+    with caplog.at_level("WARNING", logger="rnnkit.embed.corpus"):
+        as_given = load_corpus(path, min_count=1)
+    assert "looks untokenised" in caplog.text and "--tokenizer word-punct" in caplog.text
+    assert "us." in as_given.words and "The" in as_given.words
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="rnnkit.embed.corpus"):
+        split = load_corpus(path, min_count=1, tokenizer="word-punct", lowercase=True)
+    assert not caplog.text
+    assert "us" in split.words and "." in split.words and "the" in split.words
+    assert "us." not in split.words and "The" not in split.words
+    with pytest.raises(ValueError, match="`tokenizer` must be one of"):
+        load_corpus(path, tokenizer="char")
+
+
+def test_tokenised_text_reads_as_before_without_a_warning(small, caplog):
+    with caplog.at_level("WARNING", logger="rnnkit.embed.corpus"):
+        corpus = load_corpus(small, min_count=2)  # PTB: <unk> and N are words, no warning
+    assert not caplog.text
+    lines = small.read_text(encoding="utf-8").split("\n")
+    assert corpus.raw_words == sum(len(line.split()) for line in lines)
+
+
+def test_the_tokenizer_is_part_of_the_run(tmp_path, capsys):
+    path = tmp_path / "prose.txt"
+    path.write_text(PROSE * 5, encoding="utf-8")
+    run = tmp_path / "run"
+    extra = ("--tokenizer", "word-punct", "--lowercase", "true")
+    assert main(_args(path, run, *extra)) == 0
+    data = json.loads((run / "config.json").read_text())["data"]
+    assert data["tokenizer"] == "word-punct" and data["lowercase"] is True
+    assert "travel" not in load_vectors(run / "vectors.txt").words  # "Traveller" -> traveller
+    assert "traveller" in load_vectors(run / "vectors.txt").words
+    assert main([*_args(path, run), "--resume", "true"]) == 1  # another reading is refused
+    assert "tokenizer" in capsys.readouterr().err

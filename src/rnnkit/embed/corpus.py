@@ -1,5 +1,11 @@
 """Text -> word ids for word2vec: whitespace tokens, one sentence a line, a frequency vocabulary.
 
+Tokens are whitespace-separated words as given (word2vec.c's and gensim's ``LineSentence``
+reading), unless ``tokenizer="word-punct"`` splits punctuation off words and ``lowercase``
+folds case (:class:`rnnkit.data.tokenizers.WordTokenizer`). Raw prose read as given keeps
+``time.`` and ``perhaps,`` as words of their own: when a corpus looks like that, the
+reader says so and names the option.
+
 ``--corpus`` is a text file or a registry name (``ptb``, ``ptb/ptb.valid.txt``; a dataset of
 several files gives its ``*train*`` file). Words seen fewer than ``min_count`` times are
 dropped from the sentences before training, as word2vec.c and gensim drop them (windows
@@ -9,7 +15,9 @@ words are cut.
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,9 +25,22 @@ import numpy as np
 
 from rnnkit.data.registry import resolve_text_source
 from rnnkit.data.text import read_text
+from rnnkit.data.tokenizers import WordTokenizer
 from rnnkit.scratch.w2v_sampling import MAX_SENTENCE, vocab_order
 
-__all__ = ["W2VCorpus", "corpus_file", "load_corpus"]
+__all__ = ["TOKENIZERS", "W2VCorpus", "corpus_file", "load_corpus"]
+
+logger = logging.getLogger(__name__)
+
+TOKENIZERS = ("word", "word-punct")
+"""``word``: whitespace-separated words as given; ``word-punct``: punctuation split off."""
+
+UNTOKENISED_SHARE = 0.05
+"""Above this share of corpus words with punctuation attached (``time.``), the corpus is
+said to look untokenised (tokenised text such as PTB has none)."""
+
+_SPECIAL = re.compile(r"^<\w+>$")  # <unk>, <eos>: a prepared corpus' specials
+_PUNCT_ATTACHED = re.compile(r"^\w.*[^\w\s]$|^[^\w\s]+\w")
 
 
 @dataclass
@@ -60,18 +81,36 @@ def corpus_file(corpus: str | os.PathLike[str]) -> Path:
     return path
 
 
-def _tokenize(text: str) -> tuple[np.ndarray, list[int], dict[str, int]]:
+def _tokenize(text: str, words: WordTokenizer) -> tuple[np.ndarray, list[int], dict[str, int]]:
     """Provisional ids (order of first appearance), sentence lengths, the id of each word."""
     index: dict[str, int] = {}
     ids: list[int] = []
     lengths: list[int] = []
     for line in text.split("\n"):
-        tokens = line.split()
+        tokens = words.words(line)
         for lo in range(0, len(tokens), MAX_SENTENCE):
             part = tokens[lo : lo + MAX_SENTENCE]
             ids.extend(index.setdefault(t, len(index)) for t in part)
             lengths.append(len(part))
     return np.asarray(ids, dtype=np.int64), lengths, index
+
+
+def _note_untokenised(path: Path, index: dict[str, int], counts: np.ndarray) -> None:
+    """Warn when many corpus words carry punctuation (``time.``): raw, untokenised text."""
+    attached = [
+        (w, int(counts[i]))
+        for w, i in index.items()
+        if _PUNCT_ATTACHED.match(w) and not _SPECIAL.match(w)
+    ]
+    share = sum(n for _, n in attached) / max(1, int(counts.sum()))
+    if share > UNTOKENISED_SHARE:
+        examples = ", ".join(repr(w) for w, _ in sorted(attached, key=lambda x: -x[1])[:3])
+        logger.warning(
+            "corpus %s: %.0f%% of its words carry punctuation (%s), so each is a word of its "
+            "own: the text looks untokenised; --tokenizer word-punct splits punctuation off "
+            "(and --lowercase true folds case)",
+            path, 100 * share, examples,
+        )  # fmt: skip
 
 
 def load_corpus(
@@ -80,6 +119,8 @@ def load_corpus(
     min_count: int = 5,
     max_vocab: int | None = None,
     encoding: str = "utf-8",
+    tokenizer: str = "word",
+    lowercase: bool = False,
 ) -> W2VCorpus:
     """Read and number a corpus (see the module docstring).
 
@@ -91,8 +132,11 @@ def load_corpus(
         raise ValueError(f"`min_count` must be >= 1, got {min_count}")
     if max_vocab is not None and max_vocab < 2:
         raise ValueError(f"`max_vocab` must be >= 2 (or None), got {max_vocab}")
+    if tokenizer not in TOKENIZERS:
+        raise ValueError(f"`tokenizer` must be one of {TOKENIZERS}, got {tokenizer!r}")
     path = corpus_file(corpus)
-    raw, lengths, index = _tokenize(read_text(path, encoding=encoding))
+    words = WordTokenizer(None, split_punctuation=tokenizer == "word-punct", lowercase=lowercase)
+    raw, lengths, index = _tokenize(read_text(path, encoding=encoding), words)
     if len(raw) == 0:
         raise ValueError(f"corpus {path} has no words; expected whitespace-separated text")
     if len(index) < 2:
@@ -101,6 +145,8 @@ def load_corpus(
             "at least 2"
         )
     counts = np.bincount(raw, minlength=len(index))
+    if tokenizer == "word":
+        _note_untokenised(path, index, counts)
     order = vocab_order(counts, min_count, max_vocab)  # provisional id of each new id
     if len(order) < 2:
         raise ValueError(

@@ -127,14 +127,21 @@ class Word2VecRun(TaskRun):
     @classmethod
     def create(
         cls, config: Word2VecConfig, corpus: str, *, min_count: int = 5,
-        max_vocab: int | None = None, encoding: str = "utf-8",
+        max_vocab: int | None = None, encoding: str = "utf-8", tokenizer: str = "word",
+        lowercase: bool = False,
     ) -> Word2VecRun:  # fmt: skip
         """Read and number ``corpus`` and start a run with fresh weights."""
-        text = load_corpus(corpus, min_count=min_count, max_vocab=max_vocab, encoding=encoding)
+        text = load_corpus(
+            corpus, min_count=min_count, max_vocab=max_vocab, encoding=encoding,
+            tokenizer=tokenizer, lowercase=lowercase,
+        )  # fmt: skip
         data = {
             "corpus": corpus, "encoding": encoding, "min_count": min_count,
             "max_vocab": max_vocab, DIGESTS: {"train": file_digest(text.path)},
         }  # fmt: skip
+        # only when not the defaults, so that runs made before these options still resume
+        data.update({"tokenizer": tokenizer} if tokenizer != "word" else {})
+        data.update({"lowercase": True} if lowercase else {})
         return cls(text, config, data, text.words, text.counts.tolist())
 
     def sections(self) -> dict[str, Any]:

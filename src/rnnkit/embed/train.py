@@ -62,6 +62,8 @@ def train(
     resume: bool = False,
     max_time: float | None = None,
     encoding: str = "utf-8",
+    tokenizer: str = "word",
+    lowercase: bool = False,
     progress: bool | None = None,
 ) -> EmbedReport:
     """Train word2vec (skip-gram or CBOW, negative sampling); write vectors.txt and vectors.bin.
@@ -89,6 +91,9 @@ def train(
         resume: continue the run in run_dir from its last checkpoint.
         max_time: stop after this many seconds (a checkpoint is kept; resume continues).
         encoding: the corpus file's encoding, e.g. latin-1.
+        tokenizer: word (whitespace-separated words as given, as word2vec.c and gensim read
+            them) or word-punct (punctuation split off words: for raw prose).
+        lowercase: fold the corpus to lower case first.
         progress: show a progress bar with words/s (default: when stderr is a terminal).
     """
     if run_dir is None:
@@ -106,8 +111,9 @@ def train(
         batch_words=batch_words, seed=seed,
     )  # fmt: skip
     run = Word2VecRun.create(
-        cfg, corpus, min_count=min_count, max_vocab=max_vocab, encoding=encoding
-    )
+        cfg, corpus, min_count=min_count, max_vocab=max_vocab, encoding=encoding,
+        tokenizer=tokenizer, lowercase=lowercase,
+    )  # fmt: skip
     figures = run.fit(
         run_dir, resume=resume, engine=engine, threads=threads, max_time=max_time,
         progress=progress,
