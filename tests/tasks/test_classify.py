@@ -620,3 +620,12 @@ def test_predict_reads_a_labelled_long_csv_without_its_label(
     rows = list(csv.DictReader(out.read_text().splitlines()))
     assert [r["id"] for r in rows] == [f"r{k}" for k in range(30)]
     assert sum(r["label"] == lab for r, lab in zip(rows, ex.labels, strict=True)) >= 25
+
+
+def test_training_on_a_plain_text_file_says_what_is_missing(tmp_path: Path) -> None:
+    from rnnkit.data.classify_sources import split_data
+
+    lines = tmp_path / "u.txt"
+    lines.write_text("good film\nbad film\n")
+    with pytest.raises(ValueError, match=r"u.txt: a plain text file is read as unlabelled lines"):
+        split_data(str(lines))

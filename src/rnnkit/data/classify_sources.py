@@ -206,6 +206,12 @@ def split_data(
         )
     fmt = format_of(source, read_options.get("format", "auto"))
     data = read_inputs(source, **read_options)
+    if data.labels is None and fmt == "lines":
+        raise ValueError(
+            f"{source}: a plain text file is read as unlabelled lines (for predict); training "
+            "needs labels: a CSV/TSV with a text and a label column, a .ts file or a "
+            "long-format CSV (see `--format`)"
+        )
     if data.labels is None:
         raise ValueError(f"{source}: training data needs labels (`--label-column`)")
     check_classes(data.labels, source=str(source))
