@@ -20,7 +20,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rnnkit.data.text import read_text
+from rnnkit.data.text import is_number, read_text
 
 if TYPE_CHECKING:  # pandas is imported where a table is read, not at import time
     import pandas as pd
@@ -34,15 +34,7 @@ def headless_hint(names: list[str]) -> str:
     """A hint when a table's column names are all numbers (its first data row was taken as
     the header: the header is missing, or sits in a ``#`` comment line, which is skipped);
     else ``""``."""
-
-    def number(name: str) -> bool:
-        try:
-            float(name)
-        except ValueError:
-            return False
-        return True
-
-    if not names or not all(number(str(n).strip()) for n in names):
+    if not names or not all(is_number(str(n)) for n in names):
         return ""
     return (
         "; its first row looks like data, not column names: give the file a header row "

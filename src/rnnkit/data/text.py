@@ -22,7 +22,7 @@ import torch
 from rnnkit.data.tokenizers import Tokenizer
 from rnnkit.data.vocab import Vocab
 
-__all__ = ["encode_text", "read_text"]
+__all__ = ["encode_text", "is_number", "read_text"]
 
 logger = logging.getLogger(__name__)
 
@@ -104,3 +104,12 @@ def encode_text(
     if not ids:
         raise ValueError("`text` has no tokens; expected a non-empty corpus")
     return torch.tensor(ids, dtype=torch.long)
+
+
+def is_number(text: str) -> bool:
+    """Whether ``text`` reads as a number (as ``float`` reads it: ``"1e-3"``, ``" 2 "``)."""
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True

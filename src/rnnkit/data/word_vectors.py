@@ -29,6 +29,8 @@ from typing import BinaryIO
 
 import numpy as np
 
+from rnnkit.data.text import is_number
+
 __all__ = ["FORMATS", "WordVectors", "load_vectors"]
 
 logger = logging.getLogger(__name__)
@@ -318,7 +320,7 @@ def _parse(values: list[str], path: Path, line_no: int, word: str) -> np.ndarray
     try:
         vec = np.array(values, dtype=np.float32)
     except ValueError:
-        bad = next(v for v in values if not _is_float(v))
+        bad = next(v for v in values if not is_number(v))
         raise ValueError(
             f"{path}: line {line_no}: {word!r} has a value {bad!r}, not a number"
         ) from None
@@ -331,14 +333,6 @@ def _parse(values: list[str], path: Path, line_no: int, word: str) -> np.ndarray
 def _is_int(text: bytes) -> bool:
     try:
         int(text)
-    except ValueError:
-        return False
-    return True
-
-
-def _is_float(text: str) -> bool:
-    try:
-        float(text)
     except ValueError:
         return False
     return True

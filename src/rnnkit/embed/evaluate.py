@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from rnnkit.data.text import is_number
 from rnnkit.data.word_vectors import WordVectors
 
 __all__ = [
@@ -205,7 +206,7 @@ def read_word_pairs(path: str | os.PathLike[str]) -> list[tuple[str, str, float,
             if not line.strip() or line.startswith("#"):
                 continue
             fields = [x.strip() for x in line.split("\t")] if "\t" in line else line.split()
-            if not pairs and column == 2 and len(fields) > 2 and not _number(fields[2]):
+            if not pairs and column == 2 and len(fields) > 2 and not is_number(fields[2]):
                 hits = [i for i, x in enumerate(fields) if x.lower() in names]
                 if not hits:
                     raise ValueError(
@@ -214,7 +215,7 @@ def read_word_pairs(path: str | os.PathLike[str]) -> list[tuple[str, str, float,
                     )
                 column = hits[0]
                 continue
-            if len(fields) <= column or not _number(fields[column]):
+            if len(fields) <= column or not is_number(fields[column]):
                 raise ValueError(
                     f"{path}: line {line_no}: expected 'word1<TAB>word2<TAB>score', got "
                     f"{line.strip()!r}"
@@ -223,14 +224,6 @@ def read_word_pairs(path: str | os.PathLike[str]) -> list[tuple[str, str, float,
     if not pairs:
         raise ValueError(f"{path}: no word pairs")
     return pairs
-
-
-def _number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def similarity_correlation(
