@@ -158,10 +158,10 @@ def test_train_defaults_lie_under_the_fields_given():
     # issue 14: a step budget with early stopping on the validation MAE, not a fixed small
     # epoch count (an epoch of a monthly series is a handful of steps)
     cfg = Forecaster(input_len=8).train_config
-    assert (cfg.epochs, cfg.max_steps, cfg.lr) == (None, 2000, 3e-3)
-    assert (cfg.early_stopping_patience, cfg.monitor) == (50, "val_mae_scaled")
+    assert (cfg.epochs, cfg.max_steps, cfg.lr) == (None, 10000, 3e-3)
+    assert (cfg.early_stopping_patience, cfg.monitor) == (10, "val_mae_scaled")
     cfg = Forecaster(input_len=8, train={"epochs": 3}).train_config
-    assert (cfg.epochs, cfg.lr, cfg.early_stopping_patience) == (3, 3e-3, 50)
+    assert (cfg.epochs, cfg.lr, cfg.early_stopping_patience) == (3, 3e-3, 10)
     assert Forecaster(val=0.0).train_config.early_stopping_patience is None  # no val split
 
 
