@@ -165,6 +165,31 @@ def test_word_samples_have_single_spaces(tmp_path: Path) -> None:
         assert "  " not in sample and sample.startswith("the ")
 
 
+PROSE = "The Time Traveller, smiling, said: 'It is simply this.' He paused. We waited.\n" * 60
+
+
+def test_raw_prose_at_word_level_is_pointed_to_word_punct(tmp_path: Path, caplog) -> None:
+    path = tmp_path / "prose.txt"
+    path.write_text(PROSE, encoding="utf-8")
+    with caplog.at_level(logging.WARNING, logger="rnnkit.data.lm_corpus"):
+        as_given = load_corpus(LMDataConfig(data=str(path), level="word"))
+    assert "looks untokenised" in caplog.text and "--level word-punct" in caplog.text
+    assert "Traveller," in as_given.vocab
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="rnnkit.data.lm_corpus"):
+        split = load_corpus(LMDataConfig(data=str(path), level="word-punct"))
+    assert not caplog.text
+    assert "Traveller" in split.vocab and "," in split.vocab and "<eos>" in split.vocab
+    assert "Traveller," not in split.vocab
+    # a word-punct model generates words and punctuation joined as text is written
+    lm = TextLM.create("demo", model=TINY_MODEL, data={"data": str(path), "level": "word-punct"})
+    sample = lm.generate("He paused", 12, seed=1)[0]
+    assert sample.startswith("He paused") and "  " not in sample
+    assert " ." not in sample and " ," not in sample
+    with pytest.raises(ValueError, match="`level` must be one of"):
+        LMDataConfig(level="words")
+
+
 def test_encoding_reads_a_latin1_corpus(tmp_path: Path, text_file: Path) -> None:
     path = tmp_path / "latin1.txt"
     path.write_bytes(text_file.read_text(encoding="utf-8").replace("e", "é").encode("latin-1"))

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import codecs
 import logging
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -28,14 +29,49 @@ from torch import Tensor
 from rnnkit.config import check_types
 from rnnkit.data.registry import resolve_text_source
 from rnnkit.data.text import read_text
-from rnnkit.data.tokenizers import Tokenizer, get_tokenizer
+from rnnkit.data.tokenizers import (
+    UNTOKENISED_SHARE,
+    Tokenizer,
+    get_tokenizer,
+    punctuation_attached,
+)
 from rnnkit.data.vocab import Vocab
 
-__all__ = ["Corpus", "LMDataConfig", "corpus_files", "load_corpus", "opening_words"]
+__all__ = [
+    "LEVELS",
+    "Corpus",
+    "LMDataConfig",
+    "corpus_files",
+    "joins_with_space",
+    "lm_tokenizer",
+    "load_corpus",
+    "opening_words",
+]
 
 log = logging.getLogger(__name__)
 
 SPLITS = ("train", "valid", "test")
+
+
+LEVELS = ("char", "word", "word-punct")
+"""The token levels of a language model (:func:`lm_tokenizer`)."""
+
+
+def lm_tokenizer(level: str) -> Tokenizer:
+    """The tokenizer of a ``level``: characters; whitespace words with ``<eos>`` per line
+    (PTB); or those with punctuation split off (``word-punct``, ``<eos>`` kept)."""
+    if level == "word-punct":
+        return get_tokenizer("word", split_punctuation=True)
+    return get_tokenizer(level)
+
+
+def joins_with_space(level: str, prompt: str, text: str) -> bool:
+    """Whether a word model's generated ``text`` is joined to ``prompt`` by one space: not
+    after a prompt ending in whitespace, nor before a new line or (``word-punct``) before
+    punctuation that attaches to the previous word."""
+    if level == "char" or not text or prompt[-1:].isspace() or text[:1].isspace():
+        return False
+    return not (level == "word-punct" and text[0] in ".,!?;:%)]}")
 
 
 @dataclass(frozen=True)
@@ -46,7 +82,8 @@ class LMDataConfig:
     """A registered dataset (``rnnkit data list``), ``name/file``, or a path to a text file.
     A folder or dataset with ``*.train.txt``, ``*.valid.txt``, ``*.test.txt`` uses those."""
     level: str = "char"
-    """Tokens: ``char`` or ``word`` (whitespace, an ``<eos>`` per line, as PTB)."""
+    """Tokens: ``char``, ``word`` (whitespace, an ``<eos>`` per line, as PTB) or
+    ``word-punct`` (the same with punctuation split off words: for raw prose)."""
     bptt: int = 100
     """Window length T for truncated backprop through time."""
     batch_size: int = 32
@@ -68,8 +105,8 @@ class LMDataConfig:
 
     def __post_init__(self) -> None:
         check_types(self)
-        if self.level not in ("char", "word"):
-            raise ValueError(f"`level` must be 'char' or 'word', got {self.level!r}")
+        if self.level not in LEVELS:
+            raise ValueError(f"`level` must be one of {LEVELS}, got {self.level!r}")
         for name in ("bptt", "batch_size", "eval_batch_size", "min_freq"):
             if getattr(self, name) < 1:
                 raise ValueError(f"`{name}` must be >= 1, got {getattr(self, name)}")
@@ -174,9 +211,17 @@ def load_corpus(cfg: LMDataConfig, vocab: Vocab | None = None) -> Corpus:
         ValueError: an empty, binary or undecodable file (named), or a split too short
             for ``eval_batch_size`` streams.
     """
-    tokenizer = get_tokenizer(cfg.level)
+    tokenizer = lm_tokenizer(cfg.level)
     texts = _read_splits(cfg)
     tokens = {split: tokenizer.tokenize(t) for split, t in texts.items()}
+    if cfg.level == "word":
+        share, examples = punctuation_attached(Counter(tokens["train"]))
+        if share > UNTOKENISED_SHARE:
+            log.warning(
+                "`data` %r: %.0f%% of its words carry punctuation (%s), so each is a word of "
+                "its own: the text looks untokenised; --level word-punct splits punctuation off",
+                cfg.data, 100 * share, ", ".join(map(repr, examples)),
+            )  # fmt: skip
     if vocab is None:
         vocab = Vocab.build(
             tokens["train"],

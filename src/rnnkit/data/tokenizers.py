@@ -15,10 +15,17 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Literal, Protocol
 
-__all__ = ["CharTokenizer", "Tokenizer", "WordTokenizer", "get_tokenizer"]
+__all__ = [
+    "UNTOKENISED_SHARE",
+    "CharTokenizer",
+    "Tokenizer",
+    "WordTokenizer",
+    "get_tokenizer",
+    "punctuation_attached",
+]
 
 # A word (letters/digits, keeping inner apostrophes and hyphens: "don't", "aujourd'hui",
 # "well-known") or a single punctuation/symbol character.
@@ -149,3 +156,20 @@ def get_tokenizer(name: str, **kwargs: object) -> CharTokenizer | WordTokenizer:
         kwargs = {"eos_token": None, "split_punctuation": True, **kwargs}
         return WordTokenizer(**kwargs)  # type: ignore[arg-type]
     raise ValueError(f"`tokenizer` must be 'char', 'word' or 'word-punct', got {name!r}")
+
+
+UNTOKENISED_SHARE = 0.05
+"""Above this share of words with punctuation attached (``time.``), a text read as
+whitespace words is said to look untokenised (tokenised text such as PTB has none)."""
+
+_SPECIAL = re.compile(r"^<\w+>$")  # <unk>, <eos>: a prepared corpus' specials
+_ATTACHED = re.compile(r"^\w.*[^\w\s]$|^[^\w\s]+\w")
+
+
+def punctuation_attached(counts: Mapping[str, int]) -> tuple[float, list[str]]:
+    """The share of the words counted in ``counts`` (``{word: count}``) that carry
+    punctuation (``time.``, ``'I``; specials such as ``<unk>`` aside), and the three most
+    frequent of them: a high share means raw, untokenised text read as whitespace words."""
+    attached = {w: n for w, n in counts.items() if _ATTACHED.match(w) and not _SPECIAL.match(w)}
+    share = sum(attached.values()) / max(1, sum(counts.values()))
+    return share, sorted(attached, key=lambda w: -attached[w])[:3]

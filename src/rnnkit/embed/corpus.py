@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +24,7 @@ import numpy as np
 
 from rnnkit.data.registry import resolve_text_source
 from rnnkit.data.text import read_text
-from rnnkit.data.tokenizers import WordTokenizer
+from rnnkit.data.tokenizers import UNTOKENISED_SHARE, WordTokenizer, punctuation_attached
 from rnnkit.scratch.w2v_sampling import MAX_SENTENCE, vocab_order
 
 __all__ = ["TOKENIZERS", "W2VCorpus", "corpus_file", "load_corpus"]
@@ -34,13 +33,6 @@ logger = logging.getLogger(__name__)
 
 TOKENIZERS = ("word", "word-punct")
 """``word``: whitespace-separated words as given; ``word-punct``: punctuation split off."""
-
-UNTOKENISED_SHARE = 0.05
-"""Above this share of corpus words with punctuation attached (``time.``), the corpus is
-said to look untokenised (tokenised text such as PTB has none)."""
-
-_SPECIAL = re.compile(r"^<\w+>$")  # <unk>, <eos>: a prepared corpus' specials
-_PUNCT_ATTACHED = re.compile(r"^\w.*[^\w\s]$|^[^\w\s]+\w")
 
 
 @dataclass
@@ -97,19 +89,13 @@ def _tokenize(text: str, words: WordTokenizer) -> tuple[np.ndarray, list[int], d
 
 def _note_untokenised(path: Path, index: dict[str, int], counts: np.ndarray) -> None:
     """Warn when many corpus words carry punctuation (``time.``): raw, untokenised text."""
-    attached = [
-        (w, int(counts[i]))
-        for w, i in index.items()
-        if _PUNCT_ATTACHED.match(w) and not _SPECIAL.match(w)
-    ]
-    share = sum(n for _, n in attached) / max(1, int(counts.sum()))
+    share, examples = punctuation_attached({w: int(counts[i]) for w, i in index.items()})
     if share > UNTOKENISED_SHARE:
-        examples = ", ".join(repr(w) for w, _ in sorted(attached, key=lambda x: -x[1])[:3])
         logger.warning(
             "corpus %s: %.0f%% of its words carry punctuation (%s), so each is a word of its "
             "own: the text looks untokenised; --tokenizer word-punct splits punctuation off "
             "(and --lowercase true folds case)",
-            path, 100 * share, examples,
+            path, 100 * share, ", ".join(map(repr, examples)),
         )  # fmt: skip
 
 

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from rnnkit.data.classification import Examples
+from rnnkit.data.lm_corpus import joins_with_space
 from rnnkit.data.series import SeriesSpec, TimeSeries, from_array, read_series
 from rnnkit.serve.registry import ENDPOINTS, ServedModel
 from rnnkit.serve.schemas import ClassifyRequest, ForecastRequest, TranslateRequest
@@ -109,8 +110,7 @@ def joined_text(lm: Any, prompt: str, ids: list[int], stop: Sequence[str] = ()) 
     for s in stop:
         if s in text:
             text = text[: text.index(s)]
-    word = lm.data_config.level == "word"
-    space = word and text and not prompt[-1:].isspace() and not text[:1].isspace()
+    space = joins_with_space(lm.data_config.level, prompt, text)
     return prompt + (" " if space else "") + text, text
 
 

@@ -35,9 +35,15 @@ from rnnkit.data.digest import (
     stored_digests,
     without_digests,
 )
-from rnnkit.data.lm_corpus import Corpus, LMDataConfig, corpus_files, load_corpus
+from rnnkit.data.lm_corpus import (
+    Corpus,
+    LMDataConfig,
+    corpus_files,
+    joins_with_space,
+    lm_tokenizer,
+    load_corpus,
+)
 from rnnkit.data.streams import CorpusStream
-from rnnkit.data.tokenizers import get_tokenizer
 from rnnkit.data.vocab import Vocab
 from rnnkit.decoding import generate as generate_ids
 from rnnkit.models.language_model import LanguageModel, LMConfig, bits_per_token, perplexity
@@ -125,7 +131,7 @@ class TextLM(TaskRun):
         self.digests = digests  # {split: sha256} of the corpus files (None: not recorded)
         self.vocab = vocab
         self.data_config = data_config
-        self.tokenizer = get_tokenizer(data_config.level)
+        self.tokenizer = lm_tokenizer(data_config.level)
         self._corpus = corpus
         self.run_dir = Path(run_dir) if run_dir is not None else None
 
@@ -290,7 +296,7 @@ class TextLM(TaskRun):
     def encode_prompt(self, prompt: str) -> Tensor:
         """Token ids ``(T,)`` of ``prompt``; unknown tokens are an error that lists them."""
         tokens = self.tokenizer.tokenize(prompt)
-        if self.data_config.level == "word" and tokens and tokens[-1] == "<eos>":
+        if self.data_config.level != "char" and tokens and tokens[-1] == "<eos>":
             tokens = tokens[:-1]  # a prompt is not a finished line
         if not tokens:
             raise ValueError("`prompt` must contain at least one token, got an empty prompt")
@@ -357,6 +363,5 @@ class TextLM(TaskRun):
         for s in stop or ():
             if s in text:
                 text = text[: text.index(s)]
-        word = self.data_config.level == "word"
-        space = word and text and not prompt[-1:].isspace() and not text[:1].isspace()
+        space = joins_with_space(self.data_config.level, prompt, text)
         return prompt + (" " if space else "") + text

@@ -119,7 +119,8 @@ def train(
         data: a dataset name (rnnkit data list), name/file, a text file, or a folder with
             *train*.txt, *valid*.txt and *test*.txt.
         encoding: the text files' encoding, e.g. latin-1 or cp1252.
-        level: char or word tokens.
+        level: char, word (whitespace words, as PTB) or word-punct (punctuation split off:
+            for raw prose).
         {layer flags}
         embedding_dim: size of the token embedding.
         tie_weights: share embedding and output weights (needs embedding_dim == hidden_size).
