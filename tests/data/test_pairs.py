@@ -11,6 +11,7 @@ import torch
 from rnnkit.data.pairs import (
     PairsConfig,
     has_simple_prefix,
+    is_header,
     load_pairs,
     make_tokenizer,
     normalize,
@@ -36,6 +37,30 @@ def _write(tmp_path: Path, text: str) -> Path:
 def test_read_pairs_ignores_extra_columns_and_blank_lines(tmp_path: Path) -> None:
     path = _write(tmp_path, "Go.\tVa !\tCC-BY 2.0 (France) Attribution\n\nHi.\tSalut.\n")
     assert read_pairs(path) == [("Go.", "Va !"), ("Hi.", "Salut.")]
+
+
+@pytest.mark.parametrize(
+    "first", ["source\ttarget", "English\tFrench", "en\tfr", "SRC\tTGT", "text\ttranslation"]
+)
+def test_a_header_line_is_skipped_not_read_as_a_pair(
+    tmp_path: Path, first: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = _write(tmp_path, f"{first}\nGo.\tVa !\n")
+    with caplog.at_level("INFO", logger="rnnkit.data.pairs"):
+        assert read_pairs(path) == [("Go.", "Va !")]
+    assert "skipped as a header" in caplog.text
+
+
+@pytest.mark.parametrize(
+    "cols", [["Go.", "Va !"], ["No", "Non"], ["ok", "ok"], ["Hi", "Salut"], ["text", "texte"]]
+)
+def test_a_short_first_pair_is_not_taken_for_a_header(cols: list[str]) -> None:
+    assert not is_header(cols)
+
+
+def test_only_the_first_line_can_be_a_header(tmp_path: Path) -> None:
+    path = _write(tmp_path, "Go.\tVa !\nsource\ttarget\n")
+    assert read_pairs(path) == [("Go.", "Va !"), ("source", "target")]
 
 
 def test_ragged_line_names_file_and_line(tmp_path: Path) -> None:

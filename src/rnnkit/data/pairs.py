@@ -46,6 +46,7 @@ __all__ = [
     "PairsConfig",
     "collate_pairs",
     "has_simple_prefix",
+    "is_header",
     "load_pairs",
     "make_tokenizer",
     "normalize",
@@ -141,13 +142,33 @@ def _is_attribution(column: str) -> bool:
     return _ATTRIBUTION.match(column.strip()) is not None
 
 
+# Column names a header line of a pairs file uses; a first line made of two of these (or of
+# two distinct two-letter language codes, ``en<TAB>fr``) is a header, not a sentence pair.
+_HEADER_NAMES = frozenset(
+    "source target src tgt input output sentence translation text english french german "
+    "spanish italian portuguese dutch russian chinese japanese arabic".split()
+)
+_CODE = re.compile(r"^[a-z]{2}$")
+
+
+def is_header(cols: Sequence[str]) -> bool:
+    """Whether a first line's columns name the columns (``source<TAB>target``,
+    ``English<TAB>French``, ``en<TAB>fr``) instead of holding a sentence pair."""
+    names = [c.strip().lower() for c in cols[:2]]
+    if len(names) < 2 or names[0] == names[1]:
+        return False
+    codes = all(_CODE.match(c) for c in cols[:2])  # lowercase as written: "en", not "No"
+    return codes or all(n in _HEADER_NAMES for n in names)
+
+
 def read_pairs(path: str | os.PathLike[str], *, encoding: str = "utf-8") -> list[tuple[str, str]]:
     """``(source, target)`` from each ``source<TAB>target`` line.
 
     Layouts accepted, line by line: two columns, or three where the third is the
     attribution that newer manythings.org files carry (``CC-BY 2.0 (France) Attribution:
     tatoeba.org #...``; it is dropped). Any other extra column is refused: a tab inside a
-    sentence would otherwise cut the sentence silently. Blank lines are skipped.
+    sentence would otherwise cut the sentence silently. Blank lines are skipped, and so is
+    a first line that names the columns (:func:`is_header`; logged).
 
     Args:
         path: the TSV file.
@@ -173,6 +194,9 @@ def read_pairs(path: str | os.PathLike[str], *, encoding: str = "utf-8") -> list
                 f"a sentence? {line[:80]!r}"
             )
         src, tgt = cols[0].strip(), cols[1].strip()
+        if not pairs and is_header(cols):
+            logger.info("%s:%d: %r names the columns; skipped as a header", path, lineno, line)
+            continue
         if not src or not tgt:
             side = "source (column 1)" if not src else "target (column 2)"
             raise ValueError(f"{path}:{lineno}: empty {side}: {line[:60]!r}")
