@@ -124,3 +124,44 @@ def test_instance_norm_is_shift_equivariant(mode, norm):
 def test_norm_config_error():
     with pytest.raises(ValueError, match="`norm` must be one of"):
         ForecasterConfig(norm="minmax")
+
+
+@pytest.mark.parametrize("mode", ["many_to_one", "direct", "autoregressive", "seq2seq"])
+def test_point_losses_are_the_mean_squared_and_absolute_errors(mode):
+    torch.manual_seed(0)
+    x, fut = data()
+    y = torch.randn(K, B, C, generator=torch.Generator().manual_seed(2))
+    got = {}
+    for loss in ("mse", "mae"):
+        cfg = ForecasterConfig(n_targets=C, n_future=F, horizon=K, mode=mode, loss=loss)
+        torch.manual_seed(0)
+        net = ForecastNet(cfg).train()
+        out = net(x, fut)
+        err = out.mean - y[: out.mean.shape[0]]
+        want = err.pow(2).mean() if loss == "mse" else err.abs().mean()
+        got[loss] = net.loss(out, y)
+        torch.testing.assert_close(got[loss], want)
+    assert not torch.equal(got["mse"], got["mae"])
+
+
+def test_a_gaussian_model_trains_on_its_nll_whatever_the_point_loss():
+    x, fut = data()
+    y = torch.zeros(K, B, C)
+    losses = []
+    for loss in ("mse", "mae"):
+        torch.manual_seed(0)
+        cfg = ForecasterConfig(n_targets=C, n_future=F, horizon=K, gaussian=True, loss=loss)
+        net = ForecastNet(cfg).eval()
+        out = net(x, fut)
+        nll = torch.nn.functional.gaussian_nll_loss(out.mean, y, out.scale.pow(2), full=True)
+        losses.append(net.loss(out, y))
+        torch.testing.assert_close(losses[-1], nll)
+    torch.testing.assert_close(losses[0], losses[1])
+
+
+def test_loss_config_error_and_older_configs():
+    with pytest.raises(ValueError, match=r"`loss` must be one of \('mse', 'mae'\), got 'huber'"):
+        ForecasterConfig(loss="huber")
+    old = ForecasterConfig(horizon=2).to_dict()
+    del old["loss"]  # a run saved before the option reads as it trained: MSE
+    assert ForecasterConfig.from_dict(old).loss == "mse"

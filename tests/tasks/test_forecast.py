@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -206,3 +208,21 @@ def test_training_step_works_through_a_ddp_style_wrapper():
     bare = _step(net, batch, None)
     wrapped = _step(torch.nn.DataParallel(net), batch, None)
     torch.testing.assert_close(wrapped.loss, bare.loss)
+
+
+def test_loss_flag_reaches_the_run_and_a_wrong_one_is_named(tmp_path):
+    from rnnkit.cli.main import main
+
+    y = 20 + 5 * np.sin(2 * np.pi * np.arange(120) / 24)
+    csv = tmp_path / "load.csv"
+    pd.DataFrame({"OT": y}).to_csv(csv, index=False)
+    run = tmp_path / "run"
+    argv = ["forecast", "train", "--csv", str(csv), "--horizon", "3", "--input_len", "8",
+            "--hidden_size", "4", "--max_steps", "3", "--loss", "mae",
+            "--run_dir", str(run)]  # fmt: skip
+    assert main(argv) == 0
+    config = json.loads((run / "config.json").read_text())
+    assert config["model"]["loss"] == "mae"
+    assert Forecaster.load(run).net.config.loss == "mae"
+    with pytest.raises(ValueError, match=r"`loss` must be one of \('mse', 'mae'\)"):
+        train(csv=str(csv), loss="mse2", run_dir=str(tmp_path / "bad"))

@@ -41,10 +41,11 @@ from torch import Tensor, nn
 from rnnkit.config import check_types, config_from_dict
 from rnnkit.nn.spec import RecurrentSpec, accepts_flat_keys
 
-__all__ = ["MODES", "NORMS", "ForecastNet", "ForecastOutput", "ForecasterConfig"]
+__all__ = ["LOSSES", "MODES", "NORMS", "ForecastNet", "ForecastOutput", "ForecasterConfig"]
 
 MODES = ("many_to_one", "direct", "autoregressive", "seq2seq")
 NORMS = ("none", "last", "mean", "revin")
+LOSSES = ("mse", "mae")
 _REVIN_EPS = 1e-5
 _MIN_SCALE = 1e-3
 
@@ -74,6 +75,9 @@ class ForecasterConfig:
     """Predict a standard deviation too (prediction intervals)."""
     norm: str = "none"
     """Instance normalisation of each window's targets: none, last, mean or revin."""
+    loss: str = "mse"
+    """Training loss of the point forecast: ``mse`` (the mean) or ``mae`` (L1: the median,
+    what MAE and MASE score). A ``gaussian`` model trains on its Gaussian NLL instead."""
 
     def __post_init__(self) -> None:
         check_types(self)
@@ -86,6 +90,8 @@ class ForecasterConfig:
             raise ValueError(f"`mode` must be one of {MODES}, got {self.mode!r}")
         if self.norm not in NORMS:
             raise ValueError(f"`norm` must be one of {NORMS}, got {self.norm!r}")
+        if self.loss not in LOSSES:
+            raise ValueError(f"`loss` must be one of {LOSSES}, got {self.loss!r}")
         if self.mode in ("many_to_one", "autoregressive") and self.n_past and self.horizon > 1:
             raise ValueError(
                 f"mode {self.mode!r} feeds its predictions back and cannot roll "
@@ -273,11 +279,12 @@ class ForecastNet(nn.Module):
 
     # -- training and sampling ----------------------------------------------------------------
     def loss(self, out: ForecastOutput, y: Tensor) -> Tensor:
-        """Mean squared error, or Gaussian NLL; ``y: (K, B, C)`` (only the first
-        ``out.mean.shape[0]`` steps are used, for many_to_one)."""
+        """Mean squared or absolute error (``config.loss``), or Gaussian NLL; ``y: (K, B,
+        C)`` (only the first ``out.mean.shape[0]`` steps are used, for many_to_one)."""
         y = y[: out.mean.shape[0]]
         if out.scale is None:
-            return F.mse_loss(out.mean, y)
+            point = F.l1_loss if self.config.loss == "mae" else F.mse_loss
+            return point(out.mean, y)
         return F.gaussian_nll_loss(out.mean, y, out.scale.pow(2), full=True)
 
     @torch.no_grad()

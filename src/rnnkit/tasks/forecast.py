@@ -72,6 +72,7 @@ def train(
     mode: str | None = None,
     gaussian: bool | None = None,
     norm: str | None = None,
+    loss: str | None = None,
     scaler: str | None = None,
     val: float | None = None,
     test: float | None = None,
@@ -122,6 +123,8 @@ def train(
         gaussian: also predict a standard deviation: intervals.
         norm: per-window instance normalisation of the targets: revin (window mean and
             std), last (subtract the last value), mean or none.
+        loss: the point forecast's training loss: mse (the mean) or mae (the median,
+            what MAE and MASE score); a gaussian model trains on its NLL.
         scaler: minmax, standard or none, fitted on training rows.
         val: fraction of the training rows that validates, the last ones; the best weights
             on them are kept.
@@ -156,6 +159,7 @@ def train(
         mode=mode,
         gaussian=gaussian,
         norm=norm,
+        loss=loss,
         scaler=scaler,
         val=val,
         batch_size=batch_size,

@@ -126,6 +126,7 @@ def backtest(
     hidden_size: int | None = None,
     gaussian: bool | None = None,
     norm: str | None = None,
+    loss: str | None = None,
     scaler: str | None = None,
     epochs: int | None = None,
     lr: float | None = None,
@@ -162,6 +163,7 @@ def backtest(
         hidden_size: hidden units, without ``run``.
         gaussian: prediction intervals, without ``run``.
         norm: revin, last, mean or none, without ``run``.
+        loss: mse or mae (the point forecast's training loss), without ``run``.
         scaler: minmax, standard or none, without ``run``.
         epochs: training epochs, without ``run``.
         lr: learning rate, without ``run``.
@@ -195,6 +197,7 @@ def backtest(
             hidden_size=hidden_size,
             gaussian=gaussian,
             norm=norm,
+            loss=loss,
             scaler=scaler,
         )
         config = ForecastConfig.from_dict(flags, preset=preset)
