@@ -14,7 +14,8 @@ covariates of the K forecast steps. Four ways to produce K steps (``mode``):
   future covariates and the step position k/K (not its own outputs).
 
 With ``gaussian=True`` every step predicts a mean and a standard deviation (softplus) and
-trains on the Gaussian negative log-likelihood; otherwise on the mean squared error.
+trains on the Gaussian negative log-likelihood; otherwise on the mean squared or the mean
+absolute error (``loss``: ``mse``, the config's default, or ``mae``, the task preset's).
 
 Instance normalisation (``norm``): each window's target columns are shifted (and scaled)
 by statistics of that window alone before the network sees them, and the forecast is

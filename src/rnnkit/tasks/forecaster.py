@@ -68,7 +68,7 @@ series' fits; the best weights are those with the lowest validation MAE."""
 
 
 def _step(model: ForecastNet, batch: dict[str, torch.Tensor], state: Any) -> StepOutput:
-    """One batch of windows -> loss (MSE or Gaussian NLL) and the MAE in scaled units."""
+    """One batch of windows -> loss (MSE, MAE or Gaussian NLL) and the MAE in scaled units."""
     future = batch["future"] if batch["future"].shape[-1] else None
     out = model(batch["x"], future, batch["y"])
     loss = unwrap(model).loss(out, batch["y"])  # under DDP `model` is the wrapper
