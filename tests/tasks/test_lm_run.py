@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import socket
 from pathlib import Path
 
@@ -260,3 +261,26 @@ def test_a_folder_corpus_records_each_split_file(text_file: Path, tmp_path: Path
         (folder / f"x.{split}.txt").write_text(text[i * 4000 : (i + 1) * 4000], encoding="utf-8")
     lm = _tiny(folder, batch_size=4)
     assert set(lm.sections()["data"]["digests"]) == {"train", "valid", "test"}
+
+
+def test_own_text_gets_the_default_preset_trained_to_convergence(
+    text_file: Path, tmp_path: Path, capsys
+) -> None:
+    from rnnkit.tasks.lm_verbs import default_preset
+
+    assert default_preset(None) == default_preset("python-docs") == "demo"
+    assert default_preset(str(text_file)) == default_preset("timemachine") == "default"
+    run = tmp_path / "own"
+    args = ["lm", "train", "--data", str(text_file), "--run-dir", str(run), *TINY_FLAGS]
+    assert main(args) == 0
+    train = json.loads((run / "config.json").read_text())["train"]
+    # steps and early stopping, not the demo's fixed three epochs
+    assert (train["epochs"], train["max_steps"], train["early_stopping_patience"]) == (
+        None, 2000, 10,
+    )  # fmt: skip
+    epoch = int(re.search(r"^  epoch: (\d+)$", capsys.readouterr().out, re.M).group(1))
+    assert epoch > 3  # trained on past the demo's budget (this tiny model kept improving)
+    demo = tmp_path / "demo"
+    args = ["lm", "train", "--preset", "demo", "--data", str(text_file), "--run-dir", str(demo)]
+    assert main([*args, *TINY_FLAGS]) == 0
+    assert json.loads((demo / "config.json").read_text())["train"]["epochs"] == 3

@@ -32,6 +32,14 @@ __all__ = ["LMReport", "evaluate", "generate", "train"]
 log = logging.getLogger(__name__)
 
 HELP_PRESET = "demo"  # the preset whose values the help lines show (train's default)
+DEMO_DATA = "python-docs"  # the demo preset's own corpus
+
+
+def default_preset(data: str | None) -> str:
+    """``demo`` without ``--data`` (or with the demo's own corpus), ``default`` for any other
+    text: the demo's three epochs are sized for its corpus, while ``default`` trains by steps
+    and stops when the validation loss stops improving."""
+    return "demo" if data in (None, DEMO_DATA) else "default"
 
 
 @dataclass
@@ -70,7 +78,7 @@ def format_samples(samples: list[str]) -> str:
 )
 @shared_docs
 def train(
-    preset: str = "demo",
+    preset: str | None = None,
     run_dir: str = "runs/lm",
     data: str | None = None,
     encoding: str | None = None,
@@ -113,8 +121,10 @@ def train(
 
     Args:
         preset: starting configuration (rnnkit lm presets): demo (char LSTM on the built-in
-            Python docs), ptb-small, ptb-small-fast, ptb-medium, awd-ptb, timemachine-d2l,
-            timemachine, shakespeare. Every other flag overrides it.
+            Python docs), default (your own text: up to 2,000 steps with early stopping),
+            ptb-small, ptb-small-fast, ptb-medium, awd-ptb, timemachine-d2l, timemachine,
+            shakespeare. Every other flag overrides it. Without it: demo without --data,
+            default with it.
         {run flags}
         data: a dataset name (rnnkit data list), name/file, a text file, or a folder with
             *train*.txt, *valid*.txt and *test*.txt.
@@ -141,7 +151,8 @@ def train(
         temperature: sampling temperature for the printed samples.
         train_options: any other TrainConfig field, e.g. {"schedule": "cosine"}.
     """
-    base = start_sections("lm", preset, run_dir, resume, ("model", "data", "train", EMBEDDINGS))
+    name = preset or default_preset(data)
+    base = start_sections("lm", name, run_dir, resume, ("model", "data", "train", EMBEDDINGS))
     pre = Pretrained.from_flags(base[EMBEDDINGS], file=embeddings, freeze=freeze_embeddings)
     model = layer_overrides(
         cell=cell, hidden_size=hidden_size, num_layers=num_layers, bidirectional=bidirectional,
