@@ -35,23 +35,32 @@ SAMPLE_ROWS = 200
 """How many rows the guess looks at (the whole file is checked when it is read)."""
 
 
-def _is_numeric(col: pd.Series) -> bool:
+def _filled(col: pd.Series) -> pd.Series:
+    """A column's non-empty values, stripped."""
     values = col.dropna().str.strip()
-    values = values[values != ""]
+    return values[values != ""]
+
+
+def _all_numbers(values: pd.Series) -> bool:
     return len(values) > 0 and bool(pd.to_numeric(values, errors="coerce").notna().all())
 
 
+def _is_numeric(col: pd.Series) -> bool:
+    return _all_numbers(_filled(col))
+
+
 def _is_dates(col: pd.Series) -> bool:
-    values = col.dropna().str.strip()
-    values = values[values != ""]
-    if len(values) == 0 or _is_numeric(col):
+    values = _filled(col)
+    if len(values) == 0 or _all_numbers(values):
         return False
     return bool(pd.to_datetime(values, errors="coerce", format="mixed").notna().all())
 
 
 def _head(path: str | os.PathLike[str], encoding: str) -> pd.DataFrame:
-    frame = read_csv_strict(path, encoding=encoding, comment="#", dtype=str, skipinitialspace=True)
-    return frame.head(SAMPLE_ROWS)
+    """The first SAMPLE_ROWS rows as text (every row's width is still checked)."""
+    return read_csv_strict(
+        path, encoding=encoding, comment="#", dtype=str, skipinitialspace=True, nrows=SAMPLE_ROWS
+    )
 
 
 def _first_dates(head: pd.DataFrame) -> str | None:
