@@ -19,6 +19,7 @@ from __future__ import annotations
 import codecs
 import logging
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -42,7 +43,7 @@ __all__ = [
     "Corpus",
     "LMDataConfig",
     "corpus_files",
-    "joins_with_space",
+    "join_generated",
     "lm_tokenizer",
     "load_corpus",
     "opening_words",
@@ -65,13 +66,18 @@ def lm_tokenizer(level: str) -> Tokenizer:
     return get_tokenizer(level)
 
 
-def joins_with_space(level: str, prompt: str, text: str) -> bool:
-    """Whether a word model's generated ``text`` is joined to ``prompt`` by one space: not
-    after a prompt ending in whitespace, nor before a new line or (``word-punct``) before
+def join_generated(level: str, prompt: str, text: str, stop: Sequence[str] = ()) -> tuple[str, str]:
+    """``(prompt + text, text)`` with the generated ``text`` cut before the first ``stop``
+    string it holds. A word model's text is joined to the prompt by one space: not after a
+    prompt ending in whitespace, nor before a new line or (``word-punct``) before
     punctuation that attaches to the previous word."""
-    if level == "char" or not text or prompt[-1:].isspace() or text[:1].isspace():
-        return False
-    return not (level == "word-punct" and text[0] in ".,!?;:%)]}")
+    for s in stop:
+        if s in text:
+            text = text[: text.index(s)]
+    space = level != "char" and bool(text) and not prompt[-1:].isspace()
+    space = space and not text[:1].isspace()
+    space = space and not (level == "word-punct" and text[0] in ".,!?;:%)]}")
+    return prompt + (" " if space else "") + text, text
 
 
 @dataclass(frozen=True)

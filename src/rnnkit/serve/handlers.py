@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from rnnkit.data.classification import Examples
-from rnnkit.data.lm_corpus import joins_with_space
+from rnnkit.data.lm_corpus import join_generated
 from rnnkit.data.series import SeriesSpec, TimeSeries, from_array, read_series
 from rnnkit.serve.registry import ENDPOINTS, ServedModel
 from rnnkit.serve.schemas import ClassifyRequest, ForecastRequest, TranslateRequest
@@ -107,11 +107,7 @@ def joined_text(lm: Any, prompt: str, ids: list[int], stop: Sequence[str] = ()) 
     continuation cut before the first of the ``stop`` strings it holds, and a word model
     putting one space between the prompt and the words after it."""
     text = lm.tokenizer.detokenize(lm.vocab.decode(ids))
-    for s in stop:
-        if s in text:
-            text = text[: text.index(s)]
-    space = joins_with_space(lm.data_config.level, prompt, text)
-    return prompt + (" " if space else "") + text, text
+    return join_generated(lm.data_config.level, prompt, text, stop)
 
 
 def shown_length(text: str, generated: int, stop: Sequence[str]) -> int:

@@ -39,7 +39,7 @@ from rnnkit.data.lm_corpus import (
     Corpus,
     LMDataConfig,
     corpus_files,
-    joins_with_space,
+    join_generated,
     lm_tokenizer,
     load_corpus,
 )
@@ -355,13 +355,5 @@ class TextLM(TaskRun):
                 )  # fmt: skip
         finally:
             model.train(was_training)
-        return [self._join(prompt, decode(row), stop) for row in rows]
-
-    def _join(self, prompt: str, text: str, stop: list[str] | None) -> str:
-        """``prompt`` + generated ``text``, cut at the first stop string; words are joined
-        by one space (none after a prompt ending in whitespace, or before a new line)."""
-        for s in stop or ():
-            if s in text:
-                text = text[: text.index(s)]
-        space = joins_with_space(self.data_config.level, prompt, text)
-        return prompt + (" " if space else "") + text
+        level = self.data_config.level
+        return [join_generated(level, prompt, decode(row), stop or ())[0] for row in rows]
