@@ -30,12 +30,7 @@ from torch import Tensor
 from rnnkit.config import check_types
 from rnnkit.data.registry import resolve_text_source
 from rnnkit.data.text import read_text
-from rnnkit.data.tokenizers import (
-    UNTOKENISED_SHARE,
-    Tokenizer,
-    get_tokenizer,
-    punctuation_attached,
-)
+from rnnkit.data.tokenizers import Tokenizer, get_tokenizer, untokenised_note
 from rnnkit.data.vocab import Vocab
 
 __all__ = [
@@ -221,13 +216,9 @@ def load_corpus(cfg: LMDataConfig, vocab: Vocab | None = None) -> Corpus:
     texts = _read_splits(cfg)
     tokens = {split: tokenizer.tokenize(t) for split, t in texts.items()}
     if cfg.level == "word":
-        share, examples = punctuation_attached(Counter(tokens["train"]))
-        if share > UNTOKENISED_SHARE:
-            log.warning(
-                "`data` %r: %.0f%% of its words carry punctuation (%s), so each is a word of "
-                "its own: the text looks untokenised; --level word-punct splits punctuation off",
-                cfg.data, 100 * share, ", ".join(map(repr, examples)),
-            )  # fmt: skip
+        remedy = "--level word-punct splits punctuation off"
+        if note := untokenised_note(Counter(tokens["train"]), remedy):
+            log.warning("`data` %r: %s", cfg.data, note)
     if vocab is None:
         vocab = Vocab.build(
             tokens["train"],

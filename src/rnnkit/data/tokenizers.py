@@ -25,6 +25,7 @@ __all__ = [
     "WordTokenizer",
     "get_tokenizer",
     "punctuation_attached",
+    "untokenised_note",
 ]
 
 # A word (letters/digits, keeping inner apostrophes and hyphens: "don't", "aujourd'hui",
@@ -173,3 +174,16 @@ def punctuation_attached(counts: Mapping[str, int]) -> tuple[float, list[str]]:
     attached = {w: n for w, n in counts.items() if _ATTACHED.match(w) and not _SPECIAL.match(w)}
     share = sum(attached.values()) / max(1, sum(counts.values()))
     return share, sorted(attached, key=lambda w: -attached[w])[:3]
+
+
+def untokenised_note(counts: Mapping[str, int], remedy: str) -> str | None:
+    """A sentence saying that text read as whitespace words looks untokenised (more than
+    :data:`UNTOKENISED_SHARE` of the words in ``counts`` carry punctuation), ending with
+    ``remedy`` (the option that splits it off); None when it does not."""
+    share, examples = punctuation_attached(counts)
+    if share <= UNTOKENISED_SHARE:
+        return None
+    return (
+        f"{100 * share:.0f}% of its words carry punctuation ({', '.join(map(repr, examples))}), "
+        f"so each is a word of its own: the text looks untokenised; {remedy}"
+    )

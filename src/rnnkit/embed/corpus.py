@@ -24,7 +24,7 @@ import numpy as np
 
 from rnnkit.data.registry import resolve_text_source
 from rnnkit.data.text import read_text
-from rnnkit.data.tokenizers import UNTOKENISED_SHARE, WordTokenizer, punctuation_attached
+from rnnkit.data.tokenizers import WordTokenizer, untokenised_note
 from rnnkit.scratch.w2v_sampling import MAX_SENTENCE, vocab_order
 
 __all__ = ["TOKENIZERS", "W2VCorpus", "corpus_file", "load_corpus"]
@@ -89,14 +89,9 @@ def _tokenize(text: str, words: WordTokenizer) -> tuple[np.ndarray, list[int], d
 
 def _note_untokenised(path: Path, index: dict[str, int], counts: np.ndarray) -> None:
     """Warn when many corpus words carry punctuation (``time.``): raw, untokenised text."""
-    share, examples = punctuation_attached({w: int(counts[i]) for w, i in index.items()})
-    if share > UNTOKENISED_SHARE:
-        logger.warning(
-            "corpus %s: %.0f%% of its words carry punctuation (%s), so each is a word of its "
-            "own: the text looks untokenised; --tokenizer word-punct splits punctuation off "
-            "(and --lowercase true folds case)",
-            path, 100 * share, ", ".join(map(repr, examples)),
-        )  # fmt: skip
+    remedy = "--tokenizer word-punct splits punctuation off (and --lowercase true folds case)"
+    if note := untokenised_note({w: int(counts[i]) for w, i in index.items()}, remedy):
+        logger.warning("corpus %s: %s", path, note)
 
 
 def load_corpus(
