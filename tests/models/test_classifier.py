@@ -129,3 +129,18 @@ def test_subwords_give_unseen_words_their_spelling_and_keep_rows_independent() -
         model(x[..., 0])
     with pytest.raises(ValueError, match="`subword_buckets` needs token inputs"):
         ClassifierConfig(num_classes=2, input_size=3, subword_buckets=10)
+
+
+@pytest.mark.parametrize("subwords", [0, 40])
+def test_forward_is_embed_then_forward_embedded(subwords: int) -> None:
+    torch.manual_seed(0)
+    cfg = ClassifierConfig(
+        num_classes=3, vocab_size=30, embedding_dim=8, hidden_size=6, subword_buckets=subwords
+    )
+    model = SequenceClassifier(cfg).eval()
+    x, lengths = _tokens(torch.Generator().manual_seed(1))
+    if subwords:  # (T, B, 1 + K): each token's id, then its n-gram ids (0: none)
+        gen = torch.Generator().manual_seed(3)
+        grams = torch.randint(0, subwords, (*x.shape, 3), generator=gen)
+        x = torch.cat([x[..., None], grams], -1)
+    torch.testing.assert_close(model.forward_embedded(model.embed(x), lengths), model(x, lengths))

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from rnnkit.cli.main import main
 from rnnkit.data.classification import Examples, read_ts_examples
@@ -629,3 +630,93 @@ def test_training_on_a_plain_text_file_says_what_is_missing(tmp_path: Path) -> N
     lines.write_text("good film\nbad film\n")
     with pytest.raises(ValueError, match=r"u.txt: a plain text file is read as unlabelled lines"):
         split_data(str(lines))
+
+
+# ---------------------------------------------------------------- adversarial training
+
+
+def _text(n: int, seed: int) -> Examples:
+    rng = np.random.default_rng(seed)
+    words = {"up": ["good", "great", "fine"], "down": ["bad", "awful", "poor"]}
+    items, labels = [], []
+    for i in range(n):
+        label = "up" if i % 2 else "down"
+        k = int(rng.integers(2, 7))
+        filler = [str(w) for w in rng.choice(["the", "film", "was", "a", "plot"], k)]
+        items.append(" ".join([*filler, str(rng.choice(words[label]))]))
+        labels.append(label)
+    return Examples(items, labels, "text", [str(i) for i in range(n)])
+
+
+def _adversarial_batch(clf: Classifier, data: Examples):  # noqa: ANN202
+    from rnnkit.data.bucketing import BucketLoader
+
+    x = clf._build(data)
+    y, _ = clf.labels.encode(data.labels)
+    return next(iter(BucketLoader(x, y, 8, shuffle=False)))
+
+
+@pytest.mark.parametrize("subwords", [0, 50])
+def test_adversarial_step_adds_the_loss_of_the_perturbed_batch(subwords: int) -> None:
+    from rnnkit.train import adversarial_perturbation
+
+    model = {"hidden_size": 6, "embedding_dim": 5, "dropout": 0.0, "token_dropout": 0.0}
+    clf = Classifier(model, {"device": "cpu"}, adversarial=0.2, subwords=subwords)
+    batch = _adversarial_batch(clf, _text(20, 0))
+    net = clf.model.train()
+    out = clf.step(net, batch, None)
+    emb = net.embed(batch.x)
+    clean = F.cross_entropy(net.forward_embedded(emb, batch.lengths), batch.y)
+    r = adversarial_perturbation(clean, emb, batch.lengths, 0.2)
+    perturbed = F.cross_entropy(net.forward_embedded(emb + r, batch.lengths), batch.y)
+    torch.testing.assert_close(out.loss, clean + perturbed)
+    assert perturbed > clean  # the perturbation raises the loss
+    # evaluation runs the clean batch only
+    torch.testing.assert_close(clf.step(net.eval(), batch, None).loss, clean)
+    # a model wrapped for data parallelism is refused with the flag to change
+    with pytest.raises(RuntimeError, match="--adversarial 0"):
+        clf.step(torch.nn.DataParallel(net.train()), batch, None)
+
+
+def test_adversarial_on_raw_series_features_perturbs_the_inputs() -> None:
+    model = {"hidden_size": 4, "project_input": False, "dropout": 0.0}
+    clf = Classifier(model, {"device": "cpu"}, adversarial=0.1)
+    batch = _adversarial_batch(clf, _signs(16, 0))
+    out = clf.step(clf.model.train(), batch, None)
+    clean = F.cross_entropy(clf.model(batch.x, batch.lengths), batch.y)
+    assert out.loss > clean  # clean plus a perturbed loss
+    out.loss.backward()
+    assert all(p.grad is not None for p in clf.model.parameters())
+
+
+def test_adversarial_option_checked_recorded_and_absent_in_old_runs(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="`adversarial` must be a number >= 0, got -0.1"):
+        Classifier(TINY_API, adversarial=-0.1)
+    with pytest.raises(ValueError, match="`adversarial` must be a number >= 0, got 'x'"):
+        Classifier(TINY_API, adversarial="x")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="`arch: lstm-fcn` has none"):
+        Classifier({}, arch="lstm-fcn", adversarial=0.1)
+    run = tmp_path / "run"
+    clf = Classifier(TINY_API, {"epochs": 1, "device": "cpu", "progress": False}, adversarial=0.1)
+    clf.fit(_signs(16, 0), _signs(8, 1), run_dir=run)
+    config = json.loads((run / "config.json").read_text())
+    assert config["classify"]["adversarial"] == 0.1
+    assert Classifier.load(run).options["adversarial"] == 0.1
+    del config["classify"]["adversarial"]  # a run from before the option: trained without it
+    (run / "config.json").write_text(json.dumps(config))
+    assert Classifier.load(run).options["adversarial"] == 0.0
+
+
+def test_adversarial_flag_reaches_text_runs_and_is_refused_for_lstm_fcn(
+    data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    train_csv = _rt_slice(data_dir, tmp_path / "train.csv", n=12)
+    run = tmp_path / "run"
+    args = ["classify", "train", "--data", str(train_csv), "--run-dir", str(run), *TINY]
+    assert main([*args, "--adversarial", "0.3", "--max-steps", "2"]) == 0
+    assert json.loads((run / "config.json").read_text())["classify"]["adversarial"] == 0.3
+    ts = str(data_dir / "BasicMotions" / "BasicMotions_TRAIN.ts")
+    bad = ["classify", "train", "--data", ts, "--arch", "lstm-fcn", "--adversarial", "0.1"]
+    assert main([*bad, "--run-dir", str(tmp_path / "r2"), "--max-steps", "1"]) == 1
+    assert "`adversarial` perturbs the embedded inputs" in capsys.readouterr().err
+    assert not (tmp_path / "r2" / "config.json").exists()

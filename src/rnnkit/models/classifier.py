@@ -183,8 +183,13 @@ class SequenceClassifier(nn.Module):
 
     def forward(self, x: Tensor, lengths: Tensor | None = None, *, packed: bool = True) -> Tensor:
         lengths = self._check(x, lengths)
-        T = x.shape[0]
-        inputs = self.drop(self.embed(x))  # (T, B, E)
+        return self.forward_embedded(self.embed(x), lengths, packed=packed)
+
+    def forward_embedded(self, embedded: Tensor, lengths: Tensor, *, packed: bool = True) -> Tensor:
+        """The network after its input layer: ``(T, B, E)`` embedded inputs (:meth:`embed`'s
+        output, perhaps perturbed) and ``(B,)`` lengths -> ``(B, C)`` logits."""
+        T = embedded.shape[0]
+        inputs = self.drop(embedded)  # (T, B, E)
         if packed:
             seq = pack_padded_sequence(inputs, lengths.cpu(), enforce_sorted=False)
             out, _ = self.rnn(seq)

@@ -113,7 +113,7 @@ def _help_values(preset: str) -> dict[str, Any]:
 _GRADIENT_FLAGS = (
     *("lr", "weight_decay", "clip_norm", "max_steps", "select", "patience", "cell"),
     *("hidden_size", "num_layers", "bidirectional", "dropout", "embedding_dim", "pooling"),
-    *("token_dropout", "subwords"),
+    *("token_dropout", "subwords", "adversarial"),
 )
 """Flags a closed-form fit (``series``' MiniRocket) does not use."""
 
@@ -164,6 +164,7 @@ def train(
     clip_norm: float | None = None,
     patience: int | None = None,
     select: str | None = None,
+    adversarial: float | None = None,
     val_fraction: float | None = None,
     test_fraction: float | None = None,
     resume: bool = False,
@@ -237,6 +238,9 @@ def train(
         patience: evaluations without improvement before stopping early.
         select: the validation figure that picks the kept checkpoint: accuracy, macro_f1
             (over the whole validation set; for imbalanced classes) or loss.
+        adversarial: rnn arch: adversarial training; each step also trains on the batch
+            with every sequence's embedded inputs moved by this fraction of their norm in
+            the direction that most raises the loss (Miyato et al. 2017); 0: off.
         val_fraction: stratified share of each class held out for validation.
         test_fraction: stratified share held out for test (when there is no test file).
     """
@@ -283,8 +287,10 @@ def train(
         **given(arch=arch, znorm=znorm, tokenizer=tokenizer, min_freq=min_freq),
         **given(max_vocab=max_vocab, class_weights=class_weights, batch_size=batch_size),
         **given(subwords=subwords),
-        **given(bucket=bucket, select=select),
+        **given(bucket=bucket, select=select, adversarial=adversarial),
     }
+    if chosen != "rnn" and adversarial is None:  # the text preset's, under another --arch
+        opts.pop("adversarial", None)
     run_flags = train_overrides(
         device=device,
         max_steps=max_steps,

@@ -40,7 +40,14 @@ from rnnkit.data.series_norm import znormalize
 from rnnkit.metrics.classification import classification_report
 from rnnkit.models.classifier import ClassifierConfig, SequenceClassifier
 from rnnkit.tasks.run import TaskRun, read_artifact
-from rnnkit.train import StepOutput, TrainConfig, check_device, check_fresh
+from rnnkit.train import (
+    StepOutput,
+    TrainConfig,
+    adversarial_perturbation,
+    check_device,
+    check_fresh,
+    unwrap,
+)
 
 __all__ = ["ARCHS", "SELECT", "Classifier", "model_keys"]
 
@@ -97,6 +104,10 @@ class Classifier(TaskRun):
         standardize: scale numeric features with training statistics.
         znorm: z-normalise each series by its own mean and std first (series inputs).
         select: the validation figure that picks the checkpoint: accuracy, macro_f1 or loss.
+        adversarial: adversarial training (``arch="rnn"``): each step also trains on the
+            batch with every sequence's embedded inputs moved by this fraction of their norm
+            in the direction that most raises the loss
+            (:func:`~rnnkit.train.adversarial_perturbation`); 0 turns it off.
         seed: seeds initialisation and batch shuffling.
 
     >>> clf = Classifier(model={"hidden_size": 16}, train={"epochs": 1})  # doctest: +SKIP
@@ -123,6 +134,7 @@ class Classifier(TaskRun):
         subwords: int = 0,
         znorm: bool = False,
         select: str = "accuracy",
+        adversarial: float = 0.0,
         seed: int = 0,
     ) -> None:
         if arch not in ARCHS:
@@ -137,6 +149,17 @@ class Classifier(TaskRun):
             raise ValueError(f"`znorm` must be true or false, got {znorm!r}")
         if select not in SELECT:
             raise ValueError(f"`select` must be one of {', '.join(SELECT)}, got {select!r}")
+        if (
+            not isinstance(adversarial, (int, float))
+            or isinstance(adversarial, bool)
+            or not (0 <= adversarial < float("inf"))
+        ):
+            raise ValueError(f"`adversarial` must be a number >= 0, got {adversarial!r}")
+        if adversarial and arch != "rnn":
+            raise ValueError(
+                f"`adversarial` perturbs the embedded inputs of `arch: rnn`; `arch: {arch}` "
+                "has none (set it to 0)"
+            )
         self.model_options = model
         self.train_config = train
         self.options: dict[str, Any] = {
@@ -146,6 +169,7 @@ class Classifier(TaskRun):
             "class_weights": class_weights,
             "znorm": znorm,
             "select": select,
+            "adversarial": float(adversarial),
             "seed": seed,
         }
         self.encoder_options = {
@@ -185,11 +209,37 @@ class Classifier(TaskRun):
         return {"labels": self.labels, "inputs": self.encoder}
 
     def step(self, model: nn.Module, batch: Batch, state: Any) -> StepOutput:
-        logits = model(batch.x, batch.lengths)  # (B, C)
-        weight = None if self.weights is None else self.weights.to(logits.device)
-        loss = F.cross_entropy(logits, batch.y, weight=weight)
+        eps = self.options["adversarial"]
+        if eps and model.training:
+            logits, loss = self._adversarial_step(model, batch, eps)
+        else:
+            logits = model(batch.x, batch.lengths)  # (B, C)
+            loss = F.cross_entropy(logits, batch.y, weight=self._weight(logits))
         acc = (logits.argmax(-1) == batch.y).float().mean()
         return StepOutput(loss, int(batch.y.numel()), None, {"acc": float(acc)})
+
+    def _weight(self, logits: Tensor) -> Tensor | None:
+        return None if self.weights is None else self.weights.to(logits.device)
+
+    def _adversarial_step(
+        self, model: nn.Module, batch: Batch, eps: float
+    ) -> tuple[Tensor, Tensor]:
+        """Logits ``(B, C)`` of the clean batch and the loss of the clean plus the perturbed
+        batch (the same token-dropout draw; fresh dropout masks)."""
+        net = unwrap(model)
+        if net is not model:
+            raise RuntimeError(
+                "adversarial training runs in one process (its passes go around DDP's "
+                "gradient sync); under torchrun set `--adversarial 0`"
+            )
+        embedded = net.embed(batch.x)  # (T, B, E)
+        if not embedded.requires_grad:  # raw features (no input layer): perturb the inputs
+            embedded = embedded.detach().requires_grad_()
+        logits = net.forward_embedded(embedded, batch.lengths)  # (B, C)
+        loss = F.cross_entropy(logits, batch.y, weight=self._weight(logits))
+        r = adversarial_perturbation(loss, embedded, batch.lengths, eps)  # (T, B, E)
+        perturbed = net.forward_embedded(embedded + r, batch.lengths)
+        return logits, loss + F.cross_entropy(perturbed, batch.y, weight=self._weight(perturbed))
 
     @torch.no_grad()
     def val_metrics(self, model: nn.Module) -> dict[str, float] | None:
@@ -221,6 +271,7 @@ class Classifier(TaskRun):
             class_weights=o.get("class_weights", "none"),
             znorm=o.get("znorm", False),
             select=o.get("select", "accuracy"),
+            adversarial=o.get("adversarial", 0.0),
             seed=o.get("seed", 0),
             tokenizer=e["tokenizer"],
             lowercase=e["lowercase"],

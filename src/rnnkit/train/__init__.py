@@ -7,6 +7,7 @@ SIGTERM / Ctrl-C, metrics.csv / TensorBoard / loss.png, and DDP. ``save_weights`
 model's weights as a run's ``best/`` checkpoint outside training.
 """
 
+from .adversarial import adversarial_perturbation
 from .checkpoint import CheckpointError, CheckpointWriteError, load_checkpoint
 from .config import TrainConfig
 from .device import check_device
@@ -44,6 +45,7 @@ __all__ = [
     "Trainer",
     "TrainerState",
     "TrainingInterrupted",
+    "adversarial_perturbation",
     "build_optimizer",
     "check_device",
     "check_fresh",
