@@ -210,22 +210,25 @@ class Classifier(TaskRun):
 
     def step(self, model: nn.Module, batch: Batch, state: Any) -> StepOutput:
         eps = self.options["adversarial"]
-        if eps and model.training:
-            logits, loss = self._adversarial_step(model, batch, eps)
+        clean = None
+        if eps and model.training:  # train_loss is then clean + perturbed; clean_loss apart
+            logits, loss, clean = self._adversarial_step(model, batch, eps)
         else:
             logits = model(batch.x, batch.lengths)  # (B, C)
             loss = F.cross_entropy(logits, batch.y, weight=self._weight(logits))
-        acc = (logits.argmax(-1) == batch.y).float().mean()
-        return StepOutput(loss, int(batch.y.numel()), None, {"acc": float(acc)})
+        metrics = {"acc": float((logits.argmax(-1) == batch.y).float().mean())}
+        if clean is not None:
+            metrics["clean_loss"] = float(clean)
+        return StepOutput(loss, int(batch.y.numel()), None, metrics)
 
     def _weight(self, logits: Tensor) -> Tensor | None:
         return None if self.weights is None else self.weights.to(logits.device)
 
     def _adversarial_step(
         self, model: nn.Module, batch: Batch, eps: float
-    ) -> tuple[Tensor, Tensor]:
-        """Logits ``(B, C)`` of the clean batch and the loss of the clean plus the perturbed
-        batch (the same token-dropout draw; fresh dropout masks)."""
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """Logits ``(B, C)`` of the clean batch, the loss of the clean plus the perturbed
+        batch (the same token-dropout draw; fresh dropout masks) and the clean loss."""
         net = unwrap(model)
         if net is not model:
             raise RuntimeError(
@@ -239,7 +242,8 @@ class Classifier(TaskRun):
         loss = F.cross_entropy(logits, batch.y, weight=self._weight(logits))
         r = adversarial_perturbation(loss, embedded, batch.lengths, eps)  # (T, B, E)
         perturbed = net.forward_embedded(embedded + r, batch.lengths)
-        return logits, loss + F.cross_entropy(perturbed, batch.y, weight=self._weight(perturbed))
+        adversarial = F.cross_entropy(perturbed, batch.y, weight=self._weight(perturbed))
+        return logits, loss + adversarial, loss.detach()
 
     @torch.no_grad()
     def val_metrics(self, model: nn.Module) -> dict[str, float] | None:
