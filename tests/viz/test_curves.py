@@ -41,6 +41,14 @@ def test_plot_lines_follow_the_rows(tmp_path, monkeypatch):
     assert drawn[0] == ("train", list(range(1, 9)), [2.0 / s for s in range(1, 9)])
     assert drawn[1] == ("validation", [4, 8], [1.5 / 4, 1.5 / 8])
 
+    # adversarial training's rows: the clean loss is the train curve, the trained one faint
+    drawn.clear()
+    adv = [{**r, "train_clean_loss": r["train_loss"] / 2} for r in rows() if "train_loss" in r]
+    plot_loss(adv + rows()[8:], tmp_path / "y.png")
+    labels = [d[0] for d in drawn]
+    assert labels == ["train (trained: clean + perturbed)", "train (clean)", "validation"]
+    assert drawn[1][2] == [1.0 / s for s in range(1, 9)]
+
 
 def test_plot_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="metrics_csv_or_rows"):

@@ -56,20 +56,28 @@ def plot_loss(
     Args:
         metrics_csv_or_rows: a ``metrics.csv`` written by the trainer, or its rows as dicts
             (``step``, ``split`` in {"train", "val"}, ``train_loss``, ``val_loss``, and
-            on validation rows the running ``best`` of the monitored metric).
+            on validation rows the running ``best`` of the monitored metric). Rows with a
+            ``train_clean_loss`` (adversarial training) draw it as the train curve, with
+            the trained loss (clean + perturbed) faint beside it.
         path: the image to write.
         title: figure title.
     """
     rows = _rows(metrics_csv_or_rows)
-    train = _series(rows, "train", "train_loss")
+    train_split = "train"
+    train = _series(rows, train_split, "train_loss")
     if not train[0]:  # no per-step rows: the train averages written with each evaluation
-        train = _series(rows, "val", "train_loss")
+        train_split = "val"
+        train = _series(rows, train_split, "train_loss")
     val = _series(rows, "val", "val_loss")
     if not train[0] and not val[0]:
         raise ValueError("`metrics_csv_or_rows` holds no train_loss or val_loss values")
     fig = new_figure(figsize=(6, 4), dpi=100)
     ax = fig.add_subplot()
-    if train[0]:
+    clean = _series(rows, train_split, "train_clean_loss")  # adversarial training's clean
+    if train[0] and clean[0]:
+        ax.plot(*train, label="train (trained: clean + perturbed)", lw=1.0, alpha=0.5)
+        ax.plot(*clean, label="train (clean)", lw=1.2)
+    elif train[0]:
         ax.plot(*train, label="train", lw=1.2)
     if val[0]:
         ax.plot(*val, label="validation", lw=1.5, marker="o", ms=3)
