@@ -19,6 +19,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from rnnkit.functional import valid_mask
+
 __all__ = ["adversarial_perturbation"]
 
 
@@ -45,8 +47,7 @@ def adversarial_perturbation(loss: Tensor, embedded: Tensor, lengths: Tensor, ep
     if not eps >= 0:
         raise ValueError(f"`eps` must be >= 0, got {eps}")
     (grad,) = torch.autograd.grad(loss, embedded, retain_graph=True)
-    steps = torch.arange(T, device=embedded.device)[:, None]  # (T, 1)
-    valid = (steps < lengths.to(embedded.device)[None, :]).to(grad.dtype)[..., None]  # (T, B, 1)
+    valid = valid_mask(lengths, T, embedded.device).to(grad.dtype)  # (T, B, 1)
     grad = grad.detach() * valid
     grad_norm = grad.pow(2).sum((0, 2)).sqrt()  # (B,)
     emb_norm = (embedded.detach().pow(2) * valid).sum((0, 2)).sqrt()  # (B,)
