@@ -113,7 +113,7 @@ def _help_values(preset: str) -> dict[str, Any]:
 _GRADIENT_FLAGS = (
     *("lr", "weight_decay", "clip_norm", "max_steps", "select", "patience", "cell"),
     *("hidden_size", "num_layers", "bidirectional", "dropout", "embedding_dim", "pooling"),
-    *("token_dropout", "subwords", "adversarial"),
+    *("token_dropout", "subwords", "adversarial", "ema"),
 )
 """Flags a closed-form fit (``series``' MiniRocket) does not use."""
 
@@ -175,6 +175,7 @@ def train(
     progress: bool | None = None,
     checkpoint_every: int | None = None,
     checkpoint_minutes: float | None = None,
+    ema: float | None = None,
 ) -> str:
     """Train a sequence classifier and report validation and test metrics.
 
@@ -298,6 +299,7 @@ def train(
         progress=progress,
         checkpoint_every=checkpoint_every,
         checkpoint_minutes=checkpoint_minutes,
+        ema=ema,
         epochs=epochs,
     )
     tc = {

@@ -2,7 +2,7 @@
 
 Every ``rnnkit <task> train`` takes the run flags (:data:`RUN_FLAGS`: ``--run-dir``,
 ``--resume``, ``--device``, ``--max-steps``, ``--max-time``, ``--seed``, ``--progress``,
-``--checkpoint-every``, ``--checkpoint-minutes``) and the recurrent-layer flags
+``--checkpoint-every``, ``--checkpoint-minutes``, ``--ema``) and the recurrent-layer flags
 (:data:`LAYER_FLAGS`: ``--cell``, ``--hidden-size``, ``--num-layers``, ``--bidirectional``,
 ``--dropout``); every verb that reads a run takes ``--run``. A verb's signature lists them
 (jsonargparse reads signatures) and its docstring says ``{run flags}`` / ``{layer flags}``
@@ -51,6 +51,11 @@ RUN_FLAGS: dict[str, tuple[Any, str]] = {
     "progress": (None, "show a progress bar (default: when attached to a terminal)."),
     "checkpoint_every": (None, "also write the last/ checkpoint every N steps."),
     "checkpoint_minutes": (None, "also write the last/ checkpoint every M minutes."),
+    "ema": (
+        None,
+        "keep a moving average of the weights with this decay (0.99: about the last 100 "
+        "steps); the average is what is evaluated, kept and used (Keras' use_ema).",
+    ),
 }
 
 LAYER_FLAGS: dict[str, tuple[Any, str]] = {
@@ -193,6 +198,7 @@ def train_overrides(
     progress: bool | None = None,
     checkpoint_every: int | None = None,
     checkpoint_minutes: float | None = None,
+    ema: float | None = None,
     **others: Any,
 ) -> dict[str, Any]:
     """The TrainConfig fields the run flags set (``None``: keep the preset's value).
@@ -207,6 +213,7 @@ def train_overrides(
         progress=progress,
         checkpoint_every=checkpoint_every,
         checkpoint_minutes=checkpoint_minutes,
+        ema=ema,
         **others,
     )
     if max_steps is not None and others.get("epochs") is None:

@@ -98,6 +98,7 @@ def train(
     progress: bool | None = None,
     checkpoint_every: int | None = None,
     checkpoint_minutes: float | None = None,
+    ema: float | None = None,
 ) -> dict[str, Any]:
     """Train a recurrent forecaster, then score it on the held-out last rows against baselines.
 
@@ -182,6 +183,7 @@ def train(
         progress=progress,
         checkpoint_every=checkpoint_every,
         checkpoint_minutes=checkpoint_minutes,
+        ema=ema,
         **given(epochs=epochs, lr=lr, early_stopping_patience=patience),
     )
     fc = Forecaster(config, train=train_config(preset, config.val, seed, **runs))

@@ -111,6 +111,7 @@ def train(
     progress: bool | None = None,
     checkpoint_every: int | None = None,
     checkpoint_minutes: float | None = None,
+    ema: float | None = None,
     prompt: str | None = None,
     num_samples: int = 2,
     sample_length: int = 200,
@@ -165,7 +166,7 @@ def train(
     data_over = given(data=data, encoding=encoding, level=level, bptt=bptt, batch_size=batch_size)
     over = train_overrides(
         device=device, max_steps=max_steps, max_time=max_time, progress=progress,
-        checkpoint_every=checkpoint_every, checkpoint_minutes=checkpoint_minutes,
+        checkpoint_every=checkpoint_every, checkpoint_minutes=checkpoint_minutes, ema=ema,
         **given(epochs=epochs, optimizer=optimizer, lr=lr, clip_norm=clip_norm),
         **given(precision=precision),
         **(train_options or {}),

@@ -130,6 +130,7 @@ def train(
     progress: bool | None = None,
     checkpoint_every: int | None = None,
     checkpoint_minutes: float | None = None,
+    ema: float | None = None,
     data_options: dict[str, Any] | None = None,
     model_options: dict[str, Any] | None = None,
     train_options: dict[str, Any] | None = None,
@@ -210,7 +211,7 @@ def train(
     ))  # fmt: skip
     over = train_overrides(
         device=device, max_steps=max_steps, max_time=max_time, progress=progress,
-        checkpoint_every=checkpoint_every, checkpoint_minutes=checkpoint_minutes,
+        checkpoint_every=checkpoint_every, checkpoint_minutes=checkpoint_minutes, ema=ema,
         **{k: v for k, v in {"epochs": epochs, "lr": lr}.items() if v is not None}, **options,
     )  # fmt: skip
     train_cfg = TrainConfig.from_dict({**cfg["train"], **over, "seed": seed})

@@ -1,9 +1,10 @@
 """rnnkit.train: the training engine every task uses.
 
 ``Trainer(model, TrainConfig(...), step_fn, run_dir).fit(train, val)`` with truncated BPTT,
-clipping, optimizers (incl. NT-ASGD), schedules, early stopping, budgets, mixed precision,
-atomic checkpoints with exact resume, a one-writer lock per run directory, clean stops on
-SIGTERM / Ctrl-C, metrics.csv / TensorBoard / loss.png, and DDP. ``save_weights`` writes a
+clipping, optimizers (incl. NT-ASGD), a moving average of the weights (``ema``), schedules,
+early stopping, budgets, mixed precision, atomic checkpoints with exact resume, a one-writer
+lock per run directory, clean stops on SIGTERM / Ctrl-C, metrics.csv / TensorBoard /
+loss.png, and DDP. ``save_weights`` writes a
 model's weights as a run's ``best/`` checkpoint outside training.
 """
 
@@ -12,6 +13,7 @@ from .checkpoint import CheckpointError, CheckpointWriteError, load_checkpoint
 from .config import TrainConfig
 from .device import check_device
 from .distributed import distributed_loader, unwrap
+from .ema import WeightEMA
 from .interrupt import TrainingInterrupted
 from .optim import NTASGD, LRSchedule, build_optimizer, evaluated_weights
 from .progress import TrainerState
@@ -45,6 +47,7 @@ __all__ = [
     "Trainer",
     "TrainerState",
     "TrainingInterrupted",
+    "WeightEMA",
     "adversarial_perturbation",
     "build_optimizer",
     "check_device",

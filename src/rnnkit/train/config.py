@@ -65,6 +65,10 @@ class TrainConfig:
     ntasgd_nonmono: int = 5
     """ntasgd: switch to averaging when the monitored metric is worse than the best one seen
     more than this many evaluations ago."""
+    ema: float | None = None
+    """Keep an exponential moving average of the weights with this decay (e.g. 0.99: about
+    the last 100 steps), updated after every step; the average is what gets evaluated, kept
+    as best/ and left in the model (Polyak averaging; Keras' ``use_ema``). None: off."""
 
     schedule: str = "constant"
     """Learning-rate schedule: constant, step, plateau (divide by ``plateau_factor`` when the
@@ -176,6 +180,13 @@ def _check_values(cfg: TrainConfig) -> None:
         raise ValueError(
             f"`nesterov` needs optimizer='sgd' and `momentum` > 0, got optimizer="
             f"{cfg.optimizer!r}, momentum={cfg.momentum}"
+        )
+    if cfg.ema is not None and not 0.0 <= cfg.ema < 1.0:
+        raise ValueError(f"`ema` must be in [0, 1) (the weight of the old average), got {cfg.ema}")
+    if cfg.ema is not None and cfg.optimizer == "ntasgd":
+        raise ValueError(
+            "`ema` and optimizer='ntasgd' both average the weights; choose one (ntasgd "
+            "averages from its switch on, ema from the first step)"
         )
     if cfg.plateau_factor <= 1:
         raise ValueError(

@@ -23,6 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from .config import TrainConfig
+from .ema import WeightEMA
 
 __all__ = ["NTASGD", "LRSchedule", "build_optimizer", "evaluated_weights"]
 
@@ -122,7 +123,8 @@ def evaluated_weights(optimizer: torch.optim.Optimizer | None) -> contextlib.Abs
     """Within the block the parameters hold the weights that get evaluated and kept.
 
     The one hook for optimizers whose evaluated weights differ from their iterates: an
-    optimizer with an ``averaged()`` context manager (:class:`NTASGD`) swaps its averages in;
+    optimizer with an ``averaged()`` context manager (:class:`NTASGD`, :class:`WeightEMA`)
+    swaps its averages in;
     for any other it is a no-op context.
     """
     averaged = getattr(optimizer, "averaged", None)
@@ -132,7 +134,15 @@ def evaluated_weights(optimizer: torch.optim.Optimizer | None) -> contextlib.Abs
 def build_optimizer(
     params: Iterable[Tensor] | Iterable[dict[str, Any]], cfg: TrainConfig
 ) -> torch.optim.Optimizer:
-    """The optimizer named by ``cfg.optimizer`` over ``params``."""
+    """The optimizer named by ``cfg.optimizer`` over ``params``, wrapped in a
+    :class:`~rnnkit.train.ema.WeightEMA` when ``cfg.ema`` is set."""
+    optimizer = _named_optimizer(params, cfg)
+    return optimizer if cfg.ema is None else WeightEMA(optimizer, cfg.ema)  # type: ignore[return-value]
+
+
+def _named_optimizer(
+    params: Iterable[Tensor] | Iterable[dict[str, Any]], cfg: TrainConfig
+) -> torch.optim.Optimizer:
     name, lr, wd = cfg.optimizer, cfg.lr, cfg.weight_decay
     if name == "sgd":
         return torch.optim.SGD(

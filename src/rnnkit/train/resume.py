@@ -19,6 +19,7 @@ from torch import Tensor, nn
 from . import checkpoint as ck
 from . import distributed as ddp
 from . import rundir
+from .ema import load_optimizer_state
 from .metrics_log import MetricsLog
 from .optim import evaluated_weights
 from .progress import TrainerState
@@ -222,7 +223,7 @@ def restore(t: Trainer, path: Path) -> None:
         raise ck.CheckpointError(
             f"{path / 'model.safetensors'}: does not fit the model: {e}"
         ) from None
-    t.optimizer.load_state_dict(full["optim"]["optimizer"])
+    load_optimizer_state(t.optimizer, full["optim"]["optimizer"])
     if t.scaler is not None and full["optim"].get("scaler"):
         t.scaler.load_state_dict(full["optim"]["scaler"])
     t.schedule.load_state_dict(meta["schedule"])
