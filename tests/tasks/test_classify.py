@@ -721,3 +721,72 @@ def test_adversarial_flag_reaches_text_runs_and_is_refused_for_lstm_fcn(
     assert main([*bad, "--run-dir", str(tmp_path / "r2"), "--max-steps", "1"]) == 1
     assert "`adversarial` perturbs the embedded inputs" in capsys.readouterr().err
     assert not (tmp_path / "r2" / "config.json").exists()
+
+
+@pytest.mark.parametrize("adversarial", [0.0, 0.2])
+def test_virtual_adversarial_step_adds_the_divergence_at_the_virtual_perturbation(
+    adversarial: float,
+) -> None:
+    from rnnkit.train import (
+        adversarial_perturbation,
+        prediction_divergence,
+        virtual_adversarial_perturbation,
+    )
+
+    model = {"hidden_size": 6, "embedding_dim": 5, "dropout": 0.0, "token_dropout": 0.0}
+    clf = Classifier(
+        model, {"device": "cpu"}, adversarial=adversarial, virtual_adversarial=0.3, subwords=50
+    )
+    batch = _adversarial_batch(clf, _text(20, 0))
+    net = clf.model.train()
+    torch.manual_seed(11)  # the random probe's draw
+    out = clf.step(net, batch, None)
+    torch.manual_seed(11)
+    emb = net.embed(batch.x)
+
+    def forward(e: torch.Tensor) -> torch.Tensor:
+        return net.forward_embedded(e, batch.lengths)
+
+    logits = forward(emb)
+    clean = F.cross_entropy(logits, batch.y)
+    want = clean
+    if adversarial:
+        r = adversarial_perturbation(clean, emb, batch.lengths, adversarial)
+        want = want + F.cross_entropy(forward(emb + r), batch.y)
+    r_v = virtual_adversarial_perturbation(forward, emb, logits, batch.lengths, 0.3)
+    divergence = prediction_divergence(logits, forward(emb + r_v))
+    torch.testing.assert_close(out.loss, want + divergence)
+    assert divergence > 0 and out.metrics["clean_loss"] == pytest.approx(float(clean))
+    torch.testing.assert_close(clf.step(net.eval(), batch, None).loss, clean)  # eval: clean
+    out.loss.backward()  # the divergence trains the network and the embedding tables
+    assert all(p.grad is not None for p in net.parameters() if p.requires_grad)
+
+
+def test_virtual_adversarial_option_checked_recorded_and_absent_in_old_runs(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(ValueError, match="`virtual_adversarial` must be a number >= 0, got -1"):
+        Classifier(TINY_API, virtual_adversarial=-1)
+    with pytest.raises(ValueError, match="`virtual_adversarial` perturbs .* `arch: lstm-fcn`"):
+        Classifier({}, arch="lstm-fcn", virtual_adversarial=0.1)
+    run = tmp_path / "run"
+    train = {"epochs": 1, "device": "cpu", "progress": False}
+    clf = Classifier(TINY_API, train, virtual_adversarial=0.1)
+    clf.fit(_signs(16, 0), _signs(8, 1), run_dir=run)
+    config = json.loads((run / "config.json").read_text())
+    assert config["classify"]["virtual_adversarial"] == 0.1
+    assert Classifier.load(run).options["virtual_adversarial"] == 0.1
+    del config["classify"]["virtual_adversarial"]  # a run from before the option
+    (run / "config.json").write_text(json.dumps(config))
+    assert Classifier.load(run).options["virtual_adversarial"] == 0.0
+
+
+def test_virtual_adversarial_and_ema_flags_reach_the_run(data_dir: Path, tmp_path: Path) -> None:
+    train_csv = _rt_slice(data_dir, tmp_path / "train.csv", n=12)
+    run = tmp_path / "run"
+    args = ["classify", "train", "--data", str(train_csv), "--run-dir", str(run), *TINY]
+    flags = ["--virtual-adversarial", "0.2", "--ema", "0.9", "--max-steps", "2"]
+    assert main([*args, *flags]) == 0
+    config = json.loads((run / "config.json").read_text())
+    assert config["classify"]["virtual_adversarial"] == 0.2
+    assert config["train"]["ema"] == 0.9

@@ -1,4 +1,5 @@
-"""adversarial_perturbation: its size, its direction (first order), padding, errors."""
+"""adversarial_perturbation: its size, its direction (first order), padding, errors;
+virtual_adversarial_perturbation: its size and its direction against the exact Hessian."""
 
 from __future__ import annotations
 
@@ -6,7 +7,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from rnnkit.train import adversarial_perturbation
+from rnnkit.train import (
+    adversarial_perturbation,
+    prediction_divergence,
+    virtual_adversarial_perturbation,
+)
 
 LENGTHS = torch.tensor([5, 2, 3])
 
@@ -66,3 +71,80 @@ def test_zero_eps_gives_zeros_and_bad_arguments_are_named() -> None:
         adversarial_perturbation(loss, emb, LENGTHS[:2], 0.1)
     with pytest.raises(ValueError, match="`eps` must be >= 0"):
         adversarial_perturbation(loss, emb, LENGTHS, -1.0)
+
+
+# ------------------------------------------------------------ virtual adversarial
+
+
+def _pooled(net: torch.nn.Module, emb: torch.Tensor) -> torch.Tensor:
+    valid = (torch.arange(5)[:, None] < LENGTHS[None, :]).double()[..., None]  # (T, B, 1)
+    return (net(emb) * valid).sum(0) / LENGTHS[:, None]  # (B, 2): each sequence on its own
+
+
+def test_prediction_divergence_is_kl_and_holds_the_first_constant() -> None:
+    gen = torch.Generator().manual_seed(3)
+    p = torch.randn(4, 3, generator=gen, dtype=torch.float64, requires_grad=True)
+    q = torch.randn(4, 3, generator=gen, dtype=torch.float64, requires_grad=True)
+    got = prediction_divergence(p, q)
+    ref = F.kl_div(F.log_softmax(q, -1), F.softmax(p, -1), reduction="batchmean")
+    torch.testing.assert_close(got, ref, rtol=1e-12, atol=0)
+    got.backward()
+    assert p.grad is None and q.grad is not None  # p is the target, not trained towards q
+    assert float(prediction_divergence(q, q.detach().clone())) == pytest.approx(0, abs=1e-15)
+
+
+def test_virtual_perturbation_size_padding_and_errors() -> None:
+    emb, _, net = _setup()
+    logits = _pooled(net, emb)
+    r = virtual_adversarial_perturbation(lambda e: _pooled(net, e), emb, logits, LENGTHS, 0.1)
+    assert r.shape == emb.shape and not r.requires_grad
+    for b, n in enumerate(LENGTHS.tolist()):
+        assert torch.allclose(r[:n, b].norm(), 0.1 * emb[:n, b].detach().norm(), rtol=1e-12)
+        assert torch.all(r[n:, b] == 0)
+    with pytest.raises(ValueError, match="`xi` must be > 0, got 0"):
+        virtual_adversarial_perturbation(lambda e: _pooled(net, e), emb, logits, LENGTHS, 0.1, 0)
+    with pytest.raises(ValueError, match="`eps` must be >= 0"):
+        virtual_adversarial_perturbation(lambda e: _pooled(net, e), emb, logits, LENGTHS, -1)
+
+
+def test_virtual_direction_is_one_power_step_on_the_divergences_hessian() -> None:
+    """Near ``e`` the divergence is ``d' H d / 2`` (its gradient is zero at ``e``), so the
+    probe's gradient is ``H d``: the returned direction must be the exact Hessian's ``H d``,
+    sequence by sequence, with ``d`` the same random draw."""
+    emb, _, net = _setup(2)
+    logits = _pooled(net, emb).detach()
+    torch.manual_seed(7)
+    r = virtual_adversarial_perturbation(
+        lambda e: _pooled(net, e), emb, logits, LENGTHS, 0.1, xi=1e-6
+    )
+    torch.manual_seed(7)
+    d = torch.randn(emb.shape, dtype=emb.dtype)  # the draw it made
+    base = emb.detach()
+    for b, n in enumerate(LENGTHS.tolist()):
+
+        def divergence(x: torch.Tensor, b: int = b, n: int = n) -> torch.Tensor:
+            e = base.clone()
+            e[:n, b] = x.view(n, 4)
+            return prediction_divergence(logits, _pooled(net, e))
+
+        hess = torch.autograd.functional.hessian(divergence, base[:n, b].reshape(-1))
+        hd = hess @ d[:n, b].reshape(-1)  # (n * 4,)
+        got = r[:n, b].reshape(-1)
+        cos = float(got @ hd / (got.norm() * hd.norm()))
+        assert cos == pytest.approx(1.0, abs=1e-6), (b, cos)
+
+
+def test_virtual_direction_moves_the_prediction_more_than_random_ones() -> None:
+    emb, _, net = _setup(4)
+    logits = _pooled(net, emb).detach()
+    torch.manual_seed(0)
+    r = virtual_adversarial_perturbation(lambda e: _pooled(net, e), emb, logits, LENGTHS, 0.05)
+    with torch.no_grad():
+        moved = prediction_divergence(logits, _pooled(net, emb + r))
+        gen = torch.Generator().manual_seed(1)
+        others = []
+        for _ in range(20):
+            u = torch.randn(r.shape, generator=gen, dtype=r.dtype) * (r != 0)
+            u = u * (r.norm(dim=(0, 2)) / u.norm(dim=(0, 2)))[None, :, None]  # same sizes
+            others.append(float(prediction_divergence(logits, _pooled(net, emb + u))))
+    assert float(moved) > max(others)

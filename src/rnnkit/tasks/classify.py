@@ -113,7 +113,7 @@ def _help_values(preset: str) -> dict[str, Any]:
 _GRADIENT_FLAGS = (
     *("lr", "weight_decay", "clip_norm", "max_steps", "select", "patience", "cell"),
     *("hidden_size", "num_layers", "bidirectional", "dropout", "embedding_dim", "pooling"),
-    *("token_dropout", "subwords", "adversarial", "ema"),
+    *("token_dropout", "subwords", "adversarial", "virtual_adversarial", "ema"),
 )
 """Flags a closed-form fit (``series``' MiniRocket) does not use."""
 
@@ -165,6 +165,7 @@ def train(
     patience: int | None = None,
     select: str | None = None,
     adversarial: float | None = None,
+    virtual_adversarial: float | None = None,
     val_fraction: float | None = None,
     test_fraction: float | None = None,
     resume: bool = False,
@@ -242,6 +243,10 @@ def train(
         adversarial: rnn arch: adversarial training; each step also trains on the batch
             with every sequence's embedded inputs moved by this fraction of their norm in
             the direction that most raises the loss (Miyato et al. 2017); 0: off.
+        virtual_adversarial: rnn arch: virtual adversarial training; each step also adds how
+            far the model's prediction moves when the embedded inputs move by this fraction
+            of their norm in the direction that moves it most (no labels used; Miyato et
+            al. 2016, 2017); 0: off.
         val_fraction: stratified share of each class held out for validation.
         test_fraction: stratified share held out for test (when there is no test file).
     """
@@ -289,9 +294,12 @@ def train(
         **given(max_vocab=max_vocab, class_weights=class_weights, batch_size=batch_size),
         **given(subwords=subwords),
         **given(bucket=bucket, select=select, adversarial=adversarial),
+        **given(virtual_adversarial=virtual_adversarial),
     }
-    if chosen != "rnn" and adversarial is None:  # the text preset's, under another --arch
-        opts.pop("adversarial", None)
+    perturbations = {"adversarial": adversarial, "virtual_adversarial": virtual_adversarial}
+    for key, flag in perturbations.items():
+        if chosen != "rnn" and flag is None:  # the text preset's, under another --arch
+            opts.pop(key, None)
     run_flags = train_overrides(
         device=device,
         max_steps=max_steps,

@@ -46,7 +46,9 @@ from rnnkit.train import (
     adversarial_perturbation,
     check_device,
     check_fresh,
+    prediction_divergence,
     unwrap,
+    virtual_adversarial_perturbation,
 )
 
 __all__ = ["ARCHS", "SELECT", "Classifier", "model_keys"]
@@ -87,6 +89,17 @@ def model_keys(arch: str) -> set[str]:
     return known - _DATA_KEYS
 
 
+def _check_perturbation(name: str, eps: Any, arch: str) -> None:
+    """``adversarial`` and ``virtual_adversarial``: a number >= 0, and 0 off ``arch: rnn``."""
+    if not isinstance(eps, (int, float)) or isinstance(eps, bool) or not 0 <= eps < float("inf"):
+        raise ValueError(f"`{name}` must be a number >= 0, got {eps!r}")
+    if eps and arch != "rnn":
+        raise ValueError(
+            f"`{name}` perturbs the embedded inputs of `arch: rnn`; `arch: {arch}` "
+            "has none (set it to 0)"
+        )
+
+
 class Classifier(TaskRun):
     """The user-facing classifier: fit on examples, evaluate, predict, save and load.
 
@@ -108,6 +121,11 @@ class Classifier(TaskRun):
             batch with every sequence's embedded inputs moved by this fraction of their norm
             in the direction that most raises the loss
             (:func:`~rnnkit.train.adversarial_perturbation`); 0 turns it off.
+        virtual_adversarial: virtual adversarial training (``arch="rnn"``): each step also
+            adds the divergence of the model's prediction from itself with the embedded
+            inputs moved by this fraction of their norm in the direction that most changes
+            it (:func:`~rnnkit.train.virtual_adversarial_perturbation`; no labels used);
+            0 turns it off.
         seed: seeds initialisation and batch shuffling.
 
     >>> clf = Classifier(model={"hidden_size": 16}, train={"epochs": 1})  # doctest: +SKIP
@@ -135,6 +153,7 @@ class Classifier(TaskRun):
         znorm: bool = False,
         select: str = "accuracy",
         adversarial: float = 0.0,
+        virtual_adversarial: float = 0.0,
         seed: int = 0,
     ) -> None:
         if arch not in ARCHS:
@@ -149,17 +168,8 @@ class Classifier(TaskRun):
             raise ValueError(f"`znorm` must be true or false, got {znorm!r}")
         if select not in SELECT:
             raise ValueError(f"`select` must be one of {', '.join(SELECT)}, got {select!r}")
-        if (
-            not isinstance(adversarial, (int, float))
-            or isinstance(adversarial, bool)
-            or not (0 <= adversarial < float("inf"))
-        ):
-            raise ValueError(f"`adversarial` must be a number >= 0, got {adversarial!r}")
-        if adversarial and arch != "rnn":
-            raise ValueError(
-                f"`adversarial` perturbs the embedded inputs of `arch: rnn`; `arch: {arch}` "
-                "has none (set it to 0)"
-            )
+        _check_perturbation("adversarial", adversarial, arch)
+        _check_perturbation("virtual_adversarial", virtual_adversarial, arch)
         self.model_options = model
         self.train_config = train
         self.options: dict[str, Any] = {
@@ -170,6 +180,7 @@ class Classifier(TaskRun):
             "znorm": znorm,
             "select": select,
             "adversarial": float(adversarial),
+            "virtual_adversarial": float(virtual_adversarial),
             "seed": seed,
         }
         self.encoder_options = {
@@ -209,10 +220,10 @@ class Classifier(TaskRun):
         return {"labels": self.labels, "inputs": self.encoder}
 
     def step(self, model: nn.Module, batch: Batch, state: Any) -> StepOutput:
-        eps = self.options["adversarial"]
+        eps, veps = self.options["adversarial"], self.options["virtual_adversarial"]
         clean = None
-        if eps and model.training:  # train_loss is then clean + perturbed; clean_loss apart
-            logits, loss, clean = self._adversarial_step(model, batch, eps)
+        if (eps or veps) and model.training:  # train_loss is clean + perturbed; clean_loss apart
+            logits, loss, clean = self._adversarial_step(model, batch, eps, veps)
         else:
             logits = model(batch.x, batch.lengths)  # (B, C)
             loss = F.cross_entropy(logits, batch.y, weight=self._weight(logits))
@@ -225,25 +236,36 @@ class Classifier(TaskRun):
         return None if self.weights is None else self.weights.to(logits.device)
 
     def _adversarial_step(
-        self, model: nn.Module, batch: Batch, eps: float
+        self, model: nn.Module, batch: Batch, eps: float, veps: float
     ) -> tuple[Tensor, Tensor, Tensor]:
-        """Logits ``(B, C)`` of the clean batch, the loss of the clean plus the perturbed
-        batch (the same token-dropout draw; fresh dropout masks) and the clean loss."""
+        """Logits ``(B, C)`` of the clean batch, the loss of the clean batch plus, with
+        ``eps``, the adversarially perturbed batch's and, with ``veps``, the virtual
+        adversarial divergence (the same token-dropout draw; fresh dropout masks), and the
+        clean loss."""
         net = unwrap(model)
         if net is not model:
             raise RuntimeError(
                 "adversarial training runs in one process (its passes go around DDP's "
-                "gradient sync); under torchrun set `--adversarial 0`"
+                "gradient sync); under torchrun set `--adversarial 0 --virtual-adversarial 0`"
             )
         embedded = net.embed(batch.x)  # (T, B, E)
         if not embedded.requires_grad:  # raw features (no input layer): perturb the inputs
             embedded = embedded.detach().requires_grad_()
         logits = net.forward_embedded(embedded, batch.lengths)  # (B, C)
         loss = F.cross_entropy(logits, batch.y, weight=self._weight(logits))
-        r = adversarial_perturbation(loss, embedded, batch.lengths, eps)  # (T, B, E)
-        perturbed = net.forward_embedded(embedded + r, batch.lengths)
-        adversarial = F.cross_entropy(perturbed, batch.y, weight=self._weight(perturbed))
-        return logits, loss + adversarial, loss.detach()
+        total = loss
+        if eps:
+            r = adversarial_perturbation(loss, embedded, batch.lengths, eps)  # (T, B, E)
+            perturbed = net.forward_embedded(embedded + r, batch.lengths)
+            total = total + F.cross_entropy(perturbed, batch.y, weight=self._weight(perturbed))
+        if veps:
+
+            def forward(e: Tensor) -> Tensor:
+                return net.forward_embedded(e, batch.lengths)
+
+            r_v = virtual_adversarial_perturbation(forward, embedded, logits, batch.lengths, veps)
+            total = total + prediction_divergence(logits, forward(embedded + r_v))
+        return logits, total, loss.detach()
 
     @torch.no_grad()
     def val_metrics(self, model: nn.Module) -> dict[str, float] | None:
@@ -276,6 +298,7 @@ class Classifier(TaskRun):
             znorm=o.get("znorm", False),
             select=o.get("select", "accuracy"),
             adversarial=o.get("adversarial", 0.0),
+            virtual_adversarial=o.get("virtual_adversarial", 0.0),
             seed=o.get("seed", 0),
             tokenizer=e["tokenizer"],
             lowercase=e["lowercase"],

@@ -8,7 +8,11 @@ loss.png, and DDP. ``save_weights`` writes a
 model's weights as a run's ``best/`` checkpoint outside training.
 """
 
-from .adversarial import adversarial_perturbation
+from .adversarial import (
+    adversarial_perturbation,
+    prediction_divergence,
+    virtual_adversarial_perturbation,
+)
 from .checkpoint import CheckpointError, CheckpointWriteError, load_checkpoint
 from .config import TrainConfig
 from .device import check_device
@@ -49,6 +53,8 @@ __all__ = [
     "TrainingInterrupted",
     "WeightEMA",
     "adversarial_perturbation",
+    "prediction_divergence",
+    "virtual_adversarial_perturbation",
     "build_optimizer",
     "check_device",
     "check_fresh",
