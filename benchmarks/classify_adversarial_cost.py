@@ -1,9 +1,10 @@
-"""The cost of a training step with adversarial training (``--adversarial``), against without.
+"""The cost of a training step with adversarial (``--adversarial``) and virtual adversarial
+training (``--virtual-adversarial``), against without.
 
     .venv/bin/python benchmarks/classify_adversarial_cost.py [--data trec] [--repeat 30]
 
 The ``default`` preset's network on TREC-6 training batches (batch 32), one CPU thread: a
-step is the task's step (forward, loss), backward and an Adam update. The two settings run
+step is the task's step (forward, loss), backward and an Adam update. The settings run
 round-robin on the same batches (``_timing.measure_interleaved``), so machine noise hits
 both alike; the table gives median milliseconds per step and their ratio. Prints a Markdown
 table; asserts nothing.
@@ -30,10 +31,10 @@ from rnnkit.tasks.classify import Classifier, load_data  # noqa: E402
 from rnnkit.tasks.presets import load_preset  # noqa: E402
 
 
-def stepper(eps: float, data: str) -> Callable[[], None]:
+def stepper(eps: float, veps: float, data: str) -> Callable[[], None]:
     """A function running one training step of the default preset's network."""
     p = load_preset("classify", "default")
-    opts = {**p["classify"], **p["encoder"], "adversarial": eps}
+    opts = {**p["classify"], **p["encoder"], "adversarial": eps, "virtual_adversarial": veps}
     clf = Classifier(p["model"], p["train"], **opts)
     train = load_data(data, val_fraction=0.1)[0]
     x = clf._build(train)
@@ -59,16 +60,16 @@ def main() -> None:
     parser.add_argument("--eps", type=float, default=0.1)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    fns = {"plain": stepper(0.0, args.data), "adversarial": stepper(args.eps, args.data)}
+    e = args.eps
+    settings = {
+        "without (`--adversarial 0 --virtual-adversarial 0`)": (0.0, 0.0),
+        f"`--adversarial {e}`": (e, 0.0),
+        f"`--adversarial {e} --virtual-adversarial {e}`": (e, e),
+    }
+    fns = {name: stepper(eps, veps, args.data) for name, (eps, veps) in settings.items()}
     t = measure_interleaved(fns, repeat=args.repeat, warmup=5)
-    rows = [
-        ["without (`--adversarial 0`)", f"{1e3 * t['plain']:.1f}", "1.00"],
-        [
-            f"`--adversarial {args.eps}`",
-            f"{1e3 * t['adversarial']:.1f}",
-            f"{t['adversarial'] / t['plain']:.2f}",
-        ],
-    ]
+    plain = t[next(iter(settings))]
+    rows = [[name, f"{1e3 * t[name]:.1f}", f"{t[name] / plain:.2f}"] for name in settings]
     print(table(["training step", "ms / step (median)", "ratio"], rows))
 
 

@@ -5,6 +5,7 @@ exact resume, and resumes that turn it on or off."""
 from __future__ import annotations
 
 import copy
+import doctest
 import logging
 
 import pytest
@@ -12,6 +13,7 @@ import torch
 from torch import nn
 
 from rnnkit.train import TrainConfig, Trainer, WeightEMA, build_optimizer, load_checkpoint
+from rnnkit.train import ema as ema_module
 from rnnkit.train.checkpoint import load_full_checkpoint, resolve_checkpoint
 from train_toys import Net, step_fn, windows
 
@@ -32,17 +34,26 @@ def cfg(**kw) -> TrainConfig:
     return TrainConfig(**{**base, **kw})
 
 
-@pytest.mark.parametrize("decay", [0.0, 0.5, 0.9])
-def test_average_matches_torch_averaged_model(decay):
+def warm_ema(decay: float):
+    """TensorFlow's ExponentialMovingAverage(decay, num_updates) as an AveragedModel avg_fn
+    (``n``: how many models are averaged in already)."""
+
+    def avg_fn(avg: torch.Tensor, p: torch.Tensor, n: torch.Tensor) -> torch.Tensor:
+        d = min(decay, (1 + int(n)) / (10 + int(n)))
+        return d * avg + (1 - d) * p
+
+    return avg_fn
+
+
+@pytest.mark.parametrize(("decay", "steps"), [(0.0, 7), (0.5, 7), (0.9, 7), (0.9, 150)])
+def test_average_matches_torch_averaged_model(decay, steps):
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2)).double()
-    ref = torch.optim.swa_utils.AveragedModel(
-        model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(decay)
-    )
+    ref = torch.optim.swa_utils.AveragedModel(model, avg_fn=warm_ema(decay))
     opt = build_optimizer(model.parameters(), TrainConfig(lr=0.05, ema=decay))
     assert isinstance(opt, WeightEMA) and isinstance(opt.optimizer, torch.optim.Adam)
     x, y = torch.randn(8, 3, dtype=torch.float64), torch.randn(8, 2, dtype=torch.float64)
-    for _ in range(7):
+    for _ in range(steps):
         opt.zero_grad()
         ((model(x) - y) ** 2).mean().backward()
         opt.step()
@@ -55,6 +66,21 @@ def test_average_matches_torch_averaged_model(decay):
             moved = zip(model.parameters(), iterates, strict=True)
             assert any(not torch.equal(p, w) for p, w in moved)
     assert all(torch.equal(p, w) for p, w in zip(model.parameters(), iterates, strict=True))
+
+
+def test_warm_up_ends_at_the_decay_and_the_docstring_example_holds():
+    w = nn.Parameter(torch.zeros(1))
+    opt = WeightEMA(torch.optim.SGD([w], lr=1.0), 0.9)
+    for _ in range(200):  # the iterates 1, 2, 3, ...
+        w.grad = -torch.ones(1)
+        opt.step()
+    before = float(opt.shadow[0])
+    w.grad = -torch.ones(1)
+    opt.step()  # past the warm-up (n >= 80 at 0.9): avg <- 0.9 avg + 0.1 * 201
+    assert float(opt.shadow[0]) == pytest.approx(0.9 * before + 0.1 * 201, rel=1e-6)
+    assert 201 - float(opt.shadow[0]) == pytest.approx(9, rel=0.01)  # lag (d / (1 - d))
+    result = doctest.testmod(ema_module)
+    assert result.attempted > 0 and result.failed == 0
 
 
 def test_no_average_before_the_first_step():

@@ -67,8 +67,9 @@ class TrainConfig:
     more than this many evaluations ago."""
     ema: float | None = None
     """Keep an exponential moving average of the weights with this decay (e.g. 0.99: about
-    the last 100 steps), updated after every step; the average is what gets evaluated, kept
-    as best/ and left in the model (Polyak averaging; Keras' ``use_ema``). None: off."""
+    the last 100 steps; lower during the first steps, as TensorFlow's), updated after every
+    step; the average is what gets evaluated, kept as best/ and left in the model (Polyak
+    averaging; Keras' ``use_ema``). None: off."""
 
     schedule: str = "constant"
     """Learning-rate schedule: constant, step, plateau (divide by ``plateau_factor`` when the

@@ -1,10 +1,16 @@
 """An exponential moving average of the weights (Polyak averaging), kept beside an optimizer.
 
-``ema <- decay * ema + (1 - decay) * w`` after every optimizer step, starting from the
-weights after the first step (as ``torch.optim.swa_utils.get_ema_multi_avg_fn``); the
-average is what gets evaluated, kept as ``best/`` and left in the model at the end, through
-the same ``averaged()`` hook as NT-ASGD's averages (:func:`~rnnkit.train.evaluated_weights`).
-Keras calls this ``use_ema=True, ema_momentum=decay`` on its optimizers.
+``ema <- d_n * ema + (1 - d_n) * w`` after every optimizer step, starting from the weights
+after the first step (as ``torch.optim.swa_utils.AveragedModel``), with the warm-up of
+TensorFlow's ``ExponentialMovingAverage(decay, num_updates)``::
+
+    d_n = min(decay, (1 + n) / (10 + n))        n: updates folded in before this one
+
+so a short run's average is not held near its first, untrained weights (at ``decay`` 0.99
+the warm-up ends after 890 steps). The average is what gets evaluated, kept as ``best/``
+and left in the model at the end, through the same ``averaged()`` hook as NT-ASGD's
+averages (:func:`~rnnkit.train.evaluated_weights`). Keras calls this ``use_ema=True,
+ema_momentum=decay`` on its optimizers.
 
 The average is a smoothed copy of the iterates: with ``decay`` 0.99 it spans about the last
 100 steps, so it averages out the step-to-step noise of a small batch that a single iterate
@@ -36,7 +42,8 @@ class WeightEMA:
 
     Args:
         optimizer: the optimizer whose iterates are averaged.
-        decay: the weight of the old average at each step, in [0, 1); 0 copies the weights.
+        decay: the weight of the old average at each step once warmed up, in [0, 1); 0
+            copies the weights.
 
     Example:
         >>> w = torch.nn.Parameter(torch.zeros(2))
@@ -44,9 +51,9 @@ class WeightEMA:
         >>> for _ in range(2):
         ...     w.grad = -torch.ones(2)
         ...     opt.step()
-        >>> with opt.averaged():
-        ...     w.tolist()  # the iterates were 1 then 2: 0.5 * 1 + 0.5 * 2
-        [1.5, 1.5]
+        >>> with opt.averaged():  # iterates 1 then 2; d_1 = min(0.5, 2 / 11)
+        ...     [round(v, 4) for v in w.tolist()]  # 2 / 11 * 1 + 9 / 11 * 2
+        [1.8182, 1.8182]
     """
 
     def __init__(self, optimizer: torch.optim.Optimizer, decay: float) -> None:
@@ -92,8 +99,10 @@ class WeightEMA:
         if self.updates == 0:
             self.shadow = [p.detach().clone() for p in params]
         else:
+            n = self.updates
+            decay = min(self.decay, (1 + n) / (10 + n))  # the warm-up
             for avg, p in zip(self.shadow, params, strict=True):
-                avg.lerp_(p.detach(), 1.0 - self.decay)  # avg + (1 - decay) * (p - avg)
+                avg.lerp_(p.detach(), 1.0 - decay)  # avg + (1 - decay) * (p - avg)
         self.updates += 1
 
     @contextlib.contextmanager
