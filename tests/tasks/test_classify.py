@@ -670,7 +670,9 @@ def test_adversarial_step_adds_the_loss_of_the_perturbed_batch(subwords: int) ->
     r = adversarial_perturbation(clean, emb, batch.lengths, 0.2)
     perturbed = F.cross_entropy(net.forward_embedded(emb + r, batch.lengths), batch.y)
     torch.testing.assert_close(out.loss, clean + perturbed)
-    assert out.metrics["clean_loss"] == pytest.approx(float(clean))  # logged beside train_loss
+    assert out.metrics["clean_loss"] == pytest.approx(
+        float(clean.detach())
+    )  # logged beside train_loss
     assert perturbed > clean  # the perturbation raises the loss
     # evaluation runs the clean batch only
     torch.testing.assert_close(clf.step(net.eval(), batch, None).loss, clean)
@@ -756,7 +758,7 @@ def test_virtual_adversarial_step_adds_the_divergence_at_the_virtual_perturbatio
     r_v = virtual_adversarial_perturbation(forward, emb, logits, batch.lengths, 0.3)
     divergence = prediction_divergence(logits, forward(emb + r_v))
     torch.testing.assert_close(out.loss, want + divergence)
-    assert divergence > 0 and out.metrics["clean_loss"] == pytest.approx(float(clean))
+    assert divergence > 0 and out.metrics["clean_loss"] == pytest.approx(float(clean.detach()))
     torch.testing.assert_close(clf.step(net.eval(), batch, None).loss, clean)  # eval: clean
     out.loss.backward()  # the divergence trains the network and the embedding tables
     assert all(p.grad is not None for p in net.parameters() if p.requires_grad)
