@@ -112,6 +112,17 @@ def test_trainer_evaluates_keeps_and_ends_with_the_average(tmp_path):
     assert meta["metrics"]["val_loss"] == min(r["val_loss"] for r in t.history if "val_loss" in r)
 
 
+def test_the_start_line_says_the_average_is_evaluated(caplog):
+    """val_* figures are the average's, train_* the iterates': the log says so up front."""
+    with caplog.at_level("INFO", logger="rnnkit.train.trainer"):
+        Trainer(Net(), cfg(ema=0.9), step_fn).fit(windows(2))
+    assert "moving average of the weights (ema 0.9)" in caplog.text
+    caplog.clear()
+    with caplog.at_level("INFO", logger="rnnkit.train.trainer"):
+        Trainer(Net(), cfg(), step_fn).fit(windows(2))
+    assert "training on cpu (fp32)" in caplog.text and "moving average" not in caplog.text
+
+
 def test_last_checkpoint_holds_the_average_and_resume_is_exact(tmp_path):
     data, val = windows(4), windows(2, seed=1)
     torch.manual_seed(0)

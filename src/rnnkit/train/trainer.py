@@ -276,7 +276,10 @@ class Trainer(TrainLoop):
             raise ValueError("`resume`=True needs a `run_dir` to resume from, got None")
         self._setup()
         rank = f", rank {self.info.rank} of {self.info.world}" if self.info.enabled else ""
-        log.info("training on %s (%s)%s", self.device, self.config.precision, rank)
+        ema, averaged = self.config.ema, ""
+        if ema is not None:  # val_* are then the average's figures, train_* the iterates'
+            averaged = f"; evaluating a moving average of the weights (ema {ema})"
+        log.info("training on %s (%s)%s%s", self.device, self.config.precision, rank, averaged)
         self._weights_as_is = False
         self._best_in_memory = restore_best and self.run_dir is None
         seed = self.config.seed + self.info.rank
