@@ -58,5 +58,9 @@ def test_formatted_tables_hold_the_numbers() -> None:
     text = format_confusion(cm, ["neg", "pos", "mid"])
     lines = text.splitlines()
     assert len(lines) == 4 and lines[1].split()[1:] == ["2", "1", "0"]
+    # the heading is its own column: "true\\pred" never runs into the first class name,
+    # and each class name ends where its column's counts end
+    assert lines[0].split()[:2] == ["true\\pred", "neg"]
+    assert len({len(line) for line in lines}) == 1
     rep = format_report(classification_report(Y_TRUE, Y_PRED, ["neg", "pos", "mid"]))
     assert "0.6667" in rep and "mid" in rep

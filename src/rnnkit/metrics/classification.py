@@ -106,9 +106,11 @@ def format_confusion(cm: np.ndarray | Sequence[Sequence[int]], labels: Sequence[
         raise ValueError(f"`cm` has shape {cm.shape}, expected ({len(labels)}, {len(labels)})")
     names = [str(n) for n in labels]
     width = max([len(n) for n in names] + [len(str(int(cm.max(initial=0)))), 4])
-    head = "true\\pred".ljust(width + 1) + " ".join(n[:width].rjust(width) for n in names)
+    corner = "true\\pred"
+    first = max(width, len(corner))  # the row labels' column, wide enough for its heading
+    head = corner.ljust(first + 1) + " ".join(n[:width].rjust(width) for n in names)
     rows = [
-        names[i][:width].ljust(width + 1) + " ".join(str(int(v)).rjust(width) for v in cm[i])
+        names[i][:width].ljust(first + 1) + " ".join(str(int(v)).rjust(width) for v in cm[i])
         for i in range(len(names))
     ]
     return "\n".join([head, *rows])
