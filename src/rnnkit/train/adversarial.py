@@ -95,8 +95,8 @@ def virtual_adversarial_perturbation(
 def prediction_divergence(logits: Tensor, other: Tensor) -> Tensor:
     """``KL(softmax(logits) || softmax(other))``, the mean over the batch; ``logits``
     ``(B, C)`` is held constant (detached), so only ``other`` ``(B, C)`` gets a gradient."""
-    p_log = F.log_softmax(logits.detach(), -1)
-    return (p_log.exp() * (p_log - F.log_softmax(other, -1))).sum(-1).mean()
+    target = F.log_softmax(logits.detach(), -1)
+    return F.kl_div(F.log_softmax(other, -1), target, reduction="batchmean", log_target=True)
 
 
 def _check(embedded: Tensor, lengths: Tensor, eps: float) -> None:
