@@ -670,9 +670,8 @@ def test_adversarial_step_adds_the_loss_of_the_perturbed_batch(subwords: int) ->
     r = adversarial_perturbation(clean, emb, batch.lengths, 0.2)
     perturbed = F.cross_entropy(net.forward_embedded(emb + r, batch.lengths), batch.y)
     torch.testing.assert_close(out.loss, clean + perturbed)
-    assert out.metrics["clean_loss"] == pytest.approx(
-        float(clean.detach())
-    )  # logged beside train_loss
+    # logged beside train_loss
+    assert out.metrics["clean_loss"] == pytest.approx(float(clean.detach()))
     assert perturbed > clean  # the perturbation raises the loss
     # evaluation runs the clean batch only
     torch.testing.assert_close(clf.step(net.eval(), batch, None).loss, clean)
